@@ -1,0 +1,26 @@
+// Opens a client from the common command-line arguments.
+import { connect, type GfsClient } from "../core/client";
+import { UsageError, loadSecret, masterAddress } from "./options";
+
+export function clientFrom(args: { master?: unknown; "secret-file"?: unknown }): GfsClient {
+  return connect({ master: masterAddress(args.master), secret: loadSecret(args["secret-file"]) });
+}
+
+/** Runs `fn` with a client and closes it afterwards. */
+export async function withClient<T>(args: { master?: unknown; "secret-file"?: unknown }, fn: (c: GfsClient) => Promise<T>): Promise<T> {
+  const client = clientFrom(args);
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** Remote paths must be absolute; a missing leading slash is a usage error. */
+export function remotePath(p: unknown, what = "path"): string {
+  const s = String(p ?? "");
+  if (!s.startsWith("/")) {
+    throw new UsageError(`${what} must be an absolute remote path starting with '/', got '${s}'`);
+  }
+  return s;
+}

@@ -1,0 +1,32 @@
+// gfs cat: write remote files to stdout.
+import { defineCommand } from "citty";
+import { clientArgs, parseSize, UsageError } from "../options";
+import { remotePath, withClient } from "../client";
+
+export default defineCommand({
+  meta: { name: "cat", description: "Write REMOTE files to standard output, verified against their checksums" },
+  args: {
+    remote: { type: "positional", description: "Remote path(s)", required: true },
+    offset: { type: "string", description: "Start at this byte", valueHint: "N" },
+    length: { type: "string", description: "At most this many bytes", valueHint: "N" },
+    records: { type: "boolean", description: "Print each valid record once (files written by gfs append)" },
+    ...clientArgs,
+  },
+  async run({ args }) {
+    if (args.records) throw new UsageError("--records is not implemented yet (it comes with record append)");
+    const paths = (args._.length ? args._ : [args.remote]).map((p) => remotePath(p, "REMOTE"));
+    const offset = args.offset !== undefined ? parseSize(args.offset, "--offset") : undefined;
+    const length = args.length !== undefined ? parseSize(args.length, "--length") : undefined;
+    await withClient(args, async (c) => {
+      for (const path of paths) {
+        for await (const data of c.read(path, { offset, length })) await writeOut(data);
+      }
+    });
+  },
+});
+
+/** Writes to stdout, waiting while the pipe is full (bounded memory). */
+export function writeOut(data: Uint8Array): Promise<void> | void {
+  if (process.stdout.write(data)) return;
+  return new Promise((r) => process.stdout.once("drain", r));
+}

@@ -1,0 +1,39 @@
+// gfs chunkserver: stores chunks on local disk and serves them.
+import { defineCommand } from "citty";
+import { ChunkServer } from "../../core/chunkserver/server";
+import { loadSecret, parseDuration, parseHostPort, parseSize, UsageError } from "../options";
+import { runUntilSignal } from "../daemon";
+
+export default defineCommand({
+  meta: { name: "chunkserver", description: "Run a chunk server: one file per chunk, CRC32C per 64 KiB block, verified on every read" },
+  args: {
+    data: { type: "string", description: "Directory for chunk files", valueHint: "DIR", required: true },
+    master: { type: "string", description: "Master HOST:PORT", valueHint: "HOST:PORT", required: true },
+    listen: { type: "string", description: "Address to listen on", default: "0.0.0.0:7080", valueHint: "HOST:PORT" },
+    advertise: { type: "string", description: "Address clients and peers use to reach this server", valueHint: "HOST:PORT" },
+    rack: { type: "string", description: "Rack name, for spreading replicas", default: "default", valueHint: "NAME" },
+    buffer: { type: "string", description: "Memory for pushed data waiting to be written", default: "256MiB", valueHint: "SIZE" },
+    "scrub-interval": { type: "string", description: "How often idle chunks are re-verified", default: "1h", valueHint: "DURATION" },
+    "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
+  },
+  async run({ args }) {
+    if (!args.data) throw new UsageError("--data DIR is required");
+    if (!args.master) throw new UsageError("--master HOST:PORT is required");
+    parseHostPort(args.master, "--master");
+    const { host, port } = parseHostPort(args.listen, "--listen");
+    if (args.advertise) parseHostPort(args.advertise, "--advertise");
+    const server = new ChunkServer({
+      dataDir: args.data,
+      master: args.master,
+      listenHost: host,
+      listenPort: port,
+      advertise: args.advertise || undefined,
+      rack: args.rack || "default",
+      bufferBytes: parseSize(args.buffer, "--buffer"),
+      scrubIntervalMs: parseDuration(args["scrub-interval"], "--scrub-interval"),
+      secret: loadSecret(args["secret-file"]),
+    });
+    await server.start();
+    await runUntilSignal(() => server.stop());
+  },
+});

@@ -1,0 +1,33 @@
+// gfs put: store a local file (or stdin) as a remote file.
+import { existsSync, statSync } from "node:fs";
+import { defineCommand } from "citty";
+import { clientArgs, parseCount, UsageError } from "../options";
+import { remotePath, withClient } from "../client";
+import { progress } from "../progress";
+
+export default defineCommand({
+  meta: { name: "put", description: "Store LOCAL (or - for stdin) as REMOTE; the file appears only once every byte is stored" },
+  args: {
+    local: { type: "positional", description: "Local file, or - for standard input", required: true },
+    remote: { type: "positional", description: "Remote path", required: true },
+    replication: { type: "string", description: "Replicas per chunk (default: the cluster's)", valueHint: "N" },
+    parents: { type: "boolean", alias: "p", description: "Create missing parent directories" },
+    force: { type: "boolean", description: "Replace an existing file" },
+    ...clientArgs,
+  },
+  async run({ args }) {
+    const remote = remotePath(args.remote, "REMOTE");
+    const replication = args.replication !== undefined ? parseCount(args.replication, "--replication", 1, 16) : undefined;
+    let source: AsyncIterable<Uint8Array>;
+    let total: number | undefined;
+    if (args.local === "-") source = Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>;
+    else {
+      if (!existsSync(args.local)) throw new UsageError(`${args.local}: no such local file`);
+      const st = statSync(args.local);
+      if (!st.isFile()) throw new UsageError(`${args.local} is not a regular file`);
+      total = st.size;
+      source = Bun.file(args.local).stream() as unknown as AsyncIterable<Uint8Array>;
+    }
+    await withClient(args, (c) => c.put(remote, progress(source, `put ${remote}`, total), { replication, parents: args.parents, overwrite: args.force }));
+  },
+});

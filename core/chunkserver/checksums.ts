@@ -1,0 +1,67 @@
+// CRC32C (Castagnoli) per 64 KiB block (C2). Whole blocks go through
+// hash-wasm; extending the checksum of a partial last block on append uses a
+// table-driven CRC that resumes from the stored value, so appends never re-read
+// the bytes already on disk and existing corruption stays detectable.
+import { createCRC32, type IHasher } from "hash-wasm";
+
+export const BLOCK_BYTES = 64 * 1024;
+const POLY_REFLECTED = 0x82f63b78;
+
+let hasher: IHasher | null = null;
+
+/** Must be awaited once before any other function here is used. */
+export async function initChecksums(): Promise<void> {
+  if (!hasher) hasher = await createCRC32(POLY_REFLECTED);
+}
+
+/** CRC32C of `data`. */
+export function crc32c(data: Uint8Array): number {
+  const h = hasher;
+  if (!h) throw new Error("initChecksums() was not awaited");
+  h.init();
+  h.update(data);
+  const d = h.digest("binary");
+  return ((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0;
+}
+
+const TABLES: Uint32Array[] = (() => {
+  const t: Uint32Array[] = [];
+  for (let k = 0; k < 8; k++) t.push(new Uint32Array(256));
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let j = 0; j < 8; j++) c = c & 1 ? (c >>> 1) ^ POLY_REFLECTED : c >>> 1;
+    t[0]![i] = c >>> 0;
+  }
+  for (let i = 0; i < 256; i++) {
+    let c = t[0]![i]!;
+    for (let k = 1; k < 8; k++) {
+      c = t[0]![c & 0xff]! ^ (c >>> 8);
+      t[k]![i] = c >>> 0;
+    }
+  }
+  return t;
+})();
+
+/** CRC32C of (A || data) given crc = CRC32C(A). crc32cExtend(0, x) === crc32c(x). */
+export function crc32cExtend(crc: number, data: Uint8Array): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+  let c = ~crc >>> 0;
+  let i = 0;
+  const n = data.byteLength;
+  while (n - i >= 8) {
+    const lo = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
+    c =
+      t7[lo & 0xff]! ^ t6[(lo >>> 8) & 0xff]! ^ t5[(lo >>> 16) & 0xff]! ^ t4[lo >>> 24]! ^
+      t3[data[i + 4]!]! ^ t2[data[i + 5]!]! ^ t1[data[i + 6]!]! ^ t0[data[i + 7]!]!;
+    i += 8;
+  }
+  for (; i < n; i++) c = t0[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** Checksums of consecutive blocks of `data` (the last may be partial). */
+export function blockChecksums(data: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let at = 0; at < data.byteLength; at += BLOCK_BYTES) out.push(crc32c(data.subarray(at, Math.min(at + BLOCK_BYTES, data.byteLength))));
+  return out;
+}

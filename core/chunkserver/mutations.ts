@@ -1,0 +1,93 @@
+// Mutation order for one chunk server (D2). As primary it holds leases granted
+// by the master and assigns consecutive serial numbers per chunk; as secondary
+// it accepts a chunk's mutations only in increasing serial order within one
+// lease epoch (chunk version). Pure: time is passed in.
+import { ErrorCode, GfsError, assert } from "../../net/errors";
+import type { Handle, ReplicaRef } from "../../net/messages";
+
+export interface Lease {
+  version: number;
+  expiresAtMs: number;
+  secondaries: ReplicaRef[];
+  nextSerial: number;
+  /** Set when a mutation ran since the last extension request. */
+  active: boolean;
+}
+
+/** Part of the lease kept back against clock drift between master and primary. */
+export function leaseMarginMs(leaseMs: number): number {
+  return Math.min(2_000, Math.floor(leaseMs / 10));
+}
+
+export class MutationOrder {
+  private readonly leases = new Map<Handle, Lease>();
+  private readonly lastApplied = new Map<Handle, { version: number; serial: number }>();
+
+  grantLease(handle: Handle, version: number, leaseMs: number, secondaries: ReplicaRef[], nowMs: number): void {
+    this.leases.set(handle, { version, expiresAtMs: nowMs + leaseMs - leaseMarginMs(leaseMs), secondaries, nextSerial: 1, active: false });
+  }
+
+  /** A version change ends any lease held under an older version. */
+  versionChanged(handle: Handle, version: number): void {
+    const l = this.leases.get(handle);
+    if (l && l.version !== version) this.leases.delete(handle);
+    this.lastApplied.delete(handle);
+  }
+
+  extend(handle: Handle, leaseMs: number, nowMs: number): void {
+    const l = this.leases.get(handle);
+    if (l) l.expiresAtMs = nowMs + leaseMs - leaseMarginMs(leaseMs);
+  }
+
+  dropLease(handle: Handle): void {
+    this.leases.delete(handle);
+  }
+
+  /** Checks this server is primary for `handle` at `version`; returns the next serial. */
+  beginPrimary(handle: Handle, version: number, nowMs: number): { serial: number; secondaries: ReplicaRef[] } {
+    const l = this.leases.get(handle);
+    if (!l || l.expiresAtMs <= nowMs) {
+      if (l) this.leases.delete(handle);
+      throw new GfsError(ErrorCode.NOT_PRIMARY, `no lease on chunk ${handle} here`);
+    }
+    if (l.version !== version) throw new GfsError(ErrorCode.STALE, `chunk ${handle} is at version ${l.version}, request says ${version}`);
+    l.active = true;
+    const serial = l.nextSerial++;
+    return { serial, secondaries: l.secondaries };
+  }
+
+  /** Secondary side: serials must increase within a version; gaps are allowed (failed mutations). */
+  acceptSerial(handle: Handle, version: number, serial: number): void {
+    const last = this.lastApplied.get(handle);
+    if (last && last.version === version) {
+      if (serial <= last.serial) {
+        throw new GfsError(ErrorCode.INVALID_ARGUMENT, `chunk ${handle}: serial ${serial} arrived after ${last.serial}`);
+      }
+    }
+    assert(serial > 0, "serial numbers start at 1");
+    this.lastApplied.set(handle, { version, serial });
+  }
+
+  /** Leases with writes since the last call, for the next heartbeat. */
+  takeActive(): Handle[] {
+    const out: Handle[] = [];
+    for (const [h, l] of this.leases) {
+      if (l.active) {
+        out.push(h);
+        l.active = false;
+      }
+    }
+    return out;
+  }
+
+  /** Secondaries of a live lease held here, or none. */
+  secondariesOf(handle: Handle, nowMs: number): ReplicaRef[] {
+    const l = this.leases.get(handle);
+    return l && l.expiresAtMs > nowMs ? l.secondaries : [];
+  }
+
+  isPrimary(handle: Handle, nowMs: number): boolean {
+    const l = this.leases.get(handle);
+    return !!l && l.expiresAtMs > nowMs;
+  }
+}

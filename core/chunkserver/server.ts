@@ -1,0 +1,404 @@
+// The chunk server daemon: wires the chunk store, push buffer and mutation
+// order to the network. Registers with the master, heartbeats, serves reads,
+// takes part in push chains and applies mutations in the primary's order.
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ConsolaInstance } from "consola";
+import { ErrorCode, GfsError } from "../../net/errors";
+import type { Handle, NotifyType, ReplicaRef, ReqBody, RequestType } from "../../net/messages";
+import { connect, listen, type Listener, type Peer } from "../../net/peer";
+import { PeerPool } from "../../net/pool";
+import { logger } from "../log";
+import { initChecksums } from "./checksums";
+import { MutationOrder } from "./mutations";
+import { PushBuffer } from "./push-buffer";
+import { ChunkStore, handleName } from "./store";
+
+export interface ChunkServerConfig {
+  dataDir: string;
+  master: string;
+  listenHost: string;
+  listenPort: number;
+  /** HOST:PORT others use to reach this server; defaults to the listen address. */
+  advertise?: string;
+  rack: string;
+  bufferBytes: number;
+  scrubIntervalMs: number;
+  secret: Uint8Array | null;
+}
+
+const PUSH_MAX_AGE_MS = 60_000;
+const PUSH_PIECE_TIMEOUT_MS = 30_000;
+
+export class ChunkServer {
+  readonly log: ConsolaInstance = logger("chunkserver");
+  readonly id: string;
+  private store!: ChunkStore;
+  private readonly order = new MutationOrder();
+  private readonly buffer: PushBuffer;
+  private listener: Listener | null = null;
+  private master: Peer | null = null;
+  private readonly pool: PeerPool;
+  private heartbeatMs = 5_000;
+  private leaseMs = 60_000;
+  private chunkSizeBytes = 0;
+  private readonly changedSizes = new Set<Handle>();
+  private stopped = false;
+  private timers: ReturnType<typeof setTimeout>[] = [];
+  private registered: Promise<void>;
+  private markRegistered!: () => void;
+  addr = "";
+
+  constructor(readonly cfg: ChunkServerConfig) {
+    mkdirSync(cfg.dataDir, { recursive: true });
+    const idPath = join(cfg.dataDir, "server-id");
+    if (existsSync(idPath)) this.id = readFileSync(idPath, "utf8").trim();
+    else {
+      this.id = randomUUID();
+      writeFileSync(idPath, this.id + "\n");
+    }
+    this.buffer = new PushBuffer(cfg.bufferBytes, PUSH_MAX_AGE_MS);
+    const peerOpts = { secret: cfg.secret, logger: this.log, onNotify: this.onNotify.bind(this) };
+    this.pool = new PeerPool("chunkserver", this.id, peerOpts);
+    this.registered = new Promise((r) => (this.markRegistered = r));
+  }
+
+  async start(): Promise<void> {
+    await initChecksums();
+    this.listener = listen(this.cfg.listenHost, this.cfg.listenPort, {
+      secret: this.cfg.secret,
+      logger: this.log,
+      onRequest: (t, b, p) => this.onRequest(t, b, p),
+      onNotify: this.onNotify.bind(this),
+    });
+    const host = this.cfg.listenHost === "0.0.0.0" || this.cfg.listenHost === "::" ? "127.0.0.1" : this.cfg.listenHost;
+    this.addr = this.cfg.advertise ?? `${host}:${this.listener.port}`;
+    this.log.info(`listening on ${this.cfg.listenHost}:${this.listener.port} (advertised as ${this.addr}), id ${this.id}, rack ${this.cfg.rack}`);
+    void this.masterLoop();
+    if (this.cfg.scrubIntervalMs > 0) this.scheduleScrub();
+  }
+
+  /** Resolves once the master has accepted the first registration. */
+  whenRegistered(): Promise<void> {
+    return this.registered;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.listener?.stop();
+    this.master?.close("stopping");
+    this.pool.closeAll();
+    this.store?.closeAll();
+  }
+
+  // ---- master connection ----
+
+  private async masterLoop(): Promise<void> {
+    let backoffMs = 100;
+    while (!this.stopped) {
+      try {
+        const master = await connect(this.cfg.master, "chunkserver", this.id, {
+          secret: this.cfg.secret,
+          logger: this.log,
+          onRequest: (t, b, p) => this.onRequest(t, b, p),
+        });
+        this.master = master;
+        await this.register(master);
+        backoffMs = 100;
+        await this.heartbeatLoop(master);
+      } catch (err) {
+        if (err instanceof GfsError && err.code === ErrorCode.AUTH) {
+          this.log.error(`master ${this.cfg.master} refused us: ${err.message}`);
+        } else if (!this.stopped) {
+          this.log.warn(`master ${this.cfg.master}: ${(err as Error).message}; retrying`);
+        }
+      }
+      this.master?.close("reconnecting");
+      this.master = null;
+      if (this.stopped) return;
+      await sleep(backoffMs);
+      backoffMs = Math.min(backoffMs * 2, 2_000);
+    }
+  }
+
+  private async register(master: Peer): Promise<void> {
+    if (!this.store) {
+      // The chunk size is the cluster's; learn it before opening the store.
+      const probe = await master.call("cluster", {});
+      this.chunkSizeBytes = probe.chunkSize;
+      this.store = new ChunkStore(this.cfg.dataDir, this.chunkSizeBytes);
+      const { loaded, damaged } = this.store.load();
+      this.log.info(`loaded ${loaded} chunks from ${this.store.dir}${damaged.length ? `, ${damaged.length} damaged` : ""}`);
+      for (const h of damaged) this.log.warn(`chunk ${handleName(h)} damaged on disk; not reported`);
+    }
+    const rep = await master.call("register", {
+      id: this.id,
+      addr: this.addr,
+      rack: this.cfg.rack,
+      ...this.space(),
+      chunks: this.store.reports(),
+    });
+    this.heartbeatMs = rep.heartbeatMs;
+    this.discard(rep.discard, "master does not want it");
+    this.log.info(`registered with master ${this.cfg.master} (${this.store.count} chunks)`);
+    this.markRegistered();
+  }
+
+  private async heartbeatLoop(master: Peer): Promise<void> {
+    while (!this.stopped && !master.closed) {
+      await sleep(this.heartbeatMs);
+      if (this.stopped || master.closed) return;
+      const sizes = [...this.changedSizes].flatMap((h) => {
+        const c = this.store.get(h);
+        return c ? [{ handle: h, version: c.version, size: c.sizeBytes }] : [];
+      });
+      this.changedSizes.clear();
+      const rep = await master.call("heartbeat", {
+        ...this.space(),
+        chunks: this.store.count,
+        extend: this.order.takeActive(),
+        sizes,
+      }, Math.max(this.heartbeatMs * 3, 5_000));
+      this.leaseMs = rep.leaseMs;
+      for (const h of rep.extended) this.order.extend(h, rep.leaseMs, Date.now());
+      this.discard(rep.discard, "deleted on the master");
+    }
+  }
+
+  private space(): { usedBytes: number; capacityBytes: number } {
+    let capacityBytes = 0;
+    try {
+      const s = statfsSync(this.cfg.dataDir);
+      capacityBytes = Number(s.blocks) * Number(s.bsize);
+    } catch {}
+    return { usedBytes: this.store ? this.store.usedBytes() : 0, capacityBytes };
+  }
+
+  private discard(handles: Handle[], why: string): void {
+    for (const h of handles) {
+      if (!this.store.has(h)) continue;
+      this.store.delete(h);
+      this.order.dropLease(h);
+      this.log.info(`chunk ${handleName(h)} deleted: ${why}`);
+    }
+  }
+
+  private reportCorrupt(handle: Handle, reason: string): void {
+    this.log.warn(`chunk ${handleName(handle)} is corrupt: ${reason}; reporting to master`);
+    this.master?.call("corrupt", { handle, reason }).catch(() => {});
+  }
+
+  // ---- requests ----
+
+  private onRequest(type: RequestType, body: any, peer: Peer): unknown {
+    if (!this.store) throw new GfsError(ErrorCode.UNAVAILABLE, "chunk server is not registered with its master yet");
+    switch (type) {
+      case "createChunk":
+        return this.createChunk(body);
+      case "setVersion":
+        return this.setVersion(body);
+      case "push":
+        return this.push(body, peer);
+      case "read":
+        return this.read(body);
+      case "write":
+        return this.writePrimary(body);
+      case "applyWrite":
+        return this.applyWrite(body);
+      default:
+        throw new GfsError(ErrorCode.NOT_IMPLEMENTED, `${type} is not served by a chunk server`);
+    }
+  }
+
+  private onNotify(type: NotifyType, body: any): void {
+    if (type !== "pushData") return;
+    if (typeof body.dataId !== "string" || !(body.data instanceof Uint8Array)) throw new Error("malformed pushData");
+    const progress = this.pushProgress.get(body.dataId);
+    if (!progress) return; // a push that already failed or timed out: drop its pieces
+    progress(this.buffer.add(body.dataId, body.data, Date.now()));
+  }
+
+  private createChunk(b: ReqBody<"createChunk">): {} {
+    checkHandle(b.handle);
+    this.store.create(b.handle, b.version);
+    this.changedSizes.add(b.handle);
+    this.log.info(`chunk ${handleName(b.handle)} created at version ${b.version}`);
+    return {};
+  }
+
+  private setVersion(b: ReqBody<"setVersion">): { size: number } {
+    checkHandle(b.handle);
+    const c = this.store.get(b.handle);
+    if (!c || c.corrupt) throw new GfsError(ErrorCode.NOT_FOUND, `no good replica of chunk ${handleName(b.handle)} here`);
+    if (b.version < c.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.handle)} is already at version ${c.version}`);
+    if (b.version > c.version) this.store.setVersion(b.handle, b.version);
+    this.order.versionChanged(b.handle, b.version);
+    if (b.lease) {
+      this.order.grantLease(b.handle, b.version, b.lease.leaseMs, b.lease.secondaries, Date.now());
+      this.log.debug(`chunk ${handleName(b.handle)}: primary at version ${b.version}`);
+    }
+    return { size: c.sizeBytes };
+  }
+
+  private read(b: ReqBody<"read">): { data: Uint8Array; chunkBytes: number } {
+    checkHandle(b.handle);
+    const c = this.store.get(b.handle);
+    if (!c) throw new GfsError(ErrorCode.NOT_FOUND, `no chunk ${handleName(b.handle)} here`);
+    if (c.version < b.version) throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(b.handle)} here is at version ${c.version} < ${b.version}`);
+    try {
+      const data = this.store.read(b.handle, b.offset, Math.min(b.length, 8 * 1024 * 1024));
+      return { data, chunkBytes: c.sizeBytes };
+    } catch (err) {
+      if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(b.handle, err.message);
+      throw err;
+    }
+  }
+
+  // ---- data push (D1): store while forwarding down the chain ----
+
+  private readonly pushProgress = new Map<string, (done: boolean) => void>();
+
+  private push(b: ReqBody<"push">, upstream: Peer): Promise<{}> {
+    if (typeof b.dataId !== "string" || !Number.isInteger(b.size) || b.size < 0 || !Array.isArray(b.chain)) {
+      throw new GfsError(ErrorCode.INVALID_ARGUMENT, "malformed push");
+    }
+    // The entry is created synchronously: the pieces follow on this connection.
+    this.buffer.begin(b.dataId, b.size, Date.now());
+    const next: string | undefined = b.chain[0];
+    let wake: (() => void) | null = null;
+    let failed: Error | null = null;
+    const fail = (err: Error) => {
+      failed ??= err;
+      wake?.();
+    };
+    const received = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new GfsError(ErrorCode.TIMEOUT, `push ${b.dataId} stalled`);
+        fail(err);
+        reject(err);
+      }, PUSH_PIECE_TIMEOUT_MS);
+      const onPiece = (done: boolean) => {
+        timer.refresh();
+        wake?.();
+        if (done) {
+          clearTimeout(timer);
+          this.pushProgress.delete(b.dataId);
+          resolve();
+        }
+      };
+      this.pushProgress.set(b.dataId, onPiece);
+      if (this.buffer.isComplete(b.dataId)) onPiece(true);
+    });
+
+    // Forward each piece as it arrives (pipelined), pausing the upstream
+    // connection while the next hop is congested (W4).
+    const forward = async (): Promise<void> => {
+      if (next === undefined) return;
+      const downstream = await this.pool.get(next);
+      const reply = downstream.call("push", { dataId: b.dataId, size: b.size, chain: b.chain.slice(1) }, 120_000);
+      reply.catch(fail);
+      let sent = 0;
+      for (;;) {
+        if (failed) throw failed;
+        const parts = this.buffer.parts(b.dataId);
+        while (sent < parts.length) {
+          if (failed) throw failed;
+          if (!downstream.isWritable) {
+            upstream.pauseReading();
+            await downstream.writable();
+            upstream.resumeReading();
+          }
+          downstream.notify("pushData", { dataId: b.dataId, data: parts[sent]! });
+          sent++;
+        }
+        if (this.buffer.isComplete(b.dataId)) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+      await reply;
+    };
+
+    return Promise.all([received, forward()]).then(
+      () => ({}),
+      (err) => {
+        this.pushProgress.delete(b.dataId);
+        this.buffer.drop(b.dataId);
+        upstream.resumeReading();
+        throw err;
+      },
+    );
+  }
+
+  // ---- mutations (D2, D5) ----
+
+  private async writePrimary(b: ReqBody<"write">): Promise<{ chunkBytes: number }> {
+    checkHandle(b.handle);
+    const c = this.store.get(b.handle);
+    if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
+    const leaseSecondaries = this.order.secondariesOf(b.handle, Date.now());
+    // Connections first, so that serial assignment, local apply and forwarding
+    // below run without yielding and reach each secondary in serial order.
+    const peers = await Promise.all(leaseSecondaries.map((s) => this.pool.get(s.addr)));
+    const { serial, secondaries } = this.order.beginPrimary(b.handle, b.version, Date.now());
+    if (secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
+    const data = this.buffer.take(b.dataId);
+    if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
+    const chunkBytes = this.applyLocal(b.handle, b.offset, data);
+    const forwards = peers.map((p) =>
+      p.call("applyWrite", { handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial }),
+    );
+    const results = await Promise.allSettled(forwards);
+    const failures = results.flatMap((r, i) => (r.status === "rejected" ? [`${secondaries[i]!.addr}: ${(r.reason as Error).message}`] : []));
+    if (failures.length > 0) {
+      throw new GfsError(ErrorCode.UNAVAILABLE, `write to chunk ${handleName(b.handle)} failed on ${failures.length} secondar${failures.length === 1 ? "y" : "ies"}: ${failures.join("; ")}`);
+    }
+    return { chunkBytes };
+  }
+
+  private applyWrite(b: ReqBody<"applyWrite">): { chunkBytes: number } {
+    checkHandle(b.handle);
+    const c = this.store.get(b.handle);
+    if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
+    if (c.version !== b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.handle)} here is at version ${c.version}, not ${b.version}`);
+    this.order.acceptSerial(b.handle, b.version, b.serial);
+    const data = this.buffer.take(b.dataId);
+    if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
+    return { chunkBytes: this.applyLocal(b.handle, b.offset, data) };
+  }
+
+  private applyLocal(handle: Handle, offset: number, data: Uint8Array): number {
+    try {
+      const size = this.store.write(handle, offset, data);
+      this.changedSizes.add(handle);
+      return size;
+    } catch (err) {
+      if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(handle, err.message);
+      throw err;
+    }
+  }
+
+  // ---- scrubbing (C2): verify chunks nobody reads ----
+
+  private scheduleScrub(): void {
+    const t = setTimeout(async () => {
+      if (this.stopped || !this.store) return this.scheduleScrub();
+      for (const r of this.store.reports()) {
+        if (this.stopped) return;
+        if (!this.store.verify(r.handle) && this.store.has(r.handle)) this.reportCorrupt(r.handle, "found by the scrubber");
+        await sleep(1); // yield to requests between chunks
+      }
+      this.scheduleScrub();
+    }, this.cfg.scrubIntervalMs);
+    this.timers.push(t);
+  }
+}
+
+function checkHandle(h: unknown): asserts h is Handle {
+  if (typeof h !== "number" || !Number.isSafeInteger(h) || h <= 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "bad chunk handle");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

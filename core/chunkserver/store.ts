@@ -1,0 +1,335 @@
+// Chunk files on local disk (C1, C2, C5). Each chunk is two files:
+//   <handle>.chunk  the bytes, nothing else; its length is the chunk's length
+//   <handle>.meta   a 16-byte header (magic, format, chunk version) then one
+//                   CRC32C per 64 KiB block of the data
+// Data is written before its checksums, so a crash between the two leaves a
+// block whose checksum does not match: detected on read, never served.
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { ErrorCode, GfsError, assert } from "../../net/errors";
+import type { ChunkReport, Handle } from "../../net/messages";
+import { BLOCK_BYTES, crc32c, crc32cExtend } from "./checksums";
+
+const META_MAGIC = 0x47465343; // "GFSC"
+const META_FORMAT = 1;
+const META_HEADER_BYTES = 16;
+const MAX_OPEN_FILES = 512;
+
+export interface ChunkState {
+  handle: Handle;
+  version: number;
+  sizeBytes: number;
+  /** Block checksums; length === ceil(sizeBytes / BLOCK_BYTES). */
+  crcs: Uint32Array;
+  corrupt: boolean;
+}
+
+export function handleName(handle: Handle): string {
+  return handle.toString(16).padStart(16, "0");
+}
+
+export class ChunkStore {
+  private readonly chunks = new Map<Handle, ChunkState>();
+  private readonly open = new Map<string, number>(); // path -> fd, in LRU order
+  readonly dir: string;
+
+  constructor(dataDir: string, readonly chunkSizeBytes: number) {
+    this.dir = join(dataDir, "chunks");
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  /** Loads every chunk found on disk. Damaged metadata marks the chunk corrupt. */
+  load(): { loaded: number; damaged: Handle[] } {
+    const damaged: Handle[] = [];
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith(".chunk")) continue;
+      const handle = parseInt(name.slice(0, -6), 16);
+      if (!Number.isSafeInteger(handle)) continue;
+      const state = this.readMeta(handle);
+      if (state.corrupt) damaged.push(handle);
+      this.chunks.set(handle, state);
+    }
+    return { loaded: this.chunks.size, damaged };
+  }
+
+  get count(): number {
+    return this.chunks.size;
+  }
+
+  has(handle: Handle): boolean {
+    return this.chunks.has(handle);
+  }
+
+  get(handle: Handle): ChunkState | undefined {
+    return this.chunks.get(handle);
+  }
+
+  reports(): ChunkReport[] {
+    const out: ChunkReport[] = [];
+    for (const c of this.chunks.values()) if (!c.corrupt) out.push({ handle: c.handle, version: c.version, size: c.sizeBytes });
+    return out;
+  }
+
+  usedBytes(): number {
+    let n = 0;
+    for (const c of this.chunks.values()) n += c.sizeBytes;
+    return n;
+  }
+
+  create(handle: Handle, version: number): void {
+    if (this.chunks.has(handle)) {
+      const c = this.chunks.get(handle)!;
+      if (c.version === version && c.sizeBytes === 0) return; // a retried create
+      throw new GfsError(ErrorCode.EXISTS, `chunk ${handleName(handle)} already exists`);
+    }
+    const meta = new Uint8Array(META_HEADER_BYTES);
+    writeHeader(meta, version);
+    const tmp = this.metaPath(handle) + ".tmp";
+    const fd = openSync(tmp, "w");
+    try {
+      writeSync(fd, meta, 0, meta.byteLength, 0);
+    } finally {
+      closeSync(fd);
+    }
+    closeSync(openSync(this.dataPath(handle), "w"));
+    renameSync(tmp, this.metaPath(handle));
+    this.chunks.set(handle, { handle, version, sizeBytes: 0, crcs: new Uint32Array(0), corrupt: false });
+  }
+
+  setVersion(handle: Handle, version: number): void {
+    const c = this.require(handle);
+    assert(version >= c.version, `chunk ${handleName(handle)} version goes back from ${c.version} to ${version}`);
+    const header = new Uint8Array(META_HEADER_BYTES);
+    writeHeader(header, version);
+    writeSync(this.fd(this.metaPath(handle)), header, 0, header.byteLength, 0);
+    c.version = version;
+  }
+
+  markCorrupt(handle: Handle): void {
+    const c = this.chunks.get(handle);
+    if (c) c.corrupt = true;
+  }
+
+  delete(handle: Handle): void {
+    this.chunks.delete(handle);
+    for (const p of [this.dataPath(handle), this.metaPath(handle)]) {
+      this.closeFd(p);
+      try {
+        unlinkSync(p);
+      } catch {}
+    }
+  }
+
+  /**
+   * Reads [offset, offset+length) clipped to the chunk's length, verifying every
+   * block it touches first (C2). Throws CHECKSUM on a mismatch.
+   */
+  read(handle: Handle, offset: number, length: number): Uint8Array {
+    const c = this.require(handle);
+    if (c.corrupt) throw new GfsError(ErrorCode.CHECKSUM, `chunk ${handleName(handle)} is corrupt here`);
+    assert(offset >= 0 && length >= 0, "read range is non-negative");
+    const end = Math.min(offset + length, c.sizeBytes);
+    if (offset >= end) return new Uint8Array(0);
+    const firstBlock = Math.floor(offset / BLOCK_BYTES);
+    const lastBlock = Math.floor((end - 1) / BLOCK_BYTES);
+    const from = firstBlock * BLOCK_BYTES;
+    const to = Math.min((lastBlock + 1) * BLOCK_BYTES, c.sizeBytes);
+    const buf = this.readRaw(handle, from, to - from);
+    for (let b = firstBlock; b <= lastBlock; b++) {
+      const s = (b - firstBlock) * BLOCK_BYTES;
+      const block = buf.subarray(s, Math.min(s + BLOCK_BYTES, buf.byteLength));
+      if (crc32c(block) !== c.crcs[b]) {
+        c.corrupt = true;
+        throw new GfsError(ErrorCode.CHECKSUM, `checksum mismatch in chunk ${handleName(handle)} block ${b}`);
+      }
+    }
+    return buf.subarray(offset - from, end - from);
+  }
+
+  /**
+   * Writes `data` at `offset` (D5). Blocks partly covered that already hold data
+   * are verified before being merged; a pure append to a partial block extends
+   * its checksum without reading the old bytes.
+   */
+  write(handle: Handle, offset: number, data: Uint8Array): number {
+    const c = this.require(handle);
+    if (c.corrupt) throw new GfsError(ErrorCode.CHECKSUM, `chunk ${handleName(handle)} is corrupt here`);
+    assert(offset >= 0, "write offset is non-negative");
+    if (offset + data.byteLength > this.chunkSizeBytes) {
+      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `write of ${data.byteLength} bytes at ${offset} passes the chunk size ${this.chunkSizeBytes}`);
+    }
+    if (data.byteLength === 0) return c.sizeBytes;
+    if (offset > c.sizeBytes) {
+      // A hole: fill it with zeros so every byte below the length has a checksum.
+      const filled = new Uint8Array(offset - c.sizeBytes + data.byteLength);
+      filled.set(data, offset - c.sizeBytes);
+      return this.write(handle, c.sizeBytes, filled);
+    }
+    const oldSize = c.sizeBytes;
+    const end = offset + data.byteLength;
+    const newSize = Math.max(oldSize, end);
+    const firstBlock = Math.floor(offset / BLOCK_BYTES);
+    const lastBlock = Math.floor((end - 1) / BLOCK_BYTES);
+    // New checksums are computed first and committed only after the data write,
+    // so a failed verification leaves the chunk's state untouched.
+    const updated: number[] = [];
+    for (let b = firstBlock; b <= lastBlock; b++) {
+      const blockStart = b * BLOCK_BYTES;
+      const blockEnd = Math.min(blockStart + BLOCK_BYTES, newSize);
+      const oldBlockEnd = Math.min(blockStart + BLOCK_BYTES, oldSize);
+      const dataFrom = Math.max(offset, blockStart);
+      const dataTo = Math.min(end, blockEnd);
+      const part = data.subarray(dataFrom - offset, dataTo - offset);
+      if (oldBlockEnd <= blockStart || (dataFrom === blockStart && dataTo >= oldBlockEnd)) {
+        // No old bytes survive in this block.
+        updated.push(crc32c(part));
+      } else if (dataFrom === oldBlockEnd) {
+        // Pure append into a partial block: extend the stored checksum.
+        updated.push(crc32cExtend(c.crcs[b]!, part));
+      } else {
+        // Overwrite inside old bytes: verify the old block, then merge.
+        const old = this.readRaw(handle, blockStart, oldBlockEnd - blockStart);
+        if (crc32c(old) !== c.crcs[b]) {
+          c.corrupt = true;
+          throw new GfsError(ErrorCode.CHECKSUM, `checksum mismatch in chunk ${handleName(handle)} block ${b} before overwrite`);
+        }
+        const merged = new Uint8Array(blockEnd - blockStart);
+        merged.set(old);
+        merged.set(part, dataFrom - blockStart);
+        updated.push(crc32c(merged));
+      }
+    }
+    const dfd = this.fd(this.dataPath(handle));
+    writeFully(dfd, data, offset);
+    const blocks = Math.ceil(newSize / BLOCK_BYTES);
+    const crcs = c.crcs.length >= blocks ? c.crcs : growCrcs(c.crcs, blocks);
+    crcs.set(updated, firstBlock);
+    c.crcs = crcs;
+    c.sizeBytes = newSize;
+    const crcBytes = new Uint8Array(crcs.buffer, crcs.byteOffset + firstBlock * 4, (lastBlock - firstBlock + 1) * 4);
+    writeFully(this.fd(this.metaPath(handle)), crcBytes, META_HEADER_BYTES + firstBlock * 4);
+    return newSize;
+  }
+
+  /** Every chunk's blocks checked against their checksums; returns the damaged ones. */
+  verify(handle: Handle): boolean {
+    const c = this.chunks.get(handle);
+    if (!c || c.corrupt) return false;
+    try {
+      this.read(handle, 0, c.sizeBytes);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  closeAll(): void {
+    for (const fd of this.open.values()) closeSync(fd);
+    this.open.clear();
+  }
+
+  // ---- internals ----
+
+  private require(handle: Handle): ChunkState {
+    const c = this.chunks.get(handle);
+    if (!c) throw new GfsError(ErrorCode.NOT_FOUND, `no chunk ${handleName(handle)} here`);
+    return c;
+  }
+
+  private dataPath(handle: Handle): string {
+    return join(this.dir, `${handleName(handle)}.chunk`);
+  }
+
+  private metaPath(handle: Handle): string {
+    return join(this.dir, `${handleName(handle)}.meta`);
+  }
+
+  private readRaw(handle: Handle, at: number, length: number): Uint8Array {
+    const buf = new Uint8Array(length);
+    const fd = this.fd(this.dataPath(handle));
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, buf, got, length - got, at + got);
+      if (n <= 0) break;
+      got += n;
+    }
+    if (got < length) {
+      this.markCorrupt(handle);
+      throw new GfsError(ErrorCode.CHECKSUM, `chunk ${handleName(handle)} is shorter on disk than recorded`);
+    }
+    return buf;
+  }
+
+  private readMeta(handle: Handle): ChunkState {
+    const state: ChunkState = { handle, version: 0, sizeBytes: 0, crcs: new Uint32Array(0), corrupt: false };
+    try {
+      state.sizeBytes = statSync(this.dataPath(handle)).size;
+      const mpath = this.metaPath(handle);
+      if (!existsSync(mpath)) throw new Error("no meta file");
+      const mfd = this.fd(mpath);
+      const metaSize = fstatSync(mfd).size;
+      const meta = new Uint8Array(metaSize);
+      readSync(mfd, meta, 0, metaSize, 0);
+      const dv = new DataView(meta.buffer);
+      if (metaSize < META_HEADER_BYTES || dv.getUint32(0) !== META_MAGIC || dv.getUint32(4) !== META_FORMAT) throw new Error("bad header");
+      state.version = dv.getUint32(8) * 2 ** 32 + dv.getUint32(12);
+      const blocks = Math.ceil(state.sizeBytes / BLOCK_BYTES);
+      state.crcs = new Uint32Array(blocks);
+      const stored = Math.min(blocks, Math.floor((metaSize - META_HEADER_BYTES) / 4));
+      // Native byte order: the file is only ever read by the machine that wrote it.
+      state.crcs.set(new Uint32Array(meta.buffer.slice(META_HEADER_BYTES, META_HEADER_BYTES + stored * 4)));
+      if (stored < blocks) state.corrupt = true;
+      if (state.sizeBytes > this.chunkSizeBytes) state.corrupt = true;
+    } catch {
+      state.corrupt = true;
+    }
+    return state;
+  }
+
+  private fd(path: string): number {
+    const fd = this.open.get(path);
+    if (fd !== undefined) {
+      this.open.delete(path);
+      this.open.set(path, fd);
+      return fd;
+    }
+    if (this.open.size >= MAX_OPEN_FILES) {
+      const [oldest, ofd] = this.open.entries().next().value as [string, number];
+      this.open.delete(oldest);
+      closeSync(ofd);
+    }
+    const nfd = openSync(path, "r+");
+    this.open.set(path, nfd);
+    return nfd;
+  }
+
+  private closeFd(path: string): void {
+    const fd = this.open.get(path);
+    if (fd !== undefined) {
+      this.open.delete(path);
+      closeSync(fd);
+    }
+  }
+}
+
+function writeHeader(buf: Uint8Array, version: number): void {
+  assert(Number.isSafeInteger(version) && version >= 0, "chunk version is a safe integer");
+  const dv = new DataView(buf.buffer, buf.byteOffset, META_HEADER_BYTES);
+  dv.setUint32(0, META_MAGIC);
+  dv.setUint32(4, META_FORMAT);
+  dv.setUint32(8, Math.floor(version / 2 ** 32));
+  dv.setUint32(12, version >>> 0);
+}
+
+function growCrcs(crcs: Uint32Array, blocks: number): Uint32Array {
+  const n = new Uint32Array(blocks);
+  n.set(crcs);
+  return n;
+}
+
+function writeFully(fd: number, data: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < data.byteLength) {
+    done += writeSync(fd, data, done, data.byteLength - done, position + done);
+  }
+}

@@ -1,0 +1,193 @@
+// The client library (L1-L3). `connect()` returns a client that talks to the
+// master for metadata and directly to chunk servers for data. The CLI is
+// built on this; programs can import it too.
+import { networkInterfaces } from "node:os";
+import { ErrorCode, GfsError } from "../../net/errors";
+import type { ChunkLocation, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
+import type { Peer } from "../../net/peer";
+import { PeerPool } from "../../net/pool";
+import { hostOf, orderNearest } from "../master/placement";
+import { LocationCache } from "./locations";
+import { readChunks, type ReadOptions } from "./reader";
+import { writeChunks } from "./writer";
+
+export interface ClientOptions {
+  /** Master address, or a list: the master first, then shadows. */
+  master: string | string[];
+  secret?: Uint8Array | null;
+  /** How long master calls keep retrying while the master is unreachable. */
+  retryMs?: number;
+  locationTtlMs?: number;
+}
+
+export interface PutOptions {
+  replication?: number;
+  parents?: boolean;
+  overwrite?: boolean;
+}
+
+export class GfsClient {
+  readonly pool: PeerPool;
+  readonly locations: LocationCache;
+  readonly masters: string[];
+  readonly retryMs: number;
+  private readonly localHosts: Set<string>;
+  private readonly leaseCache = new Map<string, { grant: LeaseGrant; untilMs: number }>();
+  private readonly leasePending = new Map<string, Promise<LeaseGrant>>();
+
+  constructor(readonly opts: ClientOptions) {
+    this.masters = Array.isArray(opts.master) ? opts.master : opts.master.split(",").map((s) => s.trim()).filter(Boolean);
+    if (this.masters.length === 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "no master address given");
+    this.retryMs = opts.retryMs ?? 30_000;
+    this.pool = new PeerPool("client", `client-${process.pid}`, { secret: opts.secret ?? null });
+    this.locations = new LocationCache(opts.locationTtlMs ?? 60_000);
+    this.localHosts = new Set(["127.0.0.1", "localhost", "::1"]);
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) this.localHosts.add(a.address);
+  }
+
+  close(): void {
+    this.pool.closeAll();
+  }
+
+  // ---- master calls ----
+
+  /** Calls the master, retrying while it is unreachable (for example restarting). */
+  async master<T extends RequestType>(type: T, body: ReqBody<T>): Promise<RepBody<T>> {
+    const deadline = Date.now() + this.retryMs;
+    let delayMs = 50;
+    for (;;) {
+      let peer: Peer;
+      try {
+        peer = await this.pool.get(this.masters[0]!);
+      } catch (err) {
+        if (err instanceof GfsError && err.code === ErrorCode.AUTH) throw err;
+        if (Date.now() + delayMs > deadline) throw new GfsError(ErrorCode.UNAVAILABLE, `master ${this.masters[0]} is unreachable: ${(err as Error).message}`);
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, 1_000);
+        continue;
+      }
+      try {
+        return await peer.call(type, body);
+      } catch (err) {
+        // A call cut off by a dropped connection may be retried; other errors are answers.
+        if (!(err instanceof GfsError) || err.code !== ErrorCode.UNAVAILABLE || !peer.closed || Date.now() + delayMs > deadline) throw err;
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  mkdir(path: string, parents = false): Promise<{}> {
+    return this.master("mkdir", { path, parents });
+  }
+
+  create(path: string, opts: { replication?: number; parents?: boolean } = {}): Promise<{}> {
+    return this.master("create", { path, replication: opts.replication, parents: opts.parents ?? false });
+  }
+
+  /** Entries of a directory, or the one entry of a file. */
+  ls(path: string): Promise<RepBody<"ls">> {
+    return this.master("ls", { path });
+  }
+
+  stat(path: string): Promise<StatReply> {
+    return this.master("stat", { path });
+  }
+
+  async mv(src: string, dst: string, overwrite = false): Promise<void> {
+    await this.master("mv", { src, dst, overwrite });
+    this.locations.invalidate(src);
+    this.locations.invalidate(dst);
+  }
+
+  async rm(path: string, recursive = false): Promise<void> {
+    await this.master("rm", { path, recursive });
+    this.locations.invalidate(path);
+  }
+
+  cluster(): Promise<RepBody<"cluster">> {
+    return this.master("cluster", {});
+  }
+
+  // ---- data ----
+
+  /** Streams a file's bytes (L2): bounded memory whatever the file size. */
+  read(path: string, opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    return readChunks(this, path, opts);
+  }
+
+  /**
+   * Writes a whole file from a stream. The data goes to a hidden name first and
+   * is renamed into place only when every byte is stored, so a failed put
+   * leaves no partial file behind.
+   */
+  async put(path: string, source: AsyncIterable<Uint8Array>, opts: PutOptions = {}): Promise<{ bytes: number }> {
+    const slash = path.lastIndexOf("/");
+    const dir = path.slice(0, slash) || "/";
+    const tmp = `${dir === "/" ? "" : dir}/.${path.slice(slash + 1)}.put-${Math.random().toString(36).slice(2, 10)}`;
+    if (!opts.overwrite) {
+      const existing = await this.stat(path).catch((e) => {
+        if (e instanceof GfsError && e.code === ErrorCode.NOT_FOUND) return null;
+        throw e;
+      });
+      if (existing) throw new GfsError(ErrorCode.EXISTS, `${path} already exists (use --force to replace it)`);
+    }
+    await this.create(tmp, { replication: opts.replication, parents: opts.parents });
+    try {
+      const bytes = await writeChunks(this, tmp, source);
+      await this.master("complete", { path: tmp, size: bytes });
+      await this.mv(tmp, path, opts.overwrite ?? false);
+      return { bytes };
+    } catch (err) {
+      await this.master("rm", { path: tmp, recursive: false }).catch(() => {});
+      throw err;
+    } finally {
+      for (const key of this.leaseCache.keys()) if (key.startsWith(tmp + "#")) this.leaseCache.delete(key);
+    }
+  }
+
+  // ---- helpers for reader and writer ----
+
+  /** Location of chunk `index`, from the cache or the master (with prefetch). */
+  async locate(path: string, index: number, refresh = false): Promise<{ loc: ChunkLocation | undefined; chunkCount: number; chunkSize: number }> {
+    const now = Date.now();
+    const shape = this.locations.shape(path, now);
+    if (!refresh && shape) {
+      const hit = this.locations.get(path, index, now);
+      if (hit || index >= shape.chunkCount) return { loc: hit, chunkCount: shape.chunkCount, chunkSize: shape.chunkSize };
+    }
+    const rep = await this.master("locate", { path, index, count: 1 });
+    this.locations.put(path, { chunkSize: rep.chunkSize, size: rep.size, chunkCount: rep.chunkCount }, rep.chunks, Date.now());
+    return { loc: rep.chunks.find((c) => c.index === index), chunkCount: rep.chunkCount, chunkSize: rep.chunkSize };
+  }
+
+  /** A lease for writing chunk `index` (creating it if it is the next one). */
+  lease(path: string, index: number, renew: boolean): Promise<LeaseGrant> {
+    const key = `${path}#${index}`;
+    const cached = this.leaseCache.get(key);
+    if (!renew && cached && cached.untilMs > Date.now()) return Promise.resolve(cached.grant);
+    const pending = this.leasePending.get(key);
+    if (pending) return pending;
+    const p = this.master("lease", { path, index, renew }).then((grant) => {
+      this.leaseCache.set(key, { grant, untilMs: Date.now() + grant.leaseMs / 2 });
+      return grant;
+    });
+    this.leasePending.set(key, p);
+    p.finally(() => this.leasePending.delete(key)).catch(() => {});
+    return p;
+  }
+
+  /** Replicas nearest first: this host, then the rest in the master's order. */
+  nearest<T extends ReplicaRef>(replicas: readonly T[]): T[] {
+    const local = replicas.filter((r) => this.localHosts.has(hostOf(r.addr)));
+    const localRack = local[0]?.rack ?? null;
+    return orderNearest(replicas, local.length ? hostOf(local[0]!.addr) : "", localRack);
+  }
+}
+
+export function connect(opts: ClientOptions): GfsClient {
+  return new GfsClient(opts);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,4 @@
+// The library entry point: `import { connect } from "gfs/core/client"`.
+export { connect, GfsClient, type ClientOptions, type PutOptions } from "./client";
+export type { ReadOptions } from "./reader";
+export { GfsError, ErrorCode } from "../../net/errors";

@@ -1,0 +1,125 @@
+// Writing a file (D1, D2, L2): the input is cut into pieces that never cross a
+// chunk boundary. For each piece the client gets the chunk's lease, pushes the
+// bytes along the replica chain nearest-first (each server forwards while it
+// receives), then asks the primary to apply them at the piece's offset. A few
+// pieces are in flight at once; write requests go out in file order.
+import { randomBytes } from "node:crypto";
+import { ErrorCode, GfsError } from "../../net/errors";
+import type { LeaseGrant, ReplicaRef } from "../../net/messages";
+import { sleep, type GfsClient } from "./client";
+
+const PIECE_BYTES = 4 * 1024 * 1024;
+const PUSH_PART_BYTES = 512 * 1024;
+const IN_FLIGHT = 4;
+const WRITE_RETRY_MS = 60_000;
+
+export async function writeChunks(client: GfsClient, path: string, source: AsyncIterable<Uint8Array>): Promise<number> {
+  const { chunkSize } = await client.locate(path, 0);
+  let offset = 0;
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown = null;
+  let lastIssued: Promise<void> = Promise.resolve();
+  // Chunks are created in order: chunk i's first lease waits for chunk i-1's.
+  let chunkReady: Promise<unknown> = Promise.resolve();
+  let readyIndex = -1;
+  for await (const piece of cutPieces(source, chunkSize, PIECE_BYTES)) {
+    if (failure) break;
+    const index = Math.floor(offset / chunkSize);
+    const within = offset % chunkSize;
+    if (index !== readyIndex) {
+      chunkReady = chunkReady.then(() => client.lease(path, index, false)).catch(() => {});
+      readyIndex = index;
+    }
+    const ready = chunkReady;
+    const prev = lastIssued;
+    let issued!: () => void;
+    lastIssued = new Promise<void>((r) => (issued = r));
+    const p = ready.then(() => writePiece(client, path, index, within, piece, prev, issued)).catch((err) => {
+      failure ??= err;
+    });
+    inflight.add(p);
+    p.finally(() => inflight.delete(p));
+    offset += piece.byteLength;
+    while (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  if (failure) throw failure;
+  return offset;
+}
+
+/** Re-cuts a byte stream into pieces of at most `pieceBytes` that stay inside one chunk. */
+export async function* cutPieces(source: AsyncIterable<Uint8Array>, chunkSize: number, pieceBytes: number): AsyncGenerator<Uint8Array> {
+  let pos = 0;
+  let buf: Uint8Array | null = null;
+  let filled = 0;
+  for await (const input of source) {
+    let at = 0;
+    while (at < input.byteLength) {
+      if (!buf) {
+        buf = new Uint8Array(Math.min(pieceBytes, chunkSize - (pos % chunkSize)));
+        filled = 0;
+      }
+      const take = Math.min(buf.byteLength - filled, input.byteLength - at);
+      buf.set(input.subarray(at, at + take), filled);
+      filled += take;
+      at += take;
+      if (filled === buf.byteLength) {
+        yield buf;
+        pos += buf.byteLength;
+        buf = null;
+      }
+    }
+  }
+  if (buf && filled > 0) yield buf.subarray(0, filled);
+}
+
+async function writePiece(client: GfsClient, path: string, index: number, within: number, data: Uint8Array, prevIssued: Promise<void>, issued: () => void): Promise<void> {
+  const deadline = Date.now() + WRITE_RETRY_MS;
+  let renew = false;
+  let delayMs = 50;
+  let first = true;
+  try {
+    for (;;) {
+      try {
+        const grant = await client.lease(path, index, renew);
+        const dataId = randomBytes(12).toString("base64url");
+        await pushAlongChain(client, grant, dataId, data);
+        const primary = await client.pool.get(grant.primary.addr);
+        if (first) await prevIssued;
+        const reply = primary.call("write", { handle: grant.handle, version: grant.version, offset: within, dataId, size: data.byteLength });
+        if (first) issued();
+        first = false;
+        await reply;
+        return;
+      } catch (err) {
+        if (first) {
+          // Let later pieces go on; this one retries out of order.
+          await prevIssued;
+          issued();
+          first = false;
+        }
+        const e = err instanceof GfsError ? err : new GfsError(ErrorCode.INTERNAL, (err as Error).message);
+        if (!e.retryable) throw e;
+        if (Date.now() + delayMs > deadline) throw new GfsError(e.code, `writing ${path} chunk ${index}: ${e.message}`);
+        renew = true;
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, 2_000);
+      }
+    }
+  } finally {
+    if (first) issued();
+  }
+}
+
+/** Pushes `data` to the nearest replica, which forwards it down the chain. */
+export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
+  const chain: ReplicaRef[] = client.nearest([grant.primary, ...grant.secondaries]);
+  const head = await client.pool.get(chain[0]!.addr);
+  const reply = head.call("push", { dataId, size: data.byteLength, chain: chain.slice(1).map((r) => r.addr) }, 120_000);
+  reply.catch(() => {});
+  for (let at = 0; at < data.byteLength; at += PUSH_PART_BYTES) {
+    await head.writable();
+    head.notify("pushData", { dataId, data: data.subarray(at, Math.min(at + PUSH_PART_BYTES, data.byteLength)) });
+  }
+  await reply;
+}

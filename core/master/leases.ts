@@ -1,0 +1,60 @@
+// Chunk leases (M9): at most one primary per chunk at a time. The master grants
+// a lease for `leaseMs`, extends it on the primary's request while writes
+// continue, and forgets it when it expires, is revoked, or its primary dies.
+// A new lease always comes with a version bump (done by the caller). Pure.
+import type { Handle } from "../../net/messages";
+
+export interface LeaseRecord {
+  primary: string;
+  version: number;
+  expiresAtMs: number;
+}
+
+export class LeaseTable {
+  private readonly leases = new Map<Handle, LeaseRecord>();
+
+  constructor(public leaseMs: number) {}
+
+  current(handle: Handle, nowMs: number): LeaseRecord | undefined {
+    const l = this.leases.get(handle);
+    if (l && l.expiresAtMs <= nowMs) {
+      this.leases.delete(handle);
+      return undefined;
+    }
+    return l;
+  }
+
+  grant(handle: Handle, primary: string, version: number, nowMs: number): LeaseRecord {
+    const l = { primary, version, expiresAtMs: nowMs + this.leaseMs };
+    this.leases.set(handle, l);
+    return l;
+  }
+
+  /** Extends a live lease held by `primary`; false if it no longer holds one. */
+  extend(handle: Handle, primary: string, nowMs: number): boolean {
+    const l = this.current(handle, nowMs);
+    if (!l || l.primary !== primary) return false;
+    l.expiresAtMs = nowMs + this.leaseMs;
+    return true;
+  }
+
+  revoke(handle: Handle): void {
+    this.leases.delete(handle);
+  }
+
+  /** Forgets every lease held by a server that is gone. */
+  dropServer(serverId: string): Handle[] {
+    const dropped: Handle[] = [];
+    for (const [h, l] of this.leases) {
+      if (l.primary === serverId) {
+        this.leases.delete(h);
+        dropped.push(h);
+      }
+    }
+    return dropped;
+  }
+
+  get size(): number {
+    return this.leases.size;
+  }
+}

@@ -1,0 +1,514 @@
+// The master daemon: recovers its state, serves the namespace and chunk
+// locations, grants leases, tracks chunk servers, and logs every change before
+// acknowledging it. Decisions live in state.ts, placement.ts, leases.ts and
+// servers.ts; this file does the IO around them.
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import type { ConsolaInstance } from "consola";
+import { ErrorCode, GfsError } from "../../net/errors";
+import type { ChunkLocation, DirEntry, Handle, LeaseGrant, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
+import { listen, type Listener, type Peer } from "../../net/peer";
+import { logger } from "../log";
+import { selfArgv } from "../self";
+import { pruneOld, recover } from "./checkpoint";
+import { LeaseTable } from "./leases";
+import { OpLog } from "./oplog";
+import { joinPath, normalizePath, splitPath } from "./paths";
+import { choosePlacement } from "./placement";
+import { ServerRegistry, type ServerRecord } from "./servers";
+import { MasterState, type FileNode, type Node, type Op } from "./state";
+
+export interface MasterConfig {
+  dataDir: string;
+  listenHost: string;
+  listenPort: number;
+  chunkSizeBytes: number;
+  replication: number;
+  leaseMs: number;
+  heartbeatMs: number;
+  deadAfterMs: number;
+  secret: Uint8Array | null;
+  /** Log size that triggers a checkpoint. */
+  checkpointBytes: number;
+}
+
+const HANDLE_BATCH = 4096;
+const LOCATE_PREFETCH = 8;
+const CHUNKSERVER_CALL_MS = 10_000;
+const MAX_REPLICATION = 16;
+
+export class Master {
+  readonly log: ConsolaInstance = logger("master");
+  state!: MasterState;
+  private oplog!: OpLog;
+  readonly registry = new ServerRegistry();
+  readonly leases: LeaseTable;
+  private listener: Listener | null = null;
+  private readonly peersById = new Map<string, Peer>();
+  private nextHandle = 1;
+  private reserving: Promise<void> | null = null;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private checkpointing = false;
+  port = 0;
+
+  constructor(readonly cfg: MasterConfig) {
+    this.leases = new LeaseTable(cfg.leaseMs);
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.cfg.dataDir, { recursive: true });
+    const params = this.clusterParams();
+    const t0 = performance.now();
+    const rec = recover(this.cfg.dataDir, params);
+    this.state = rec.state;
+    this.nextHandle = this.state.handleLimit;
+    this.oplog = new OpLog(this.cfg.dataDir);
+    await this.oplog.openSeq(rec.lastLogSeq, rec.lastLogBytes);
+    this.log.info(
+      `recovered ${this.state.fileCount} files, ${this.state.dirCount} directories, ${this.state.chunks.size} chunks ` +
+        `(checkpoint ${rec.checkpointSeq}, ${rec.replayedOps} logged changes) in ${Math.round(performance.now() - t0)} ms`,
+    );
+    this.listener = listen(this.cfg.listenHost, this.cfg.listenPort, {
+      secret: this.cfg.secret,
+      logger: this.log,
+      onRequest: (t, b, p) => this.onRequest(t, b, p),
+      onClose: (p, why) => this.onPeerClosed(p, why),
+    });
+    this.port = this.listener.port;
+    if (!this.cfg.secret) this.log.warn("no cluster secret configured: any client on the network can connect");
+    this.log.info(`listening on ${this.cfg.listenHost}:${this.port} (chunk size ${params.chunkSizeBytes}, replication ${params.replication})`);
+    const tick = Math.max(50, Math.min(this.cfg.heartbeatMs, this.cfg.deadAfterMs) / 2);
+    this.timers.push(setInterval(() => this.checkLiveness(), tick));
+    this.timers.push(setInterval(() => this.registry.decayCreations(0.5), 10_000));
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.listener?.stop();
+    await this.oplog?.close();
+  }
+
+  /** Cluster defaults are fixed at the first start and read back afterwards. */
+  private clusterParams(): { chunkSizeBytes: number; replication: number } {
+    const path = join(this.cfg.dataDir, "cluster.json");
+    if (existsSync(path)) {
+      const saved = JSON.parse(readFileSync(path, "utf8"));
+      if (saved.chunkSizeBytes !== this.cfg.chunkSizeBytes || saved.replication !== this.cfg.replication) {
+        this.log.info(`using the cluster's recorded chunk size ${saved.chunkSizeBytes} and replication ${saved.replication}`);
+      }
+      return { chunkSizeBytes: saved.chunkSizeBytes, replication: saved.replication };
+    }
+    const params = { chunkSizeBytes: this.cfg.chunkSizeBytes, replication: this.cfg.replication };
+    writeFileSync(path + ".tmp", JSON.stringify(params) + "\n");
+    renameSync(path + ".tmp", path);
+    return params;
+  }
+
+  // ---- the log ----
+
+  /** Applies an op, waits until it is on disk, then acts on its consequences. */
+  private async commit(op: Op): Promise<void> {
+    const freed = this.state.apply(op);
+    await this.oplog.append(op);
+    for (const h of freed) {
+      this.leases.revoke(h);
+      this.registry.dropChunk(h);
+    }
+    this.maybeCheckpoint();
+  }
+
+  private maybeCheckpoint(): void {
+    if (this.checkpointing || this.oplog.bytes < this.cfg.checkpointBytes) return;
+    this.checkpointing = true;
+    void (async () => {
+      try {
+        const seq = await this.oplog.rotate();
+        const t0 = performance.now();
+        const proc = Bun.spawn([...selfArgv(), "master", "--data", this.cfg.dataDir, "--write-checkpoint", String(seq)], {
+          stdin: "ignore",
+          stdout: "ignore",
+          stderr: "inherit",
+          env: { ...process.env, GFS_CHECKPOINTER: "1" },
+        });
+        const code = await proc.exited;
+        if (code !== 0) throw new Error(`checkpoint writer exited with ${code}`);
+        pruneOld(this.cfg.dataDir, seq);
+        this.log.info(`checkpoint ${seq} written in ${Math.round(performance.now() - t0)} ms`);
+      } catch (err) {
+        this.log.error(`checkpoint failed: ${(err as Error).message}`);
+      } finally {
+        this.checkpointing = false;
+      }
+    })();
+  }
+
+  private async allocateHandle(): Promise<Handle> {
+    while (this.nextHandle >= this.state.handleLimit) {
+      this.reserving ??= this.commit({ o: "handles", n: this.nextHandle + HANDLE_BATCH }).finally(() => (this.reserving = null));
+      await this.reserving;
+    }
+    return this.nextHandle++;
+  }
+
+  /** Runs `fn` with no other holder of `key` running at the same time. */
+  private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.locks.set(key, tail);
+    tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return run;
+  }
+
+  // ---- requests ----
+
+  private onRequest(type: RequestType, body: any, peer: Peer): unknown {
+    switch (type) {
+      case "mkdir":
+        return this.mkdir(body);
+      case "create":
+        return this.create(body);
+      case "ls":
+        return this.ls(body);
+      case "stat":
+        return this.stat(body);
+      case "mv":
+        return this.mv(body);
+      case "rm":
+        return this.rm(body);
+      case "locate":
+        return this.locate(body);
+      case "lease":
+        return this.lease(body);
+      case "complete":
+        return this.complete(body);
+      case "cluster":
+        return this.cluster();
+      case "register":
+        return this.register(body, peer);
+      case "heartbeat":
+        return this.heartbeat(body, peer);
+      case "corrupt":
+        return this.corrupt(body, peer);
+      default:
+        throw new GfsError(ErrorCode.NOT_IMPLEMENTED, `${type} is not served by the master`);
+    }
+  }
+
+  private async mkdir(b: ReqBody<"mkdir">): Promise<{}> {
+    const parts = splitPath(b.path);
+    const t = Date.now();
+    if (!b.parents) {
+      await this.commit({ o: "mkdir", p: "/" + parts.join("/"), t });
+      return {};
+    }
+    let path = "";
+    for (const name of parts) {
+      path += "/" + name;
+      const n = this.state.lookup(path);
+      if (n?.kind === "dir") continue;
+      if (n) throw new GfsError(ErrorCode.NOT_DIR, `${path} is a file`);
+      await this.commit({ o: "mkdir", p: path, t });
+    }
+    return {};
+  }
+
+  private async create(b: ReqBody<"create">): Promise<{}> {
+    const path = normalizePath(b.path);
+    const r = b.replication ?? this.state.params.replication;
+    if (!Number.isInteger(r) || r < 1 || r > MAX_REPLICATION) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `replication must be 1..${MAX_REPLICATION}, got ${r}`);
+    if (b.parents) {
+      const parent = path.slice(0, path.lastIndexOf("/")) || "/";
+      if (parent !== "/") await this.mkdir({ path: parent, parents: true });
+    }
+    await this.commit({ o: "create", p: path, r, t: Date.now() });
+    return {};
+  }
+
+  private entry(name: string, n: Node): DirEntry {
+    if (n.kind === "dir") return { name, type: "dir", size: 0, mtimeMs: n.mtimeMs, replication: 0, chunks: 0 };
+    return { name, type: "file", size: this.state.fileSize(n), mtimeMs: n.mtimeMs, replication: n.replication, chunks: n.chunks.length };
+  }
+
+  private ls(b: ReqBody<"ls">): RepBody<"ls"> {
+    const path = normalizePath(b.path);
+    const n = this.state.lookup(path);
+    if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
+    if (n.kind === "file") return { entries: [this.entry(path.slice(path.lastIndexOf("/") + 1), n)], isFile: true };
+    const entries = [...n.children].map(([name, child]) => this.entry(name, child));
+    entries.sort((a, c) => (a.name < c.name ? -1 : a.name > c.name ? 1 : 0));
+    return { entries, isFile: false };
+  }
+
+  private chunkLocation(f: FileNode, index: number): ChunkLocation {
+    const handle = f.chunks[index]!;
+    const meta = this.state.chunks.get(handle)!;
+    return { index, handle, version: meta.version, size: meta.sizeBytes, replicas: this.registry.replicaRefs(handle) };
+  }
+
+  private stat(b: ReqBody<"stat">): StatReply {
+    const path = normalizePath(b.path);
+    const n = this.state.lookup(path);
+    if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
+    const name = path === "/" ? "/" : path.slice(path.lastIndexOf("/") + 1);
+    const chunkList = n.kind === "file" ? n.chunks.map((_, i) => this.chunkLocation(n, i)) : [];
+    return { ...this.entry(name, n), path, chunkSize: this.state.params.chunkSizeBytes, chunkList };
+  }
+
+  private async mv(b: ReqBody<"mv">): Promise<{}> {
+    const src = normalizePath(b.src);
+    let dst = normalizePath(b.dst);
+    if (src === "/") throw new GfsError(ErrorCode.INVALID_ARGUMENT, "cannot move the root");
+    const node = this.state.lookup(src);
+    if (!node) throw new GfsError(ErrorCode.NOT_FOUND, `${src}: no such file or directory`);
+    const target = this.state.lookup(dst);
+    if (target?.kind === "dir") {
+      dst = joinPath(dst, src.slice(src.lastIndexOf("/") + 1));
+    }
+    if (dst === src) return {};
+    if (node.kind === "dir" && (dst + "/").startsWith(src + "/")) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `cannot move ${src} into itself`);
+    const existing = this.state.lookup(dst);
+    if (existing) {
+      if (existing.kind === "dir") throw new GfsError(ErrorCode.EXISTS, `${dst} is an existing directory`);
+      if (node.kind === "dir") throw new GfsError(ErrorCode.EXISTS, `${dst} exists`);
+      if (!b.overwrite) throw new GfsError(ErrorCode.EXISTS, `${dst} already exists`);
+    }
+    this.state.parentOf(dst); // parent must exist and be a directory
+    await this.commit({ o: "mv", s: src, d: dst, t: Date.now() });
+    return {};
+  }
+
+  private async rm(b: ReqBody<"rm">): Promise<{}> {
+    const path = normalizePath(b.path);
+    if (path === "/") throw new GfsError(ErrorCode.INVALID_ARGUMENT, "cannot remove the root");
+    const n = this.state.lookup(path);
+    if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
+    if (n.kind === "dir" && n.children.size > 0 && !b.recursive) throw new GfsError(ErrorCode.NOT_EMPTY, `${path} is a non-empty directory (use -r)`);
+    await this.commit({ o: "rm", p: path, t: Date.now() });
+    return {};
+  }
+
+  private locate(b: ReqBody<"locate">): RepBody<"locate"> {
+    const path = normalizePath(b.path);
+    const f = this.state.getFile(path);
+    const from = Math.max(0, Math.floor(b.index));
+    const to = Math.min(f.chunks.length, from + Math.max(1, Math.min(b.count, 1024)) + LOCATE_PREFETCH);
+    const chunks: ChunkLocation[] = [];
+    for (let i = from; i < to; i++) chunks.push(this.chunkLocation(f, i));
+    return { chunkSize: this.state.params.chunkSizeBytes, size: this.state.fileSize(f), chunkCount: f.chunks.length, chunks };
+  }
+
+  private async complete(b: ReqBody<"complete">): Promise<{}> {
+    const path = normalizePath(b.path);
+    const f = this.state.getFile(path);
+    if (!Number.isSafeInteger(b.size) || b.size < 0 || b.size > f.chunks.length * this.state.params.chunkSizeBytes) {
+      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `size ${b.size} does not fit ${path}'s ${f.chunks.length} chunks`);
+    }
+    await this.commit({ o: "size", p: path, s: b.size, t: Date.now() });
+    return {};
+  }
+
+  private cluster(): RepBody<"cluster"> {
+    return { chunkSize: this.state.params.chunkSizeBytes, replication: this.state.params.replication, servers: this.registry.status(Date.now()) };
+  }
+
+  // ---- leases and chunk creation (M9, M8) ----
+
+  private async lease(b: ReqBody<"lease">): Promise<LeaseGrant> {
+    const path = normalizePath(b.path);
+    const f = this.state.getFile(path);
+    if (!Number.isInteger(b.index) || b.index < 0 || b.index > f.chunks.length) {
+      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `chunk index ${b.index} is past the end of ${path} (${f.chunks.length} chunks)`);
+    }
+    if (b.index === f.chunks.length) {
+      const created = await this.locked(`file:${path}`, () => this.addChunk(path, b.index));
+      if (created) return created;
+    }
+    const handle = this.state.getFile(path).chunks[b.index]!;
+    return this.locked(`chunk:${handle}`, () => this.grantLease(handle, b.index, b.renew === true));
+  }
+
+  /** Creates chunk `index` of `path` unless another request did; returns its first lease. */
+  private async addChunk(path: string, index: number): Promise<LeaseGrant | null> {
+    const f = this.state.getFile(path);
+    if (f.chunks.length !== index) return null;
+    const handle = await this.allocateHandle();
+    const tried = new Set<string>();
+    const created: string[] = [];
+    while (created.length < f.replication) {
+      const picks = choosePlacement(this.registry.candidates(), f.replication - created.length, new Set([...tried, ...created]));
+      if (picks.length === 0) break;
+      const results = await Promise.allSettled(picks.map((id) => this.callServer(id, "createChunk", { handle, version: 1 })));
+      results.forEach((r, i) => {
+        const id = picks[i]!;
+        tried.add(id);
+        if (r.status === "fulfilled") created.push(id);
+        else this.log.warn(`chunk ${handle}: create on ${this.registry.ref(id)?.addr ?? id} failed: ${(r.reason as Error).message}`);
+      });
+    }
+    if (created.length === 0) throw new GfsError(ErrorCode.NO_SERVERS, "no chunk server is available to hold a new chunk");
+    await this.commit({ o: "chunk", p: path, h: handle, v: 1 });
+    for (const id of created) {
+      this.registry.addLocation(handle, id);
+      const s = this.registry.servers.get(id);
+      if (s) s.recentCreations++;
+    }
+    this.log.debug(`chunk ${handle} created for ${path}[${index}] on ${created.length} servers`);
+    return this.locked(`chunk:${handle}`, () => this.grantLease(handle, index, false, false));
+  }
+
+  /**
+   * Returns the chunk's live lease, or grants a new one. A new lease raises the
+   * version on the live replicas first, then in the log; replicas that miss it
+   * are stale from then on and never handed out (M10).
+   */
+  private async grantLease(handle: Handle, index: number, renew: boolean, bump = true): Promise<LeaseGrant> {
+    const meta = this.state.chunks.get(handle);
+    if (!meta) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handle} no longer exists`);
+    const now = Date.now();
+    const cur = this.leases.current(handle, now);
+    if (cur && !renew && this.registry.servers.get(cur.primary)?.alive && cur.version === meta.version) {
+      return this.grantReply(handle, index, cur.primary, meta.version);
+    }
+    this.leases.revoke(handle);
+    const holders = this.registry.replicaRefs(handle);
+    if (holders.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no live replica of chunk ${handle}`);
+    let version = meta.version;
+    let live = holders;
+    if (bump) {
+      version = meta.version + 1;
+      const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "setVersion", { handle, version })));
+      live = holders.filter((_, i) => results[i]!.status === "fulfilled");
+      results.forEach((r, i) => {
+        if (r.status === "rejected") {
+          this.log.warn(`chunk ${handle}: ${holders[i]!.addr} missed version ${version} (${(r.reason as Error).message}); its replica is stale`);
+          this.registry.removeLocation(handle, holders[i]!.id);
+        }
+      });
+      if (live.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no replica of chunk ${handle} accepted version ${version}`);
+      if (version > (this.state.chunks.get(handle)?.version ?? Infinity)) await this.commit({ o: "ver", h: handle, v: version });
+    }
+    const primary = live[0]!;
+    const secondaries = live.slice(1);
+    await this.callServer(primary.id, "setVersion", { handle, version, lease: { leaseMs: this.cfg.leaseMs, secondaries } });
+    this.leases.grant(handle, primary.id, version, Date.now());
+    return this.grantReply(handle, index, primary.id, version);
+  }
+
+  private grantReply(handle: Handle, index: number, primaryId: string, version: number): LeaseGrant {
+    const refs = this.registry.replicaRefs(handle);
+    const primary = refs.find((r) => r.id === primaryId)!;
+    return { handle, version, index, primary, secondaries: refs.filter((r) => r.id !== primaryId), leaseMs: this.cfg.leaseMs, chunkSize: this.state.params.chunkSizeBytes };
+  }
+
+  private callServer<T extends "createChunk" | "setVersion">(id: string, type: T, body: ReqBody<T>): Promise<RepBody<T>> {
+    const peer = this.peersById.get(id);
+    if (!peer || peer.closed) return Promise.reject(new GfsError(ErrorCode.UNAVAILABLE, `chunk server ${id} is not connected`));
+    return peer.call(type, body, CHUNKSERVER_CALL_MS);
+  }
+
+  // ---- chunk servers (C3, M4, M10) ----
+
+  private async register(b: ReqBody<"register">, peer: Peer): Promise<RepBody<"register">> {
+    if (peer.remoteRole !== "chunkserver") throw new GfsError(ErrorCode.PROTOCOL, "only chunk servers register");
+    if (typeof b.id !== "string" || typeof b.addr !== "string" || !Array.isArray(b.chunks)) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "malformed registration");
+    const old = this.peersById.get(b.id);
+    if (old && old !== peer) old.close("replaced by a new registration");
+    const now = Date.now();
+    const s = this.registry.upsert(b.id, b.addr, b.rack || "default", now);
+    s.capacityBytes = b.capacityBytes;
+    s.usedBytes = b.usedBytes;
+    peer.tag = s;
+    this.peersById.set(b.id, peer);
+    const discard: Handle[] = [...s.discard];
+    s.discard.clear();
+    let stale = 0;
+    for (const r of b.chunks) {
+      const meta = this.state.chunks.get(r.handle);
+      if (!meta) {
+        discard.push(r.handle);
+        continue;
+      }
+      if (r.version < meta.version) {
+        stale++;
+        discard.push(r.handle);
+        continue;
+      }
+      if (r.version > meta.version) {
+        // The master died between raising the version on replicas and logging it.
+        this.log.warn(`chunk ${r.handle}: ${b.addr} has version ${r.version} > ${meta.version}; adopting it`);
+        for (const id of [...this.registry.holders(r.handle)]) {
+          this.registry.removeLocation(r.handle, id);
+          this.registry.servers.get(id)?.discard.add(r.handle);
+        }
+        await this.commit({ o: "ver", h: r.handle, v: r.version });
+      }
+      meta.sizeBytes = Math.max(meta.sizeBytes, r.size);
+      this.registry.addLocation(r.handle, s.id);
+    }
+    this.log.info(`chunk server ${b.addr} (${b.id}, rack ${s.rack}) registered with ${b.chunks.length} chunks${stale ? `, ${stale} stale` : ""}${discard.length - stale ? `, ${discard.length - stale} unknown` : ""}`);
+    return { chunkSize: this.state.params.chunkSizeBytes, heartbeatMs: this.cfg.heartbeatMs, discard };
+  }
+
+  private heartbeat(b: ReqBody<"heartbeat">, peer: Peer): RepBody<"heartbeat"> {
+    const s = peer.tag as ServerRecord | null;
+    if (!s) throw new GfsError(ErrorCode.PROTOCOL, "heartbeat before registration");
+    const now = Date.now();
+    if (!s.alive) {
+      // Declared dead while it was only slow: it must register again.
+      peer.close("declared dead; register again");
+      throw new GfsError(ErrorCode.UNAVAILABLE, "declared dead; register again");
+    }
+    s.lastHeartbeatMs = now;
+    s.usedBytes = b.usedBytes;
+    s.capacityBytes = b.capacityBytes;
+    for (const r of b.sizes ?? []) {
+      const meta = this.state.chunks.get(r.handle);
+      if (meta && meta.version === r.version) meta.sizeBytes = Math.max(meta.sizeBytes, r.size);
+    }
+    const extended = (b.extend ?? []).filter((h) => this.leases.extend(h, s.id, now));
+    const discard = [...s.discard];
+    s.discard.clear();
+    return { discard, extended, leaseMs: this.cfg.leaseMs };
+  }
+
+  private corrupt(b: ReqBody<"corrupt">, peer: Peer): {} {
+    const s = peer.tag as ServerRecord | null;
+    if (!s) throw new GfsError(ErrorCode.PROTOCOL, "report before registration");
+    this.log.warn(`chunk ${b.handle}: replica on ${s.addr} is corrupt (${b.reason}); dropping it`);
+    this.registry.removeLocation(b.handle, s.id);
+    s.discard.add(b.handle);
+    const l = this.leases.current(b.handle, Date.now());
+    if (l?.primary === s.id) this.leases.revoke(b.handle);
+    return {};
+  }
+
+  private onPeerClosed(peer: Peer, why: string): void {
+    const s = peer.tag as ServerRecord | null;
+    if (!s || this.peersById.get(s.id) !== peer) return;
+    this.peersById.delete(s.id);
+    this.serverLost(s.id, `connection closed (${why})`);
+  }
+
+  private checkLiveness(): void {
+    for (const id of this.registry.silent(Date.now(), this.cfg.deadAfterMs)) this.serverLost(id, `no heartbeat for ${this.cfg.deadAfterMs} ms`);
+  }
+
+  private serverLost(id: string, why: string): void {
+    const s = this.registry.servers.get(id);
+    if (!s?.alive) return;
+    const held = this.registry.markDead(id);
+    const leases = this.leases.dropServer(id);
+    this.log.warn(`chunk server ${s.addr} (${id}) lost: ${why}; ${held.length} replicas and ${leases.length} leases dropped`);
+    this.peersById.get(id)?.close("declared dead");
+  }
+
+  // ---- introspection for tests and status ----
+
+  get opStats(): { records: number; flushes: number } {
+    return this.oplog.stats;
+  }
+}

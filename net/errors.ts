@@ -1,0 +1,63 @@
+// Typed error codes carried over the wire in error replies (W1).
+
+export const ErrorCode = {
+  NOT_FOUND: "NOT_FOUND",
+  EXISTS: "EXISTS",
+  NOT_DIR: "NOT_DIR",
+  IS_DIR: "IS_DIR",
+  NOT_EMPTY: "NOT_EMPTY",
+  INVALID_PATH: "INVALID_PATH",
+  INVALID_ARGUMENT: "INVALID_ARGUMENT",
+  NO_SERVERS: "NO_SERVERS",
+  STALE: "STALE",
+  NOT_PRIMARY: "NOT_PRIMARY",
+  NO_DATA: "NO_DATA",
+  CHECKSUM: "CHECKSUM",
+  CHUNK_FULL: "CHUNK_FULL",
+  RECORD_TOO_LARGE: "RECORD_TOO_LARGE",
+  UNAVAILABLE: "UNAVAILABLE",
+  TIMEOUT: "TIMEOUT",
+  AUTH: "AUTH",
+  PROTOCOL: "PROTOCOL",
+  NOT_IMPLEMENTED: "NOT_IMPLEMENTED",
+  INTERNAL: "INTERNAL",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const KNOWN = new Set<string>(Object.values(ErrorCode));
+
+export class GfsError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = "GfsError";
+  }
+
+  /** Whether retrying the same operation elsewhere or later can succeed. */
+  get retryable(): boolean {
+    return (
+      this.code === ErrorCode.UNAVAILABLE ||
+      this.code === ErrorCode.TIMEOUT ||
+      this.code === ErrorCode.STALE ||
+      this.code === ErrorCode.NOT_PRIMARY ||
+      this.code === ErrorCode.NO_DATA ||
+      this.code === ErrorCode.CHECKSUM ||
+      this.code === ErrorCode.INTERNAL
+    );
+  }
+}
+
+export function toWireError(err: unknown): { code: ErrorCode; message: string } {
+  if (err instanceof GfsError) return { code: err.code, message: err.message };
+  return { code: ErrorCode.INTERNAL, message: err instanceof Error ? err.message : String(err) };
+}
+
+export function fromWireError(e: unknown): GfsError {
+  const obj = (e ?? {}) as { code?: unknown; message?: unknown };
+  const code = typeof obj.code === "string" && KNOWN.has(obj.code) ? (obj.code as ErrorCode) : ErrorCode.INTERNAL;
+  const message = typeof obj.message === "string" ? obj.message : "unknown error";
+  return new GfsError(code, message);
+}
+
+export function assert(cond: unknown, what: string): asserts cond {
+  if (!cond) throw new Error(`invariant violated: ${what}`);
+}

@@ -1,0 +1,99 @@
+// Length-prefixed frames: a 4-byte big-endian body length, then the body.
+// The decoder accepts bytes split and merged arbitrarily and never holds more
+// than one frame (bounded by maxFrameBytes) plus the bytes of the next prefix.
+
+export const FRAME_PREFIX_BYTES = 4;
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+export class FrameTooLargeError extends Error {
+  constructor(readonly frameBytes: number, readonly maxFrameBytes: number) {
+    super(`frame of ${frameBytes} bytes exceeds the limit of ${maxFrameBytes}`);
+  }
+}
+
+/** Writes the 4-byte prefix for a body of `bodyBytes` into a new array. */
+export function framePrefix(bodyBytes: number): Uint8Array {
+  const prefix = new Uint8Array(FRAME_PREFIX_BYTES);
+  new DataView(prefix.buffer).setUint32(0, bodyBytes, false);
+  return prefix;
+}
+
+/** Returns prefix and body in one array (for small bodies, one write). */
+export function encodeFrame(body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(FRAME_PREFIX_BYTES + body.byteLength);
+  new DataView(out.buffer).setUint32(0, body.byteLength, false);
+  out.set(body, FRAME_PREFIX_BYTES);
+  return out;
+}
+
+/**
+ * Incremental decoder. `push` returns the complete frame bodies found so far.
+ * A body is a fresh array or a view into the pushed bytes that the caller
+ * must not keep past the callback if it wants to reuse the input buffer
+ * (Bun hands each `data` event its own buffer, so views are safe there).
+ */
+export class FrameDecoder {
+  private partial: Uint8Array | null = null; // body being assembled
+  private partialFilled = 0;
+  private prefix = new Uint8Array(FRAME_PREFIX_BYTES);
+  private prefixFilled = 0;
+
+  constructor(readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+
+  /** Bytes held for the frame in progress: bounded by maxFrameBytes + 4. */
+  get bufferedBytes(): number {
+    return this.prefixFilled + this.partialFilled;
+  }
+
+  push(chunk: Uint8Array): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    let pos = 0;
+    while (pos < chunk.byteLength) {
+      if (this.partial === null) {
+        // Fast path: whole prefix and whole body inside this chunk.
+        if (this.prefixFilled === 0 && chunk.byteLength - pos >= FRAME_PREFIX_BYTES) {
+          const len = readU32(chunk, pos);
+          this.check(len);
+          if (chunk.byteLength - pos - FRAME_PREFIX_BYTES >= len) {
+            frames.push(chunk.subarray(pos + FRAME_PREFIX_BYTES, pos + FRAME_PREFIX_BYTES + len));
+            pos += FRAME_PREFIX_BYTES + len;
+            continue;
+          }
+          this.partial = new Uint8Array(len);
+          this.partialFilled = 0;
+          pos += FRAME_PREFIX_BYTES;
+        } else {
+          const take = Math.min(FRAME_PREFIX_BYTES - this.prefixFilled, chunk.byteLength - pos);
+          this.prefix.set(chunk.subarray(pos, pos + take), this.prefixFilled);
+          this.prefixFilled += take;
+          pos += take;
+          if (this.prefixFilled < FRAME_PREFIX_BYTES) break;
+          this.prefixFilled = 0;
+          const len = readU32(this.prefix, 0);
+          this.check(len);
+          this.partial = new Uint8Array(len);
+          this.partialFilled = 0;
+        }
+      }
+      const need = this.partial.byteLength - this.partialFilled;
+      const take = Math.min(need, chunk.byteLength - pos);
+      this.partial.set(chunk.subarray(pos, pos + take), this.partialFilled);
+      this.partialFilled += take;
+      pos += take;
+      if (this.partialFilled === this.partial.byteLength) {
+        frames.push(this.partial);
+        this.partial = null;
+        this.partialFilled = 0;
+      }
+    }
+    return frames;
+  }
+
+  private check(len: number): void {
+    if (len > this.maxFrameBytes) throw new FrameTooLargeError(len, this.maxFrameBytes);
+  }
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) >>> 0) + (bytes[at + 1]! << 16) + (bytes[at + 2]! << 8) + bytes[at + 3]!;
+}

@@ -1,0 +1,133 @@
+// Every message shape on the wire, shared by both ends. See net/PROTOCOL.md.
+//
+// Envelope (one msgpack map per frame):
+//   request   { i: id > 0, t: type, b: body }   expects one reply with the same i
+//   notify    { i: 0,      t: type, b: body }   no reply
+//   reply     { i: id, r: body }  or  { i: id, e: { code, message } }
+
+import type { ErrorCode } from "./errors";
+
+export const PROTOCOL_VERSION = 1;
+
+/** A chunk handle: unique, never reused; 64-bit on the wire, allocated below 2^53. */
+export type Handle = number;
+
+export interface ReplicaRef {
+  /** Stable id of the chunk server (persisted in its data directory). */
+  id: string;
+  /** HOST:PORT clients and peers connect to. */
+  addr: string;
+  rack: string;
+}
+
+export interface ChunkLocation {
+  index: number;
+  handle: Handle;
+  version: number;
+  /** Bytes in the chunk as far as the master knows (exact for closed files). */
+  size: number;
+  replicas: ReplicaRef[];
+}
+
+export interface DirEntry {
+  name: string;
+  type: "file" | "dir";
+  size: number;
+  mtimeMs: number;
+  replication: number;
+  chunks: number;
+}
+
+export interface StatReply extends DirEntry {
+  path: string;
+  chunkSize: number;
+  chunkList: ChunkLocation[];
+}
+
+export interface LeaseGrant {
+  handle: Handle;
+  version: number;
+  index: number;
+  primary: ReplicaRef;
+  secondaries: ReplicaRef[];
+  /** Lease length as the master granted it. */
+  leaseMs: number;
+  chunkSize: number;
+}
+
+export interface ChunkReport {
+  handle: Handle;
+  version: number;
+  size: number;
+}
+
+export interface ServerStatus {
+  id: string;
+  addr: string;
+  rack: string;
+  capacityBytes: number;
+  usedBytes: number;
+  chunks: number;
+  alive: boolean;
+  lastHeartbeatMsAgo: number;
+}
+
+// ---- handshake (first exchange on every connection) ----
+export interface HelloReq { proto: number; role: Role; name: string }
+export interface HelloRep { proto: number; challenge?: Uint8Array }
+export interface AuthReq { mac: Uint8Array; nonce: Uint8Array }
+export interface AuthRep { mac: Uint8Array }
+export type Role = "client" | "chunkserver" | "master";
+
+/** Request types with their body and reply shapes. */
+export interface Requests {
+  hello: [HelloReq, HelloRep];
+  auth: [AuthReq, AuthRep];
+
+  // client -> master
+  mkdir: [{ path: string; parents: boolean }, Record<string, never>];
+  create: [{ path: string; replication?: number; parents: boolean }, Record<string, never>];
+  ls: [{ path: string }, { entries: DirEntry[]; isFile: boolean }];
+  stat: [{ path: string }, StatReply];
+  mv: [{ src: string; dst: string; overwrite: boolean }, Record<string, never>];
+  rm: [{ path: string; recursive: boolean }, Record<string, never>];
+  locate: [{ path: string; index: number; count: number }, { chunkSize: number; size: number; chunkCount: number; chunks: ChunkLocation[] }];
+  lease: [{ path: string; index: number; renew?: boolean }, LeaseGrant];
+  complete: [{ path: string; size: number }, Record<string, never>];
+  cluster: [Record<string, never>, { chunkSize: number; replication: number; servers: ServerStatus[] }];
+
+  // chunk server -> master
+  register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[] }];
+  heartbeat: [{ usedBytes: number; capacityBytes: number; chunks: number; extend: Handle[]; sizes: ChunkReport[] }, { discard: Handle[]; extended: Handle[]; leaseMs: number }];
+  corrupt: [{ handle: Handle; reason: string }, Record<string, never>];
+
+  // master -> chunk server
+  createChunk: [{ handle: Handle; version: number }, Record<string, never>];
+  setVersion: [{ handle: Handle; version: number; lease?: { leaseMs: number; secondaries: ReplicaRef[] } }, { size: number }];
+
+  // client -> chunk server, chunk server -> chunk server
+  push: [{ dataId: string; size: number; chain: string[] }, Record<string, never>];
+  read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number }];
+  write: [{ handle: Handle; version: number; offset: number; dataId: string; size: number }, { chunkBytes: number }];
+  applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number }, { chunkBytes: number }];
+}
+
+/** One-way messages. */
+export interface Notifies {
+  /** A piece of pushed data; pieces of one push arrive in order on one connection. */
+  pushData: { dataId: string; data: Uint8Array };
+}
+
+export type RequestType = keyof Requests;
+export type NotifyType = keyof Notifies;
+export type ReqBody<T extends RequestType> = Requests[T][0];
+export type RepBody<T extends RequestType> = Requests[T][1];
+
+export interface RequestEnvelope { i: number; t: string; b: unknown }
+export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
+
+export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "cluster",
+  "register", "heartbeat", "corrupt", "createChunk", "setVersion", "push", "read", "write", "applyWrite",
+]);
+export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData"]);

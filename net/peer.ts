@@ -1,0 +1,458 @@
+// A connection to one peer: a Bun socket with a send queue and backpressure,
+// frame decoding, request ids with many requests in flight, timeouts, typed
+// errors, and the handshake. Only net/ knows Bun's socket API.
+import type { Socket, TCPSocketListener } from "bun";
+import { decodeBody, encodeBody } from "./codec";
+import { ErrorCode, GfsError, fromWireError, toWireError } from "./errors";
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame, framePrefix } from "./frame";
+import { clientProof, macEqual, newNonce, serverProof } from "./handshake";
+import {
+  NOTIFY_TYPES,
+  PROTOCOL_VERSION,
+  REQUEST_TYPES,
+  type Notifies,
+  type NotifyType,
+  type RepBody,
+  type ReqBody,
+  type RequestType,
+  type Role,
+} from "./messages";
+
+export type RequestHandler = (type: RequestType, body: any, peer: Peer) => unknown | Promise<unknown>;
+export type NotifyHandler = (type: NotifyType, body: any, peer: Peer) => void;
+
+export interface PeerLogger {
+  warn(msg: string): void;
+  debug?(msg: string): void;
+}
+
+export interface PeerOptions {
+  secret?: Uint8Array | null;
+  maxFrameBytes?: number;
+  onRequest?: RequestHandler;
+  onNotify?: NotifyHandler;
+  onClose?: (peer: Peer, reason: string) => void;
+  logger?: PeerLogger;
+  /** Default timeout for calls on this connection. */
+  callTimeoutMs?: number;
+}
+
+const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+const SMALL_FRAME_BYTES = 64 * 1024;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+type State = "handshake" | "ready" | "closed";
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: GfsError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class Peer {
+  state: State = "handshake";
+  /** Name of the remote side: HOST:PORT it connected from or to. */
+  remote: string;
+  /** Role the remote side declared in its hello (server side only). */
+  remoteRole: Role | null = null;
+  /** Free slot for the owner (for example the chunk server record on the master). */
+  tag: unknown = null;
+
+  private readonly decoder: FrameDecoder;
+  private readonly sendQueue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private drainWaiters: (() => void)[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private challenge: Uint8Array | null = null;
+  private closeReason = "";
+
+  constructor(
+    private readonly socket: Socket<any>,
+    readonly isServerSide: boolean,
+    private readonly opts: PeerOptions,
+  ) {
+    this.remote = `${socket.remoteAddress}:${(socket as any).remotePort ?? "?"}`;
+    this.decoder = new FrameDecoder(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+  }
+
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  get sendQueuedBytes(): number {
+    return this.queuedBytes;
+  }
+
+  // ---- outgoing ----
+
+  call<T extends RequestType>(type: T, body: ReqBody<T>, timeoutMs?: number): Promise<RepBody<T>> {
+    if (this.state === "closed") return Promise.reject(new GfsError(ErrorCode.UNAVAILABLE, `connection to ${this.remote} is closed${this.closeReason ? `: ${this.closeReason}` : ""}`));
+    const id = this.nextId++;
+    if (this.nextId > 0x7fffffff) this.nextId = 1;
+    return new Promise((resolve, reject) => {
+      const ms = timeoutMs ?? this.opts.callTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new GfsError(ErrorCode.TIMEOUT, `${type} to ${this.remote} timed out after ${ms} ms`));
+      }, ms);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.send({ i: id, t: type, b: body });
+    });
+  }
+
+  notify<T extends NotifyType>(type: T, body: Notifies[T]): void {
+    if (this.state === "closed") return;
+    this.send({ i: 0, t: type, b: body });
+  }
+
+  get isWritable(): boolean {
+    return this.queuedBytes < SEND_HIGH_WATER_BYTES;
+  }
+
+  /** Resolves once the send queue is below the high-water mark (W4). */
+  writable(): Promise<void> {
+    if (this.queuedBytes < SEND_HIGH_WATER_BYTES || this.state === "closed") return Promise.resolve();
+    return new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  pauseReading(): void {
+    (this.socket as any).pause?.();
+  }
+
+  resumeReading(): void {
+    (this.socket as any).resume?.();
+  }
+
+  close(reason: string): void {
+    if (this.state === "closed") return;
+    this.closeReason = reason;
+    this.markClosed(reason);
+    try {
+      this.socket.end();
+    } catch {}
+  }
+
+  private send(envelope: unknown): void {
+    const body = encodeBody(envelope);
+    if (body.byteLength <= SMALL_FRAME_BYTES) this.write(encodeFrame(body));
+    else {
+      this.write(framePrefix(body.byteLength));
+      this.write(body);
+    }
+  }
+
+  private write(bytes: Uint8Array): void {
+    if (this.sendQueue.length === 0) {
+      const n = this.socket.write(bytes);
+      if (n === bytes.byteLength) return;
+      if (n < 0) return; // closed; the close handler rejects pending calls
+      bytes = bytes.subarray(n);
+    }
+    this.sendQueue.push(bytes);
+    this.queuedBytes += bytes.byteLength;
+  }
+
+  // ---- socket events ----
+
+  onDrain(): void {
+    while (this.sendQueue.length > 0) {
+      const head = this.sendQueue[0]!;
+      const n = this.socket.write(head);
+      if (n < 0) return;
+      this.queuedBytes -= Math.max(n, 0);
+      if (n < head.byteLength) {
+        this.sendQueue[0] = head.subarray(n);
+        break;
+      }
+      this.sendQueue.shift();
+    }
+    if (this.queuedBytes < SEND_HIGH_WATER_BYTES && this.drainWaiters.length > 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.state === "closed") return;
+    let frames: Uint8Array[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.violation(`bad frame: ${(err as Error).message}`);
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closed) return;
+      let msg: any;
+      try {
+        msg = decodeBody(frame);
+      } catch (err) {
+        this.violation(`body is not valid msgpack: ${(err as Error).message}`);
+        return;
+      }
+      this.dispatch(msg);
+    }
+  }
+
+  onClosed(why: string): void {
+    this.markClosed(why);
+  }
+
+  private markClosed(why: string): void {
+    if (this.state === "closed" && this.pending.size === 0) return;
+    const wasClosed = this.state === "closed";
+    this.state = "closed";
+    if (!this.closeReason) this.closeReason = why;
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new GfsError(ErrorCode.UNAVAILABLE, `connection to ${this.remote} closed: ${this.closeReason}`));
+    }
+    this.pending.clear();
+    for (const w of this.drainWaiters) w();
+    this.drainWaiters = [];
+    if (!wasClosed) this.opts.onClose?.(this, this.closeReason);
+  }
+
+  private violation(reason: string): void {
+    this.opts.logger?.warn(`closing connection from ${this.remote}: ${reason}`);
+    this.close(reason);
+  }
+
+  private dispatch(msg: any): void {
+    if (typeof msg !== "object" || msg === null || typeof msg.i !== "number" || !Number.isInteger(msg.i) || msg.i < 0) {
+      this.violation("message is not an envelope");
+      return;
+    }
+    if (typeof msg.t !== "string") {
+      // A reply.
+      const p = this.pending.get(msg.i);
+      if (!p) return; // late reply after a timeout
+      this.pending.delete(msg.i);
+      clearTimeout(p.timer);
+      if (msg.e !== undefined) p.reject(fromWireError(msg.e));
+      else p.resolve(msg.r ?? {});
+      return;
+    }
+    const type = msg.t;
+    if (msg.i === 0) {
+      if (!NOTIFY_TYPES.has(type)) return this.violation(`unknown message type ${JSON.stringify(type).slice(0, 40)}`);
+      if (this.state !== "ready") return this.violation(`${type} before handshake`);
+      if (typeof msg.b !== "object" || msg.b === null) return this.violation(`${type} without a body`);
+      try {
+        this.opts.onNotify?.(type as NotifyType, msg.b, this);
+      } catch (err) {
+        this.violation(`${type}: ${(err as Error).message}`);
+      }
+      return;
+    }
+    if (!REQUEST_TYPES.has(type)) return this.violation(`unknown message type ${JSON.stringify(type).slice(0, 40)}`);
+    if (typeof msg.b !== "object" || msg.b === null) return this.violation(`${type} without a body`);
+    if (this.state === "handshake") {
+      if (!this.isServerSide) return this.violation(`${type} before handshake`);
+      this.handshakeStep(msg.i, type, msg.b);
+      return;
+    }
+    if (type === "hello" || type === "auth") return this.violation(`${type} after handshake`);
+    this.serve(msg.i, type as RequestType, msg.b);
+  }
+
+  private async serve(id: number, type: RequestType, body: unknown): Promise<void> {
+    const handler = this.opts.onRequest;
+    try {
+      if (!handler) throw new GfsError(ErrorCode.NOT_IMPLEMENTED, `${type} is not served here`);
+      const result = await handler(type, body, this);
+      if (this.state !== "closed") this.send({ i: id, r: result ?? {} });
+    } catch (err) {
+      if (this.state !== "closed") this.send({ i: id, e: toWireError(err) });
+    }
+  }
+
+  private reply(id: number, r: unknown): void {
+    this.send({ i: id, r });
+  }
+
+  private refuse(id: number, code: ErrorCode, message: string): void {
+    this.send({ i: id, e: { code, message } });
+    this.opts.logger?.warn(`refused ${this.remote}: ${message}`);
+    this.close(message);
+  }
+
+  private handshakeStep(id: number, type: string, body: any): void {
+    const secret = this.opts.secret ?? null;
+    if (type === "hello" && this.challenge === null) {
+      if (body.proto !== PROTOCOL_VERSION) return this.refuse(id, ErrorCode.PROTOCOL, `protocol version ${body.proto} is not supported (this server speaks ${PROTOCOL_VERSION})`);
+      this.remoteRole = body.role === "chunkserver" || body.role === "master" ? body.role : "client";
+      if (!secret) {
+        this.state = "ready";
+        return this.reply(id, { proto: PROTOCOL_VERSION });
+      }
+      this.challenge = newNonce();
+      return this.reply(id, { proto: PROTOCOL_VERSION, challenge: this.challenge });
+    }
+    if (type === "auth" && this.challenge !== null && secret) {
+      const nonce = body.nonce;
+      if (!(nonce instanceof Uint8Array) || nonce.byteLength < 16) return this.refuse(id, ErrorCode.AUTH, "authentication failed: malformed nonce");
+      if (!macEqual(clientProof(secret, this.challenge, nonce), body.mac)) {
+        return this.refuse(id, ErrorCode.AUTH, "authentication failed: wrong cluster secret");
+      }
+      this.state = "ready";
+      return this.reply(id, { mac: serverProof(secret, this.challenge, nonce) });
+    }
+    this.violation(`unexpected ${type} during handshake`);
+  }
+
+  /** Client side of the handshake; resolves when the connection is ready. */
+  async handshake(role: Role, name: string): Promise<void> {
+    const secret = this.opts.secret ?? null;
+    const helloRep = (await this.rawCall("hello", { proto: PROTOCOL_VERSION, role, name })) as { proto: number; challenge?: Uint8Array };
+    if (helloRep.challenge) {
+      if (!secret) throw new GfsError(ErrorCode.AUTH, `${this.remote} requires a cluster secret (--secret-file, GFS_SECRET_FILE or GFS_SECRET)`);
+      const nonce = newNonce();
+      const authRep = (await this.rawCall("auth", { mac: clientProof(secret, helloRep.challenge, nonce), nonce })) as { mac: Uint8Array };
+      if (!macEqual(serverProof(secret, helloRep.challenge, nonce), authRep.mac)) {
+        throw new GfsError(ErrorCode.AUTH, `${this.remote} failed to prove the cluster secret`);
+      }
+    } else if (secret) {
+      throw new GfsError(ErrorCode.AUTH, `${this.remote} does not use a cluster secret but one is configured here`);
+    }
+    this.state = "ready";
+  }
+
+  private rawCall(type: "hello" | "auth", body: unknown): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new GfsError(ErrorCode.TIMEOUT, `handshake with ${this.remote} timed out`));
+      }, HANDSHAKE_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      this.send({ i: id, t: type, b: body });
+    });
+  }
+}
+
+// ---- listening and connecting ----
+
+export interface Listener {
+  readonly host: string;
+  readonly port: number;
+  readonly peers: Set<Peer>;
+  stop(): void;
+}
+
+export function listen(host: string, port: number, opts: PeerOptions): Listener {
+  const peers = new Set<Peer>();
+  let server: TCPSocketListener<Peer | undefined>;
+  try {
+    server = Bun.listen<Peer | undefined>({
+      hostname: host,
+      port,
+      data: undefined,
+      socket: {
+        open(socket) {
+          const peer = new Peer(socket, true, {
+            ...opts,
+            onClose: (p, why) => {
+              peers.delete(p);
+              opts.onClose?.(p, why);
+            },
+          });
+          socket.data = peer;
+          peers.add(peer);
+          // A peer that never completes the handshake is dropped.
+          setTimeout(() => {
+            if (peer.state === "handshake") peer.close("no handshake");
+          }, HANDSHAKE_TIMEOUT_MS).unref?.();
+        },
+        data(socket, chunk) {
+          socket.data?.onData(chunk);
+        },
+        drain(socket) {
+          socket.data?.onDrain();
+        },
+        close(socket) {
+          socket.data?.onClosed("closed by peer");
+        },
+        error(socket, err) {
+          socket.data?.onClosed(err.message);
+        },
+      },
+    });
+  } catch (err) {
+    throw new GfsError(ErrorCode.UNAVAILABLE, `cannot listen on ${host}:${port}: ${(err as Error).message}`);
+  }
+  return {
+    host,
+    port: server.port,
+    peers,
+    stop() {
+      server.stop(true);
+      for (const p of peers) p.close("server stopping");
+    },
+  };
+}
+
+export function parseAddr(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(":");
+  if (i <= 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `address must be HOST:PORT, got '${addr}'`);
+  const host = addr.slice(0, i).replace(/^\[|\]$/g, "");
+  const port = Number(addr.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `bad port in '${addr}'`);
+  return { host, port };
+}
+
+export async function connect(addr: string, role: Role, name: string, opts: PeerOptions, timeoutMs = 10_000): Promise<Peer> {
+  const { host, port } = parseAddr(addr);
+  let peer: Peer | undefined;
+  const connecting = Bun.connect<Peer | undefined>({
+    hostname: host,
+    port,
+    data: undefined,
+    socket: {
+      open(socket) {
+        peer = new Peer(socket, false, opts);
+        peer.remote = addr;
+        socket.data = peer;
+      },
+      data(socket, chunk) {
+        socket.data?.onData(chunk);
+      },
+      drain(socket) {
+        socket.data?.onDrain();
+      },
+      close(socket) {
+        socket.data?.onClosed("closed by peer");
+      },
+      error(socket, err) {
+        socket.data?.onClosed(err.message);
+      },
+      connectError(_socket, _err) {},
+    },
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new GfsError(ErrorCode.UNAVAILABLE, `cannot reach ${addr}: timed out`)), timeoutMs);
+  });
+  try {
+    await Promise.race([connecting, timeout]);
+  } catch (err) {
+    clearTimeout(timer);
+    if (err instanceof GfsError) throw err;
+    throw new GfsError(ErrorCode.UNAVAILABLE, `cannot reach ${addr}: ${(err as Error).message}`);
+  }
+  if (!peer) {
+    clearTimeout(timer);
+    throw new GfsError(ErrorCode.UNAVAILABLE, `cannot reach ${addr}`);
+  }
+  try {
+    await Promise.race([peer.handshake(role, name), timeout]);
+  } catch (err) {
+    peer.close("handshake failed");
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return peer;
+}
