@@ -40,6 +40,7 @@ export interface PeerOptions {
 const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const SMALL_FRAME_BYTES = 64 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+const EMPTY = new Uint8Array(0);
 
 type State = "handshake" | "ready" | "closed";
 
@@ -110,6 +111,15 @@ export class Peer {
     return this.queuedBytes < SEND_HIGH_WATER_BYTES;
   }
 
+  /**
+   * A notify whose body ends with `data: <bytes>`; the bytes go to the socket
+   * as they are, without being copied into an encoder buffer.
+   */
+  notifyData<T extends NotifyType>(type: T, fields: Omit<Notifies[T], "data">, data: Uint8Array): void {
+    if (this.state === "closed") return;
+    this.sendWithTail({ i: 0, t: type, b: { ...fields, data: EMPTY } }, data);
+  }
+
   /** Resolves once the send queue is below the high-water mark (W4). */
   writable(): Promise<void> {
     if (this.queuedBytes < SEND_HIGH_WATER_BYTES || this.state === "closed") return Promise.resolve();
@@ -131,6 +141,25 @@ export class Peer {
     try {
       this.socket.end();
     } catch {}
+  }
+
+  /**
+   * Sends an envelope whose encoding ends with an empty bin (the placeholder
+   * `data` field, last key of the last map) with `data` in its place.
+   */
+  private sendWithTail(envelope: unknown, data: Uint8Array): void {
+    const head = encodeBody(envelope);
+    const n = head.byteLength;
+    if (head[n - 2] !== 0xc4 || head[n - 1] !== 0x00) throw new Error("data placeholder must be the last field");
+    const headBytes = n - 2;
+    const out = new Uint8Array(4 + headBytes + 5);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, headBytes + 5 + data.byteLength);
+    out.set(head.subarray(0, headBytes), 4);
+    out[4 + headBytes] = 0xc6; // bin 32
+    dv.setUint32(4 + headBytes + 1, data.byteLength);
+    this.write(out);
+    if (data.byteLength > 0) this.write(data);
   }
 
   private send(envelope: unknown): void {
@@ -262,8 +291,13 @@ export class Peer {
     const handler = this.opts.onRequest;
     try {
       if (!handler) throw new GfsError(ErrorCode.NOT_IMPLEMENTED, `${type} is not served here`);
-      const result = await handler(type, body, this);
-      if (this.state !== "closed") this.send({ i: id, r: result ?? {} });
+      const result = (await handler(type, body, this)) as Record<string, unknown> | undefined;
+      if (this.state === "closed") return;
+      const data = result?.data;
+      if (data instanceof Uint8Array && data.byteLength > SMALL_FRAME_BYTES) {
+        const { data: _, ...rest } = result!;
+        this.sendWithTail({ i: id, r: { ...rest, data: EMPTY } }, data);
+      } else this.send({ i: id, r: result ?? {} });
     } catch (err) {
       if (this.state !== "closed") this.send({ i: id, e: toWireError(err) });
     }

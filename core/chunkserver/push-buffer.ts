@@ -1,20 +1,25 @@
 // Pushed data waiting for the write or append that uses it (C4). Bounded in
 // bytes; when a new push does not fit, the least recently used complete
 // entries are dropped (their writes fail with NO_DATA and the client pushes
-// again); entries unused for `maxAgeMs` are aged out. Pure: time is passed in.
-import { ErrorCode, GfsError, assert } from "../../net/errors";
+// again); entries unused for `maxAgeMs` are aged out. Each push gets one
+// buffer of its announced size; buffers come back through `recycle` once
+// written, so steady streams reuse memory instead of faulting in new pages.
+// Pure: time is passed in.
+import { ErrorCode, GfsError } from "../../net/errors";
 
 interface Entry {
   dataId: string;
-  sizeBytes: number;
-  parts: Uint8Array[];
+  buf: Uint8Array;
   receivedBytes: number;
   touchedMs: number;
 }
 
+const POOL_MAX_BUFFERS = 8;
+
 export class PushBuffer {
   private readonly entries = new Map<string, Entry>(); // insertion order = LRU order
   private reservedBytes = 0;
+  private readonly pool: Uint8Array[] = [];
 
   constructor(readonly capacityBytes: number, readonly maxAgeMs: number) {}
 
@@ -35,65 +40,77 @@ export class PushBuffer {
     this.expire(nowMs);
     for (const e of this.entries.values()) {
       if (this.reservedBytes + sizeBytes <= this.capacityBytes) break;
-      if (e.receivedBytes === e.sizeBytes) this.drop(e.dataId);
+      if (e.receivedBytes === e.buf.byteLength) this.drop(e.dataId);
     }
     if (this.reservedBytes + sizeBytes > this.capacityBytes) {
       throw new GfsError(ErrorCode.UNAVAILABLE, "push buffer is full, try again");
     }
-    this.entries.set(dataId, { dataId, sizeBytes, parts: [], receivedBytes: 0, touchedMs: nowMs });
+    this.entries.set(dataId, { dataId, buf: this.allocate(sizeBytes), receivedBytes: 0, touchedMs: nowMs });
     this.reservedBytes += sizeBytes;
   }
 
-  /** Adds a piece; returns true when the push is complete. */
+  /** Adds the next piece; returns true when the push is complete. */
   add(dataId: string, part: Uint8Array, nowMs: number): boolean {
     const e = this.entries.get(dataId);
     if (!e) throw new GfsError(ErrorCode.NO_DATA, `data ${dataId} was not announced or was dropped`);
-    if (e.receivedBytes + part.byteLength > e.sizeBytes) {
+    if (e.receivedBytes + part.byteLength > e.buf.byteLength) {
       throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${dataId} is longer than announced`);
     }
-    e.parts.push(part);
+    e.buf.set(part, e.receivedBytes);
     e.receivedBytes += part.byteLength;
     e.touchedMs = nowMs;
-    return e.receivedBytes === e.sizeBytes;
+    return e.receivedBytes === e.buf.byteLength;
+  }
+
+  has(dataId: string): boolean {
+    return this.entries.has(dataId);
   }
 
   isComplete(dataId: string): boolean {
     const e = this.entries.get(dataId);
-    return !!e && e.receivedBytes === e.sizeBytes;
+    return !!e && e.receivedBytes === e.buf.byteLength;
   }
 
-  parts(dataId: string): readonly Uint8Array[] {
-    return this.entries.get(dataId)?.parts ?? [];
+  /** The bytes received so far (a view, valid until the data is taken or dropped). */
+  received(dataId: string): Uint8Array {
+    const e = this.entries.get(dataId);
+    return e ? e.buf.subarray(0, e.receivedBytes) : new Uint8Array(0);
   }
 
-  /** Returns the complete data and forgets it. */
+  /** Returns the complete data and forgets it; hand it to `recycle` once written. */
   take(dataId: string): Uint8Array {
     const e = this.entries.get(dataId);
-    if (!e || e.receivedBytes !== e.sizeBytes) {
+    if (!e || e.receivedBytes !== e.buf.byteLength) {
       throw new GfsError(ErrorCode.NO_DATA, `data ${dataId} is not here (never pushed, incomplete, or aged out)`);
     }
-    this.drop(dataId);
-    if (e.parts.length === 1) return e.parts[0]!;
-    const out = new Uint8Array(e.sizeBytes);
-    let at = 0;
-    for (const p of e.parts) {
-      out.set(p, at);
-      at += p.byteLength;
+    this.entries.delete(dataId);
+    this.reservedBytes -= e.buf.byteLength;
+    return e.buf;
+  }
+
+  /** Gives back a buffer from `take` that nothing refers to any more. */
+  recycle(buf: Uint8Array): void {
+    if (buf.byteLength >= 64 * 1024 && this.pool.length < POOL_MAX_BUFFERS && buf.byteOffset === 0 && buf.buffer.byteLength === buf.byteLength) {
+      this.pool.push(buf);
     }
-    assert(at === e.sizeBytes, "pushed parts add up to the announced size");
-    return out;
   }
 
   drop(dataId: string): void {
     const e = this.entries.get(dataId);
     if (!e) return;
     this.entries.delete(dataId);
-    this.reservedBytes -= e.sizeBytes;
+    this.reservedBytes -= e.buf.byteLength;
   }
 
   expire(nowMs: number): void {
     for (const e of this.entries.values()) {
       if (nowMs - e.touchedMs > this.maxAgeMs) this.drop(e.dataId);
     }
+  }
+
+  private allocate(size: number): Uint8Array {
+    const i = this.pool.findIndex((b) => b.byteLength === size);
+    if (i >= 0) return this.pool.splice(i, 1)[0]!;
+    return new Uint8Array(size);
   }
 }

@@ -30,6 +30,7 @@ export interface ChunkServerConfig {
 
 const PUSH_MAX_AGE_MS = 60_000;
 const PUSH_PIECE_TIMEOUT_MS = 30_000;
+const FORWARD_PIECE_BYTES = 512 * 1024;
 
 export class ChunkServer {
   readonly log: ConsolaInstance = logger("chunkserver");
@@ -302,18 +303,20 @@ export class ChunkServer {
       let sent = 0;
       for (;;) {
         if (failed) throw failed;
-        const parts = this.buffer.parts(b.dataId);
-        while (sent < parts.length) {
+        const got = this.buffer.received(b.dataId);
+        while (sent < got.byteLength) {
           if (failed) throw failed;
           if (!downstream.isWritable) {
             upstream.pauseReading();
             await downstream.writable();
             upstream.resumeReading();
           }
-          downstream.notify("pushData", { dataId: b.dataId, data: parts[sent]! });
-          sent++;
+          const piece = got.subarray(sent, Math.min(got.byteLength, sent + FORWARD_PIECE_BYTES));
+          downstream.notifyData("pushData", { dataId: b.dataId }, piece);
+          sent += piece.byteLength;
         }
         if (this.buffer.isComplete(b.dataId)) break;
+        if (!this.buffer.has(b.dataId)) throw new GfsError(ErrorCode.NO_DATA, `push ${b.dataId} was dropped`);
         await new Promise<void>((r) => (wake = r));
         wake = null;
       }
@@ -346,6 +349,7 @@ export class ChunkServer {
     const data = this.buffer.take(b.dataId);
     if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
     const chunkBytes = this.applyLocal(b.handle, b.offset, data);
+    this.buffer.recycle(data);
     const forwards = peers.map((p) =>
       p.call("applyWrite", { handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial }),
     );
@@ -365,7 +369,9 @@ export class ChunkServer {
     this.order.acceptSerial(b.handle, b.version, b.serial);
     const data = this.buffer.take(b.dataId);
     if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
-    return { chunkBytes: this.applyLocal(b.handle, b.offset, data) };
+    const chunkBytes = this.applyLocal(b.handle, b.offset, data);
+    this.buffer.recycle(data);
+    return { chunkBytes };
   }
 
   private applyLocal(handle: Handle, offset: number, data: Uint8Array): number {

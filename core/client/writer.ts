@@ -119,7 +119,7 @@ export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataI
   reply.catch(() => {});
   for (let at = 0; at < data.byteLength; at += PUSH_PART_BYTES) {
     await head.writable();
-    head.notify("pushData", { dataId, data: data.subarray(at, Math.min(at + PUSH_PART_BYTES, data.byteLength)) });
+    head.notifyData("pushData", { dataId }, data.subarray(at, Math.min(at + PUSH_PART_BYTES, data.byteLength)));
   }
   await reply;
 }

@@ -1,0 +1,215 @@
+// Real processes for integration tests: the compiled `gfs` binary started on
+// 127.0.0.1 with port 0 and temporary directories. Every process started here
+// is tracked by PID and killed by `stopAll()`.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+export const GFS = resolve(import.meta.dir, "../../dist/gfs");
+if (!existsSync(GFS)) throw new Error(`${GFS} is missing: run 'npm run build' (npm test does it)`);
+
+export interface Daemon {
+  name: string;
+  proc: Subprocess<"ignore", "ignore", "pipe">;
+  port: number;
+  addr: string;
+  dataDir: string;
+  log: string[];
+  args: string[];
+}
+
+const live = new Set<Subprocess>();
+
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000, everyMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+    await Bun.sleep(everyMs);
+  }
+}
+
+export function tempDir(prefix = "gfs-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Starts `gfs <args>` and resolves once it prints its "listening on" line. */
+export async function startDaemon(name: string, args: string[], dataDir: string, env: Record<string, string> = {}): Promise<Daemon> {
+  const proc = Bun.spawn([GFS, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, GFS_LOG_LEVEL: "4", ...env } });
+  live.add(proc);
+  proc.exited.then(() => live.delete(proc));
+  const log: string[] = [];
+  const decoder = new TextDecoder();
+  const reader = proc.stderr.getReader();
+  let buf = "";
+  let port = -1;
+  const pump = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += decoder.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        log.push(line);
+        if (process.env.GFS_TEST_VERBOSE) process.stderr.write(`[${name}] ${line}\n`);
+        const m = /listening on [^\s]+:(\d+)/.exec(line);
+        if (m && port < 0) port = Number(m[1]);
+      }
+    }
+  })();
+  void pump;
+  await waitFor(`${name} to listen`, () => {
+    if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${log.slice(-5).join(" | ")}`);
+    return port >= 0;
+  }, 20_000, 10);
+  return { name, proc, port, addr: `127.0.0.1:${port}`, dataDir, log, args };
+}
+
+export interface ClusterOptions {
+  chunkservers?: number;
+  chunkSize?: string;
+  replication?: number;
+  masterArgs?: string[];
+  chunkserverArgs?: (i: number) => string[];
+  env?: Record<string, string>;
+}
+
+export class TestCluster {
+  readonly dir = tempDir();
+  master!: Daemon;
+  chunkservers: Daemon[] = [];
+
+  constructor(readonly opts: ClusterOptions = {}) {}
+
+  get masterAddr(): string {
+    return this.master.addr;
+  }
+
+  async start(): Promise<this> {
+    await this.startMaster(0);
+    const n = this.opts.chunkservers ?? 3;
+    for (let i = 0; i < n; i++) this.chunkservers.push(await this.startChunkserver(i));
+    await this.waitForServers(n);
+    return this;
+  }
+
+  async startMaster(port: number): Promise<Daemon> {
+    const dataDir = join(this.dir, "master");
+    const args = [
+      "master", "--data", dataDir, "--listen", `127.0.0.1:${port}`,
+      "--chunk-size", this.opts.chunkSize ?? "1MiB", "--replication", String(this.opts.replication ?? 3),
+      "--heartbeat", "200ms", "--dead-after", "2s", "--lease", "5s",
+      ...(this.opts.masterArgs ?? []),
+    ];
+    this.master = await startDaemon("master", args, dataDir, this.opts.env);
+    return this.master;
+  }
+
+  async startChunkserver(i: number, port = 0): Promise<Daemon> {
+    const dataDir = join(this.dir, `cs${i}`);
+    const args = ["chunkserver", "--data", dataDir, "--master", this.masterAddr, "--listen", `127.0.0.1:${port}`, ...(this.opts.chunkserverArgs?.(i) ?? [])];
+    return startDaemon(`cs${i}`, args, dataDir, this.opts.env);
+  }
+
+  /** Waits until the master sees `n` live chunk servers. */
+  async waitForServers(n: number, timeoutMs = 20_000): Promise<void> {
+    await waitFor(`${n} live chunk servers`, async () => {
+      const r = await this.gfs(["cluster", "--json"], { check: false });
+      if (r.code !== 0) return false;
+      return JSON.parse(r.stdout).servers.filter((s: { alive: boolean }) => s.alive).length === n;
+    }, timeoutMs, 50);
+  }
+
+  kill(d: Daemon, signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<number> {
+    d.proc.kill(signal);
+    return d.proc.exited;
+  }
+
+  async restartMaster(): Promise<Daemon> {
+    return this.startMaster(this.master.port);
+  }
+
+  /** Runs the gfs CLI against this cluster. */
+  gfs(args: string[], opts: GfsRunOptions = {}): Promise<GfsResult> {
+    return runGfs(args, { ...opts, env: { GFS_MASTER: this.masterAddr, ...this.opts.env, ...opts.env } });
+  }
+
+  async stop(): Promise<void> {
+    for (const d of [...this.chunkservers, this.master]) if (d && d.proc.exitCode === null) d.proc.kill("SIGKILL");
+    await Promise.all([...this.chunkservers, this.master].filter(Boolean).map((d) => d.proc.exited));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface GfsRunOptions {
+  stdin?: Uint8Array | string | Blob | ReadableStream | "ignore";
+  env?: Record<string, string>;
+  check?: boolean;
+  timeoutMs?: number;
+}
+
+export interface GfsResult {
+  code: number;
+  stdout: string;
+  stdoutBytes: Uint8Array;
+  stderr: string;
+}
+
+export async function runGfs(args: string[], opts: GfsRunOptions = {}): Promise<GfsResult> {
+  const stdin = opts.stdin === undefined || opts.stdin === "ignore" ? "ignore" : typeof opts.stdin === "string" ? new TextEncoder().encode(opts.stdin) : opts.stdin;
+  const proc = Bun.spawn([GFS, ...args], {
+    stdin: stdin as any,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, GFS_LOG_LEVEL: "3", ...opts.env },
+  });
+  live.add(proc);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).arrayBuffer(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  live.delete(proc);
+  const res = { code, stdout: new TextDecoder().decode(out), stdoutBytes: new Uint8Array(out), stderr: err };
+  if (opts.check !== false && code !== 0) throw new Error(`gfs ${args.join(" ")} exited ${code}: ${err.trim()}`);
+  return res;
+}
+
+/** Kills every process the helpers started and that is still running. */
+export async function stopAll(): Promise<void> {
+  const procs = [...live];
+  for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+  await Promise.all(procs.map((p) => p.exited));
+}
+
+export function randomBytes(n: number, seed = 1): Uint8Array {
+  // xorshift: fast and reproducible; crypto.getRandomValues caps at 64 KiB per call.
+  const out = new Uint8Array(n);
+  const w = new Uint32Array(out.buffer, 0, Math.floor(n / 4));
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < w.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    w[i] = x >>> 0;
+  }
+  for (let i = w.length * 4; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+}
+
+export function rssOf(pid: number): number | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, "utf8");
+    const m = /VmHWM:\s+(\d+) kB/.exec(s);
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
