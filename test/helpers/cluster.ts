@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+export { randomBytes } from "./bytes";
 
 export const GFS = resolve(import.meta.dir, "../../dist/gfs");
 if (!existsSync(GFS)) throw new Error(`${GFS} is missing: run 'npm run build' (npm test does it)`);
@@ -187,21 +188,6 @@ export async function stopAll(): Promise<void> {
   const procs = [...live];
   for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
   await Promise.all(procs.map((p) => p.exited));
-}
-
-export function randomBytes(n: number, seed = 1): Uint8Array {
-  // xorshift: fast and reproducible; crypto.getRandomValues caps at 64 KiB per call.
-  const out = new Uint8Array(n);
-  const w = new Uint32Array(out.buffer, 0, Math.floor(n / 4));
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < w.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    w[i] = x >>> 0;
-  }
-  for (let i = w.length * 4; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
-  return out;
 }
 
 export function rssOf(pid: number): number | null {

@@ -1,0 +1,27 @@
+import { beforeAll, describe, expect, test } from "bun:test";
+import { blockChecksums, crc32c, crc32cExtend, initChecksums, BLOCK_BYTES } from "../../core/chunkserver/checksums";
+import { randomBytes } from "../helpers/bytes";
+
+beforeAll(initChecksums);
+
+describe("CRC32C", () => {
+  test("matches the standard check value", () => {
+    const data = new TextEncoder().encode("123456789");
+    expect(crc32c(data)).toBe(0xe3069283);
+    expect(crc32cExtend(0, data)).toBe(0xe3069283);
+  });
+
+  test("extending a checksum equals checksumming the concatenation, at any split", () => {
+    const data = randomBytes(5000, 9);
+    for (const cut of [0, 1, 7, 8, 9, 63, 64, 1000, 4999, 5000]) {
+      expect(crc32cExtend(crc32c(data.subarray(0, cut)), data.subarray(cut))).toBe(crc32c(data));
+    }
+  });
+
+  test("block checksums cover 64 KiB blocks with a partial last one", () => {
+    const data = randomBytes(BLOCK_BYTES * 2 + 10, 4);
+    const sums = blockChecksums(data);
+    expect(sums).toHaveLength(3);
+    expect(sums[2]).toBe(crc32c(data.subarray(2 * BLOCK_BYTES)));
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, test } from "bun:test";
+import { LocationCache } from "../../core/client/locations";
+import { cutPieces } from "../../core/client/writer";
+import { parseDuration, parseSize } from "../../cli/options";
+
+async function* gen(sizes: number[]): AsyncGenerator<Uint8Array> {
+  let v = 0;
+  for (const n of sizes) yield new Uint8Array(n).map(() => v++ & 0xff);
+}
+
+describe("client pieces", () => {
+  test("pieces never cross a chunk boundary and keep every byte in order", async () => {
+    const out: Uint8Array[] = [];
+    for await (const p of cutPieces(gen([5, 17, 3, 40, 1]), 10, 4)) out.push(p);
+    expect(out.map((p) => p.byteLength)).toEqual([4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 2]);
+    const all = Buffer.concat(out);
+    expect(all.length).toBe(66);
+    expect([...all].every((b, i) => b === (i & 0xff))).toBe(true);
+  });
+});
+
+describe("location cache", () => {
+  test("entries expire and can be dropped one chunk at a time", () => {
+    const c = new LocationCache(1000);
+    const loc = (index: number) => ({ index, handle: index + 1, version: 1, size: 0, replicas: [] });
+    c.put("/f", { chunkSize: 10, size: 20, chunkCount: 2 }, [loc(0), loc(1)], 0);
+    expect(c.get("/f", 1, 999)?.handle).toBe(2);
+    c.invalidate("/f", 1);
+    expect(c.get("/f", 1, 10)).toBeUndefined();
+    expect(c.get("/f", 0, 1001)).toBeUndefined();
+    expect(c.shape("/f", 500)?.chunkCount).toBe(2);
+  });
+});
+
+describe("command-line units", () => {
+  test("sizes and durations", () => {
+    expect(parseSize("1048576", "--x")).toBe(1048576);
+    expect(parseSize("64KiB", "--x")).toBe(65536);
+    expect(parseSize("16MiB", "--x")).toBe(16 * 1024 * 1024);
+    expect(parseSize("1GiB", "--x")).toBe(1024 ** 3);
+    expect(() => parseSize("12 parsecs", "--x")).toThrow(/--x: '12 parsecs' is not a size/);
+    expect(parseDuration("500ms", "--d")).toBe(500);
+    expect(parseDuration("30s", "--d")).toBe(30_000);
+    expect(parseDuration("5m", "--d")).toBe(300_000);
+    expect(parseDuration("1d", "--d")).toBe(86_400_000);
+    expect(() => parseDuration("soon", "--d")).toThrow(/not a duration/);
+  });
+});

@@ -1,0 +1,44 @@
+import { describe, expect, test } from "bun:test";
+import { decodeBody, encodeBody } from "../../net/codec";
+import { FrameDecoder, FrameTooLargeError, encodeFrame } from "../../net/frame";
+
+function frames(...bodies: Uint8Array[]): Uint8Array {
+  return Buffer.concat(bodies.map((b) => encodeFrame(b)));
+}
+
+describe("frame decoder", () => {
+  test("frames split and merged at every possible point come out whole and in order", () => {
+    const bodies = [encodeBody({ a: 1 }), encodeBody({ b: "x".repeat(300) }), new Uint8Array(0), encodeBody([1, 2, 3])];
+    const wire = frames(...bodies);
+    for (let cut1 = 0; cut1 <= wire.length; cut1 += 7) {
+      for (let cut2 = cut1; cut2 <= wire.length; cut2 += 13) {
+        const d = new FrameDecoder();
+        const got = [...d.push(wire.subarray(0, cut1)), ...d.push(wire.subarray(cut1, cut2)), ...d.push(wire.subarray(cut2))];
+        expect(got.map((g) => Buffer.from(g).toString("hex"))).toEqual(bodies.map((b) => Buffer.from(b).toString("hex")));
+        expect(d.bufferedBytes).toBe(0);
+      }
+    }
+  });
+
+  test("byte-at-a-time delivery works", () => {
+    const body = encodeBody({ hello: "world", n: 42 });
+    const wire = frames(body, body);
+    const d = new FrameDecoder();
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < wire.length; i++) got.push(...d.push(wire.subarray(i, i + 1)));
+    expect(got).toHaveLength(2);
+    expect(decodeBody(got[1]!)).toEqual({ hello: "world", n: 42 });
+  });
+
+  test("a length prefix above the limit is refused before any allocation", () => {
+    const d = new FrameDecoder(1024);
+    expect(() => d.push(new Uint8Array([0xff, 0xff, 0xff, 0xff]))).toThrow(FrameTooLargeError);
+    const d2 = new FrameDecoder(1024);
+    expect(() => d2.push(new Uint8Array([0, 0, 4, 1]))).toThrow(/exceeds the limit of 1024/);
+  });
+
+  test("a frame exactly at the limit is accepted", () => {
+    const d = new FrameDecoder(10);
+    expect(d.push(encodeFrame(new Uint8Array(10)))).toHaveLength(1);
+  });
+});

@@ -1,0 +1,40 @@
+import { describe, expect, test } from "bun:test";
+import { MutationOrder, leaseMarginMs } from "../../core/chunkserver/mutations";
+
+const sec = [{ id: "b", addr: "h:2", rack: "r" }];
+
+describe("primary and secondary ordering", () => {
+  test("a primary hands out consecutive serials while its lease lasts", () => {
+    const m = new MutationOrder();
+    m.grantLease(1, 4, 10_000, sec, 0);
+    expect(m.beginPrimary(1, 4, 1).serial).toBe(1);
+    expect(m.beginPrimary(1, 4, 2).serial).toBe(2);
+    expect(() => m.beginPrimary(1, 3, 3)).toThrow(/version 4/);
+    expect(() => m.beginPrimary(1, 4, 10_000 - leaseMarginMs(10_000))).toThrow(/no lease/);
+  });
+
+  test("a version change ends the lease and restarts serial checking", () => {
+    const m = new MutationOrder();
+    m.grantLease(1, 4, 10_000, sec, 0);
+    m.versionChanged(1, 5);
+    expect(() => m.beginPrimary(1, 5, 1)).toThrow(/no lease/);
+  });
+
+  test("a secondary accepts increasing serials with gaps, and refuses going back", () => {
+    const m = new MutationOrder();
+    m.acceptSerial(1, 2, 1);
+    m.acceptSerial(1, 2, 3);
+    expect(() => m.acceptSerial(1, 2, 3)).toThrow(/arrived after 3/);
+    expect(() => m.acceptSerial(1, 2, 2)).toThrow(/arrived after 3/);
+    m.acceptSerial(1, 3, 1); // a new version starts a new sequence
+  });
+
+  test("leases with writes are listed once for extension", () => {
+    const m = new MutationOrder();
+    m.grantLease(1, 1, 10_000, [], 0);
+    m.grantLease(2, 1, 10_000, [], 0);
+    m.beginPrimary(2, 1, 1);
+    expect(m.takeActive()).toEqual([2]);
+    expect(m.takeActive()).toEqual([]);
+  });
+});

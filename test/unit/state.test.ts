@@ -1,0 +1,61 @@
+import { describe, expect, test } from "bun:test";
+import { MasterState } from "../../core/master/state";
+
+const params = { chunkSizeBytes: 100, replication: 3 };
+
+function withFile(): MasterState {
+  const s = new MasterState(params);
+  s.apply({ o: "handles", n: 100 });
+  s.apply({ o: "mkdir", p: "/d", t: 1 });
+  s.apply({ o: "create", p: "/d/f", r: 3, t: 2 });
+  s.apply({ o: "chunk", p: "/d/f", h: 1, v: 1 });
+  s.apply({ o: "chunk", p: "/d/f", h: 2, v: 1 });
+  s.apply({ o: "size", p: "/d/f", s: 150, t: 3 });
+  return s;
+}
+
+describe("master state", () => {
+  test("files map to chunks in order, with sizes derived from the file size", () => {
+    const s = withFile();
+    const f = s.getFile("/d/f");
+    expect(f.chunks).toEqual([1, 2]);
+    expect(s.chunks.get(1)!.sizeBytes).toBe(100);
+    expect(s.chunks.get(2)!.sizeBytes).toBe(50);
+    expect(s.fileSize(f)).toBe(150);
+    expect(s.fileCount).toBe(1);
+    expect(s.dirCount).toBe(2);
+  });
+
+  test("creating over an existing name or under a missing or file parent fails", () => {
+    const s = withFile();
+    expect(() => s.apply({ o: "create", p: "/d/f", r: 1, t: 0 })).toThrow(/already exists/);
+    expect(() => s.apply({ o: "create", p: "/nope/f", r: 1, t: 0 })).toThrow(/no such directory/);
+    expect(() => s.apply({ o: "create", p: "/d/f/g", r: 1, t: 0 })).toThrow(/not a directory/);
+  });
+
+  test("handles must be reserved, are never reused, and versions never go back", () => {
+    const s = withFile();
+    expect(() => s.apply({ o: "chunk", p: "/d/f", h: 100, v: 1 })).toThrow(/reserved/);
+    expect(() => s.apply({ o: "chunk", p: "/d/f", h: 1, v: 1 })).toThrow(/is new/);
+    s.apply({ o: "ver", h: 1, v: 3 });
+    expect(() => s.apply({ o: "ver", h: 1, v: 2 })).toThrow(/never goes back/);
+    expect(() => s.apply({ o: "handles", n: 50 })).toThrow(/only grow/);
+  });
+
+  test("rm and an overwriting mv free the chunks no file refers to", () => {
+    const s = withFile();
+    s.apply({ o: "create", p: "/g", r: 1, t: 4 });
+    s.apply({ o: "chunk", p: "/g", h: 3, v: 1 });
+    expect(s.apply({ o: "mv", s: "/g", d: "/d/f", t: 5 }).sort()).toEqual([1, 2]);
+    expect(s.getFile("/d/f").chunks).toEqual([3]);
+    expect(s.apply({ o: "rm", p: "/d", t: 6 })).toEqual([3]);
+    expect(s.chunks.size).toBe(0);
+    expect(s.fileCount).toBe(0);
+    expect(s.dirCount).toBe(1);
+  });
+
+  test("walk lists parents before children", () => {
+    const s = withFile();
+    expect([...s.walk()].map(([p]) => p)).toEqual(["/d", "/d/f"]);
+  });
+});
