@@ -2,6 +2,7 @@
 import { defineCommand } from "citty";
 import { Master } from "../../core/master/server";
 import { recover, writeCheckpoint } from "../../core/master/checkpoint";
+import { readClusterParams } from "../../core/master/cluster-params";
 import { logger } from "../../core/log";
 import { initChecksums } from "../../core/chunkserver/checksums";
 import { loadSecret, parseCount, parseDuration, parseHostPort, parseSize, UsageError } from "../options";
@@ -30,7 +31,9 @@ export default defineCommand({
       // Helper process: rebuild the state from disk and write it out, off the serving process.
       await initChecksums();
       const seq = parseCount(args["write-checkpoint"], "--write-checkpoint", 1);
-      const { state } = recover(args.data, { chunkSizeBytes: 0, replication: 0 }, seq, false);
+      const params = readClusterParams(args.data);
+      if (!params) throw new UsageError(`${args.data} holds no cluster`);
+      const { state } = recover(args.data, params, seq, false);
       writeCheckpoint(args.data, state, seq);
       return;
     }

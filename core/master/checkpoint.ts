@@ -76,13 +76,14 @@ export function writeCheckpoint(dir: string, state: MasterState, seq: number): s
 }
 
 /** Loads a checkpoint; returns null when it is incomplete or damaged. */
-export function readCheckpoint(path: string): MasterState | null {
+export function readCheckpoint(path: string, params?: ClusterParams): MasterState | null {
   const { values, damaged } = decodeRecords(new Uint8Array(readFileSync(path)));
   if (damaged || values.length < 2) return null;
   const head = values[0] as CheckpointRecord;
   const tail = values[values.length - 1] as CheckpointRecord;
   if (head.o !== "ckpt" || tail.o !== "end" || tail.n !== values.length) return null;
-  const state = new MasterState({ chunkSizeBytes: head.cs, replication: head.r });
+  if (params && (params.chunkSizeBytes !== head.cs || params.replication !== head.r)) return null;
+  const state = new MasterState(params ?? { chunkSizeBytes: head.cs, replication: head.r });
   state.handleLimit = head.handleLimit;
   const dirs = new Map<string, DirNode>([["/", state.root]]);
   for (let i = 1; i < values.length - 1; i++) {
@@ -155,7 +156,7 @@ export function recover(dir: string, params: ClusterParams, uptoSeq = Infinity, 
   let state: MasterState | null = null;
   let checkpointSeq = 0;
   for (const seq of files.checkpoints.filter((s) => s <= uptoSeq).reverse()) {
-    state = readCheckpoint(join(dir, checkpointFileName(seq)));
+    state = readCheckpoint(join(dir, checkpointFileName(seq)), params);
     if (state) {
       checkpointSeq = seq;
       break;

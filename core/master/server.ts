@@ -2,8 +2,7 @@
 // locations, grants leases, tracks chunk servers, and logs every change before
 // acknowledging it. Decisions live in state.ts, placement.ts, leases.ts and
 // servers.ts; this file does the IO around them.
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { ChunkLocation, DirEntry, Handle, LeaseGrant, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
@@ -16,7 +15,8 @@ import { OpLog } from "./oplog";
 import { joinPath, normalizePath, splitPath } from "./paths";
 import { choosePlacement } from "./placement";
 import { ServerRegistry, type ServerRecord } from "./servers";
-import { MasterState, type FileNode, type Node, type Op } from "./state";
+import { establishClusterParams } from "./cluster-params";
+import { MasterState, type ClusterParams, type FileNode, type Node, type Op } from "./state";
 
 export interface MasterConfig {
   dataDir: string;
@@ -90,18 +90,12 @@ export class Master {
   }
 
   /** Cluster defaults are fixed at the first start and read back afterwards. */
-  private clusterParams(): { chunkSizeBytes: number; replication: number } {
-    const path = join(this.cfg.dataDir, "cluster.json");
-    if (existsSync(path)) {
-      const saved = JSON.parse(readFileSync(path, "utf8"));
-      if (saved.chunkSizeBytes !== this.cfg.chunkSizeBytes || saved.replication !== this.cfg.replication) {
-        this.log.info(`using the cluster's recorded chunk size ${saved.chunkSizeBytes} and replication ${saved.replication}`);
-      }
-      return { chunkSizeBytes: saved.chunkSizeBytes, replication: saved.replication };
+  private clusterParams(): ClusterParams {
+    const wanted = { chunkSizeBytes: this.cfg.chunkSizeBytes, replication: this.cfg.replication };
+    const { params, recorded } = establishClusterParams(this.cfg.dataDir, wanted);
+    if (!recorded && (params.chunkSizeBytes !== wanted.chunkSizeBytes || params.replication !== wanted.replication)) {
+      this.log.info(`using the cluster's recorded chunk size ${params.chunkSizeBytes} and replication ${params.replication}`);
     }
-    const params = { chunkSizeBytes: this.cfg.chunkSizeBytes, replication: this.cfg.replication };
-    writeFileSync(path + ".tmp", JSON.stringify(params) + "\n");
-    renameSync(path + ".tmp", path);
     return params;
   }
 

@@ -60,7 +60,7 @@ describe("chunk store", () => {
     store.write(3, 0, data);
     const path = join(dir, "chunks", `${handleName(3)}.chunk`);
     const bytes = readFileSync(path);
-    bytes[150_000] ^= 1;
+    bytes[150_000] = bytes[150_000]! ^ 1;
     writeFileSync(path, bytes);
     // Blocks before the damage still read; the damaged block does not.
     expect(Buffer.compare(store.read(3, 0, 1000), data.subarray(0, 1000))).toBe(0);
@@ -74,7 +74,7 @@ describe("chunk store", () => {
     store.write(4, 0, randomBytes(100_000, 6));
     const path = join(dir, "chunks", `${handleName(4)}.chunk`);
     const bytes = readFileSync(path);
-    bytes[10] ^= 1;
+    bytes[10] = bytes[10]! ^ 1;
     writeFileSync(path, bytes);
     expect(() => store.write(4, 5, new Uint8Array([1, 2, 3]))).toThrow(/before overwrite/);
   });

@@ -1,0 +1,116 @@
+// The master loses nothing it acknowledged: operation log, checkpoints,
+// versions and stale replicas across SIGKILL.
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "../../core/client";
+import { TestCluster, stopAll, waitFor } from "../helpers/cluster";
+
+afterAll(stopAll);
+
+describe("master durability", () => {
+  test("every create acknowledged before a SIGKILL is there after restart (8 concurrent clients)", async () => {
+    const cluster = await new TestCluster({ chunkservers: 1, replication: 1 }).start();
+    try {
+      const acked: string[] = [];
+      let stop = false;
+      const workers = Array.from({ length: 8 }, async (_, w) => {
+        const c = connect({ master: cluster.masterAddr, retryMs: 0 });
+        await c.mkdir(`/w${w}`).catch(() => {});
+        for (let i = 0; !stop; i++) {
+          try {
+            await c.create(`/w${w}/f${i}`);
+            acked.push(`/w${w}/f${i}`);
+          } catch {
+            break;
+          }
+        }
+        c.close();
+      });
+      await waitFor("some creates", () => acked.length > 400, 30_000);
+      await cluster.kill(cluster.master);
+      stop = true;
+      await Promise.all(workers);
+      await cluster.restartMaster();
+      const c = connect({ master: cluster.masterAddr });
+      const present = new Set<string>();
+      for (let w = 0; w < 8; w++) for (const e of (await c.ls(`/w${w}`)).entries) present.add(`/w${w}/${e.name}`);
+      c.close();
+      const missing = acked.filter((p) => !present.has(p));
+      expect(missing).toEqual([]);
+      expect(present.size).toBeGreaterThanOrEqual(acked.length);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  test("checkpoints are written in the background and recovery uses them", async () => {
+    const cluster = await new TestCluster({ chunkservers: 3, masterArgs: ["--checkpoint-bytes", "32KiB"] }).start();
+    try {
+      const c = connect({ master: cluster.masterAddr });
+      await c.mkdir("/many");
+      for (let i = 0; i < 1500; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => c.create(`/many/f${i + k}`)));
+      await c.put("/data", (async function* () {
+        yield new Uint8Array(3 * 1024 * 1024).fill(7);
+      })());
+      await waitFor("a checkpoint", () => cluster.master.log.some((l) => /checkpoint \d+ written/.test(l)), 30_000);
+      c.close();
+      await cluster.kill(cluster.master);
+      const files = readdirSync(cluster.master.dataDir);
+      expect(files.some((f) => /^checkpoint\.\d+$/.test(f))).toBe(true);
+      await cluster.restartMaster();
+      expect(cluster.master.log.find((l) => /recovered/.test(l))).toMatch(/recovered 1501 files, 2 directories, 3 chunks \(checkpoint [1-9]\d*, \d+ logged changes\)/);
+      await cluster.waitForServers(3);
+      const out = await cluster.gfs(["cat", "/data"]);
+      expect(out.stdoutBytes.byteLength).toBe(3 * 1024 * 1024);
+      expect(out.stdoutBytes.every((b) => b === 7)).toBe(true);
+      expect(JSON.parse((await cluster.gfs(["ls", "/many", "--json"])).stdout)).toHaveLength(1500);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  test("a replica that missed a version bump is stale: never handed out, and deleted when its server returns", async () => {
+    const cluster = await new TestCluster({ chunkservers: 3 }).start();
+    try {
+      await cluster.gfs(["put", "-", "/f"], { stdin: "version one\n" });
+      const before = JSON.parse((await cluster.gfs(["stat", "/f", "--json"])).stdout).chunks[0];
+      const victim = cluster.chunkservers[0]!;
+      await cluster.kill(victim);
+      await cluster.waitForServers(2);
+      // A new lease on the chunk raises its version on the two live replicas.
+      const c = connect({ master: cluster.masterAddr });
+      const grant = await c.lease("/f", 0, true);
+      c.close();
+      expect(grant.version).toBeGreaterThan(before.version);
+      cluster.chunkservers[0] = await cluster.startChunkserver(0, victim.port);
+      await cluster.waitForServers(3);
+      await waitFor("stale replica deleted", () => cluster.chunkservers[0]!.log.some((l) => /deleted: master does not want it/.test(l)));
+      const after = JSON.parse((await cluster.gfs(["stat", "/f", "--json"])).stdout).chunks[0];
+      expect(after.version).toBe(grant.version);
+      expect(after.replicas.map((r: { server: string }) => r.server)).not.toContain(victim.addr);
+      expect(after.replicas).toHaveLength(2);
+      expect((await cluster.gfs(["cat", "/f"])).stdout).toBe("version one\n");
+      const chunkFiles = readdirSync(join(cluster.chunkservers[0]!.dataDir, "chunks"));
+      expect(chunkFiles).toEqual([]);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  test("a chunk server killed and restarted comes back with its chunks", async () => {
+    const cluster = await new TestCluster({ chunkservers: 3 }).start();
+    try {
+      await cluster.gfs(["put", "-", "/g"], { stdin: "x".repeat(3_000_000) });
+      const cs = cluster.chunkservers[1]!;
+      await cluster.kill(cs);
+      await waitFor("replicas dropped", async () => JSON.parse((await cluster.gfs(["stat", "/g", "--json"])).stdout).chunks.every((ch: { replicas: unknown[] }) => ch.replicas.length === 2));
+      cluster.chunkservers[1] = await cluster.startChunkserver(1, cs.port);
+      await waitFor("replicas back", async () => JSON.parse((await cluster.gfs(["stat", "/g", "--json"])).stdout).chunks.every((ch: { replicas: unknown[] }) => ch.replicas.length === 3));
+      expect(existsSync(join(cs.dataDir, "server-id"))).toBe(true);
+      expect((await cluster.gfs(["cat", "/g"])).stdout).toBe("x".repeat(3_000_000));
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
