@@ -22,7 +22,14 @@ export async function writeChunks(client: GfsClient, path: string, source: Async
   // Chunks are created in order: chunk i's first lease waits for chunk i-1's.
   let chunkReady: Promise<unknown> = Promise.resolve();
   let readyIndex = -1;
-  for await (const piece of cutPieces(source, chunkSize, PIECE_BYTES)) {
+  // Piece buffers are reused once stored on every replica: a long put then
+  // cycles through a handful of buffers instead of leaving garbage behind.
+  const spare: Uint8Array[] = [];
+  const allocate = (n: number) => {
+    const i = spare.findIndex((b) => b.byteLength === n);
+    return i >= 0 ? spare.splice(i, 1)[0]! : new Uint8Array(n);
+  };
+  for await (const piece of cutPieces(source, chunkSize, PIECE_BYTES, allocate)) {
     if (failure) break;
     const index = Math.floor(offset / chunkSize);
     const within = offset % chunkSize;
@@ -34,9 +41,16 @@ export async function writeChunks(client: GfsClient, path: string, source: Async
     const prev = lastIssued;
     let issued!: () => void;
     lastIssued = new Promise<void>((r) => (issued = r));
-    const p = ready.then(() => writePiece(client, path, index, within, piece, prev, issued)).catch((err) => {
-      failure ??= err;
-    });
+    const p = ready
+      .then(() => writePiece(client, path, index, within, piece, prev, issued))
+      .then(
+        () => {
+          if (spare.length <= IN_FLIGHT && piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength) spare.push(piece);
+        },
+        (err) => {
+          failure ??= err;
+        },
+      );
     inflight.add(p);
     p.finally(() => inflight.delete(p));
     offset += piece.byteLength;
@@ -48,7 +62,12 @@ export async function writeChunks(client: GfsClient, path: string, source: Async
 }
 
 /** Re-cuts a byte stream into pieces of at most `pieceBytes` that stay inside one chunk. */
-export async function* cutPieces(source: AsyncIterable<Uint8Array>, chunkSize: number, pieceBytes: number): AsyncGenerator<Uint8Array> {
+export async function* cutPieces(
+  source: AsyncIterable<Uint8Array>,
+  chunkSize: number,
+  pieceBytes: number,
+  allocate: (n: number) => Uint8Array = (n) => new Uint8Array(n),
+): AsyncGenerator<Uint8Array> {
   let pos = 0;
   let buf: Uint8Array | null = null;
   let filled = 0;
@@ -56,7 +75,7 @@ export async function* cutPieces(source: AsyncIterable<Uint8Array>, chunkSize: n
     let at = 0;
     while (at < input.byteLength) {
       if (!buf) {
-        buf = new Uint8Array(Math.min(pieceBytes, chunkSize - (pos % chunkSize)));
+        buf = allocate(Math.min(pieceBytes, chunkSize - (pos % chunkSize)));
         filled = 0;
       }
       const take = Math.min(buf.byteLength - filled, input.byteLength - at);
