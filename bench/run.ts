@@ -1,0 +1,157 @@
+// `npm run bench`: gfs figures beside baselines measured in the same run.
+//   machine limits  ../shared/peers/limits (TCP loopback, CRC32C) and dd
+//   MooseFS         ../shared/peers/moosefs/bench.sh, when MooseFS is installed
+//                   (../shared/peers/moosefs/setup.sh installs it)
+// Flags: --size MiB (default 1024)  --creates N (default 20000)
+//        --files N (master memory test, default 200000; --million for 1M)
+//        --no-moosefs  --no-limits
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { connect } from "../core/client";
+import { TestCluster, tempDir } from "../test/helpers/cluster";
+import { masterMemory } from "./memory";
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const opt = (name: string, dflt: number) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const SIZE_MIB = opt("--size", 1024);
+const CREATES = opt("--creates", 20000);
+const FILES = flag("--million") ? 1_000_000 : opt("--files", 200_000);
+const ROOT = resolve(import.meta.dir, "..");
+const PEERS = resolve(ROOT, "../shared/peers");
+const BUN = process.execPath;
+
+type Row = { metric: string; unit: string; gfs: number; limit?: number; limitName?: string; mfs?: number; target?: string };
+const rows: Row[] = [];
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+async function sh(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<string> {
+  const p = Bun.spawn(cmd, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${err.slice(-500)}`);
+  return out;
+}
+
+function metric(out: string, name: string): number | undefined {
+  const m = new RegExp(`^${name}\\s+([\\d.]+)`, "m").exec(out);
+  return m ? Number(m[1]) : undefined;
+}
+
+// ---- machine limits ----
+async function limits(): Promise<Record<string, number>> {
+  const res: Record<string, number> = {};
+  if (flag("--no-limits") || !existsSync(PEERS)) return res;
+  log("machine limits: TCP loopback (Bun sockets), CRC32C (hash-wasm), page-cache write (dd)");
+  const tcp = await sh([BUN, join(PEERS, "limits/tcp.ts"), "bun", "2", "1", "1"]);
+  res.tcp = (metric(tcp, "tcp_bun_1s_GBps") ?? 0) * 1000;
+  // crc.ts imports hash-wasm: run a copy where our node_modules resolve.
+  const crcCopy = join(ROOT, "bench", ".peer-crc.ts");
+  copyFileSync(join(PEERS, "limits/crc.ts"), crcCopy);
+  try {
+    const crc = await sh([BUN, crcCopy, "512", "1"]);
+    res.crc = (metric(crc, "hashwasm_crc32c_oneshot_GBps") ?? 0) * 1000;
+  } finally {
+    rmSync(crcCopy, { force: true });
+  }
+  const dir = tempDir("gfs-bench-dd-");
+  const dd = Bun.spawnSync(["dd", "if=/dev/zero", `of=${join(dir, "dd.bin")}`, "bs=1M", `count=${SIZE_MIB}`], { stderr: "pipe" });
+  const m = /(\d+) bytes .* copied, ([\d.]+) s/.exec(dd.stderr.toString());
+  if (m) res.disk = Number(m[1]) / Number(m[2]) / 1e6;
+  rmSync(dir, { recursive: true, force: true });
+  return res;
+}
+
+// ---- MooseFS, through its own benchmark script ----
+async function moosefs(): Promise<Record<string, number>> {
+  const script = join(PEERS, "moosefs/bench.sh");
+  if (flag("--no-moosefs") || !existsSync(script) || Bun.spawnSync(["sh", "-c", "command -v mfsmaster"]).exitCode !== 0) {
+    log("MooseFS not installed (../shared/peers/moosefs/setup.sh installs it): its columns stay empty");
+    return {};
+  }
+  log("MooseFS: 1 master + 3 chunk servers, goal 3 (takes a few minutes)");
+  const out = await sh(["bash", script], { env: { N_MIB: String(SIZE_MIB), K: String(CREATES), RUNS: "1" } });
+  const res: Record<string, number> = {};
+  for (const k of ["write_MBps", "read_MBps", "create_1t_per_s", "create_8t_per_s"]) {
+    const v = metric(out, k);
+    if (v !== undefined) res[k] = v;
+  }
+  return res;
+}
+
+// ---- gfs ----
+async function gfsFigures(): Promise<Record<string, number>> {
+  const res: Record<string, number> = {};
+  const cluster = await new TestCluster({ chunkSize: "64MiB", chunkservers: 3, replication: 3, masterArgs: ["--heartbeat", "1s", "--dead-after", "10s", "--lease", "60s"] }).start();
+  try {
+    const dir = tempDir("gfs-bench-");
+    const local = join(dir, "input.bin");
+    const block = new Uint8Array(1 << 20);
+    const f = Bun.file(local).writer();
+    for (let i = 0; i < SIZE_MIB; i++) {
+      for (let o = 0; o < block.length; o += 65536) crypto.getRandomValues(block.subarray(o, o + 65536));
+      f.write(block);
+    }
+    await f.end();
+    const bytes = SIZE_MIB * 1024 * 1024;
+
+    log(`gfs put ${SIZE_MIB} MiB (3 replicas, 64 MiB chunks)`);
+    let t = performance.now();
+    await cluster.gfs(["put", local, "/bench/big", "-p"], { timeoutMs: 900_000 });
+    res.put = bytes / 1e6 / ((performance.now() - t) / 1000);
+
+    log(`gfs cat ${SIZE_MIB} MiB`);
+    t = performance.now();
+    const cat = Bun.spawn([join(ROOT, "dist/gfs"), "cat", "/bench/big"], { stdout: Bun.file("/dev/null"), stderr: "inherit", env: { ...process.env, GFS_MASTER: cluster.masterAddr } });
+    if ((await cat.exited) !== 0) throw new Error("gfs cat failed");
+    res.cat = bytes / 1e6 / ((performance.now() - t) / 1000);
+    rmSync(dir, { recursive: true, force: true });
+
+    log(`creates: ${CREATES} empty files from 1 client, then from 8`);
+    const one = connect({ master: cluster.masterAddr });
+    await one.mkdir("/c1");
+    t = performance.now();
+    for (let i = 0; i < CREATES; i++) await one.create(`/c1/f${i}`);
+    res.create1 = CREATES / ((performance.now() - t) / 1000);
+    one.close();
+    const clients = Array.from({ length: 8 }, () => connect({ master: cluster.masterAddr }));
+    await clients[0]!.mkdir("/c8");
+    await Promise.all(clients.map((c) => c.cluster())); // connections open before timing
+    t = performance.now();
+    await Promise.all(clients.map(async (c, w) => {
+      for (let i = w; i < CREATES; i += 8) await c.create(`/c8/f${i}`);
+    }));
+    res.create8 = CREATES / ((performance.now() - t) / 1000);
+    for (const c of clients) c.close();
+  } finally {
+    await cluster.stop();
+  }
+  return res;
+}
+
+const lim = await limits();
+const mine = await gfsFigures();
+log(`master memory: ${FILES} one-chunk files, 3 replicas each`);
+const mem = await masterMemory(FILES);
+const mfs = await moosefs();
+
+rows.push({ metric: `put ${SIZE_MIB} MiB, 3 replicas`, unit: "MB/s", gfs: mine.put!, limit: lim.disk, limitName: "page-cache write (dd)", mfs: mfs.write_MBps, target: ">= 1.5x MooseFS" });
+rows.push({ metric: `cat ${SIZE_MIB} MiB`, unit: "MB/s", gfs: mine.cat!, limit: lim.tcp, limitName: "TCP loopback, 1 stream", mfs: mfs.read_MBps, target: ">= 1.0x MooseFS" });
+rows.push({ metric: "creates, 1 client (each durable)", unit: "/s", gfs: mine.create1!, mfs: mfs.create_1t_per_s });
+rows.push({ metric: "creates, 8 concurrent clients (each durable)", unit: "/s", gfs: mine.create8!, mfs: mfs.create_8t_per_s, target: ">= 1.0x MooseFS" });
+rows.push({ metric: `master heap per file+chunk (${FILES.toLocaleString("en")} files)`, unit: "bytes", gfs: mem.heapPerFile, target: "<= 128" });
+rows.push({ metric: `master RSS per file+chunk (${FILES.toLocaleString("en")} files)`, unit: "bytes", gfs: mem.rssPerFile, mfs: 373, target: "MooseFS: 373 B/file at 1M (peers README)" });
+
+const fmt = (n: number | undefined, digits = 1) => (n === undefined || !Number.isFinite(n) ? "-" : n >= 100 ? Math.round(n).toLocaleString("en") : n.toFixed(digits));
+const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : "-");
+const lines = [
+  `| metric | gfs | machine limit | gfs / limit | MooseFS 3.0.117 | gfs / MooseFS | target |`,
+  `|---|---|---|---|---|---|---|`,
+  ...rows.map((r) => `| ${r.metric} (${r.unit}) | ${fmt(r.gfs)} | ${r.limit ? `${fmt(r.limit)} (${r.limitName})` : "-"} | ${ratio(r.gfs, r.limit)} | ${fmt(r.mfs)} | ${ratio(r.gfs, r.mfs)} | ${r.target ?? ""} |`),
+];
+const header = `Measured ${new Date().toISOString().slice(0, 16)}Z on ${navigator.hardwareConcurrency} cores; CRC32C limit ${fmt(lim.crc)} MB/s.`;
+console.log(header + "\n\n" + lines.join("\n"));
+mkdirSync(join(ROOT, "bench/results"), { recursive: true });
+writeFileSync(join(ROOT, "bench/results/last-run.md"), header + "\n\n" + lines.join("\n") + "\n");
