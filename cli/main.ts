@@ -1,43 +1,10 @@
 #!/usr/bin/env bun
-// The `gfs` command: one executable, every subcommand. Subcommands load lazily.
-// Exit status: 0 success, 1 a failure the message explains, 2 bad usage.
-import { runCommand, showUsage, type CommandDef } from "citty";
-import { commands, rootCommand } from "./registry";
-import { exitCodeFor, formatError } from "./errors";
-
-export async function main(argv: string[]): Promise<number> {
-  try {
-    const [name, ...rest] = argv;
-    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-      await showUsage(rootCommand);
-      return name === undefined ? 2 : 0;
-    }
-    if (name === "--version" || name === "-v") {
-      console.log(rootCommand.meta && "version" in rootCommand.meta ? rootCommand.meta.version : "");
-      return 0;
-    }
-    const load = commands[name];
-    if (!load) {
-      process.stderr.write(`gfs: unknown command '${name}' (see gfs --help)\n`);
-      return 2;
-    }
-    const cmd = (await load()) as CommandDef<any>;
-    if (rest.includes("--help") || rest.includes("-h")) {
-      await showUsage(cmd, rootCommand as CommandDef<any>);
-      return 0;
-    }
-    await runCommand(cmd, { rawArgs: rest });
-    return typeof process.exitCode === "number" ? process.exitCode : 0;
-  } catch (err) {
-    process.stderr.write(formatError(err) + "\n");
-    if (process.env.GFS_DEBUG === "1" && err instanceof Error && err.stack) process.stderr.write(err.stack + "\n");
-    return exitCodeFor(err);
-  }
-}
-
-if (import.meta.main) {
-  const code = await main(process.argv.slice(2));
-  // Let stdout drain (a `cat` into a pipe) before leaving.
-  await new Promise<void>((r) => process.stdout.write("", () => r()));
-  process.exit(code);
-}
+// The `gfs` executable: one binary, every subcommand (loaded lazily).
+// Colours only on a terminal: the help renderer decides when it is loaded.
+if (!process.stdout.isTTY && process.env.NO_COLOR === undefined) process.env.NO_COLOR = "1";
+const { main } = await import("./run");
+const code = await main(process.argv.slice(2));
+// Let stdout drain (a `cat` into a pipe) before leaving.
+await new Promise<void>((r) => process.stdout.write("", () => r()));
+process.exit(code);
+export {};
