@@ -59,7 +59,7 @@ export class FrameDecoder {
             pos += FRAME_PREFIX_BYTES + len;
             continue;
           }
-          this.partial = new Uint8Array(len);
+          this.partial = Buffer.allocUnsafeSlow(len); // every byte is written before use
           this.partialFilled = 0;
           pos += FRAME_PREFIX_BYTES;
         } else {
@@ -71,7 +71,7 @@ export class FrameDecoder {
           this.prefixFilled = 0;
           const len = readU32(this.prefix, 0);
           this.check(len);
-          this.partial = new Uint8Array(len);
+          this.partial = Buffer.allocUnsafeSlow(len); // every byte is written before use
           this.partialFilled = 0;
         }
       }

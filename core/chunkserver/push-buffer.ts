@@ -111,6 +111,6 @@ export class PushBuffer {
   private allocate(size: number): Uint8Array {
     const i = this.pool.findIndex((b) => b.byteLength === size);
     if (i >= 0) return this.pool.splice(i, 1)[0]!;
-    return new Uint8Array(size);
+    return Buffer.allocUnsafeSlow(size); // filled by the push before use
   }
 }

@@ -245,7 +245,7 @@ export class ChunkStore {
   }
 
   private readRaw(handle: Handle, at: number, length: number): Uint8Array {
-    const buf = new Uint8Array(length);
+    const buf = Buffer.allocUnsafeSlow(length); // filled by readSync; a short read is an error below
     const fd = this.fd(this.dataPath(handle));
     let got = 0;
     while (got < length) {

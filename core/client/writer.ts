@@ -27,7 +27,7 @@ export async function writeChunks(client: GfsClient, path: string, source: Async
   const spare: Uint8Array[] = [];
   const allocate = (n: number) => {
     const i = spare.findIndex((b) => b.byteLength === n);
-    return i >= 0 ? spare.splice(i, 1)[0]! : new Uint8Array(n);
+    return i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(n);
   };
   for await (const piece of cutPieces(source, chunkSize, PIECE_BYTES, allocate)) {
     if (failure) break;
