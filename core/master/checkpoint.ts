@@ -179,6 +179,7 @@ export function recover(dir: string, params: ClusterParams, uptoSeq = Infinity, 
       state!.apply(v as Op);
       replayedOps++;
     }
+    // Cut a torn tail; the log is preallocated again when it is reopened.
     if (damaged && isLast && repairTail) truncateSync(path, validBytes);
     lastLogSeq = seq;
     lastLogBytes = validBytes;

@@ -1,11 +1,22 @@
-// The operation log (M5): every metadata change is appended and flushed to
-// disk before the client hears of success. Changes that arrive while a flush
-// is running are written together by the next one (group commit), so one
-// fdatasync covers many clients.
+// The operation log (M5): every metadata change is appended and made durable
+// before the client hears of success. Changes that arrive while a write is
+// under way are written together by the next one (group commit), so one
+// durable write covers many clients. The write itself is synchronous: while
+// it runs (one disk flush, ~0.15 ms here) new requests wait in the socket
+// buffers and form the next batch; a thread-pool round trip per batch cost
+// more than the flush.
+//
+// The file is opened with O_DSYNC and preallocated with zeros ahead of the
+// write position: a write into already-allocated blocks is durable without a
+// file-size update, which halves the cost of each commit. A zero length prefix
+// marks the end of the log (see records.ts).
+import { constants, writeSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../../net/errors";
 import { encodeRecord } from "./records";
+
+export const PREALLOC_BYTES = 4 * 1024 * 1024;
 
 export function logFileName(seq: number): string {
   return `log.${String(seq).padStart(10, "0")}`;
@@ -24,26 +35,30 @@ export class OpLog {
   private flushing = false;
   private failed: Error | null = null;
   private rotation: { resolve(seq: number): void; reject(e: Error): void } | null = null;
-  /** Bytes in the current log file. */
+  /** Bytes of records in the current log file (the write position). */
   bytes = 0;
+  /** Bytes of the file that exist on disk (records plus zeros ahead). */
+  private allocatedBytes = 0;
   seq = 0;
-  /** Records written since start, and flushes (fdatasync calls) that carried them. */
+  /** Records written since start, and durable writes that carried them. */
   stats = { records: 0, flushes: 0 };
 
-  constructor(readonly dir: string) {}
+  constructor(readonly dir: string, readonly preallocBytes = PREALLOC_BYTES) {}
 
+  /** Opens log `seq` to continue after its first `existingBytes` bytes. */
   async openSeq(seq: number, existingBytes: number): Promise<void> {
     await this.idle();
-    const next = await open(join(this.dir, logFileName(seq)), "a");
+    const next = await this.openFile(seq);
     const prev = this.fh;
     this.fh = next;
     this.seq = seq;
     this.bytes = existingBytes;
+    this.allocatedBytes = (await next.stat()).size;
     await prev?.close();
   }
 
   /**
-   * Switches to log seq+1 between two flushes; resolves with the new number.
+   * Switches to log seq+1 between two writes; resolves with the new number.
    * Every record appended before the call is in the old file.
    */
   rotate(): Promise<number> {
@@ -77,6 +92,23 @@ export class OpLog {
     this.fh = null;
   }
 
+  private openFile(seq: number): Promise<FileHandle> {
+    return open(join(this.dir, logFileName(seq)), constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC, 0o644);
+  }
+
+  /** Makes sure zeros are on disk past `end`, so the next writes need no size change. */
+  private async reserve(end: number): Promise<void> {
+    if (end <= this.allocatedBytes) return;
+    const target = Math.ceil((end + this.preallocBytes) / this.preallocBytes) * this.preallocBytes;
+    const zeros = new Uint8Array(Math.min(target - this.allocatedBytes, 1 << 20));
+    for (let at = this.allocatedBytes; at < target; ) {
+      const n = Math.min(zeros.byteLength, target - at);
+      await this.fh!.write(zeros, 0, n, at);
+      at += n;
+    }
+    this.allocatedBytes = target;
+  }
+
   private async flushLoop(): Promise<void> {
     this.flushing = true;
     try {
@@ -85,11 +117,12 @@ export class OpLog {
           const r = this.rotation;
           this.rotation = null;
           try {
-            const next = await open(join(this.dir, logFileName(this.seq + 1)), "a");
+            const next = await this.openFile(this.seq + 1);
             await this.fh?.close();
             this.fh = next;
             this.seq++;
             this.bytes = 0;
+            this.allocatedBytes = (await next.stat()).size;
             r.resolve(this.seq);
           } catch (err) {
             r.reject(err as Error);
@@ -105,9 +138,11 @@ export class OpLog {
         const buf = batch.length === 1 ? batch[0]! : concat(batch, bytes);
         try {
           assert(this.fh !== null, "the operation log is open");
+          await this.reserve(this.bytes + buf.byteLength);
+          // One synchronous durable write: requests that arrive meanwhile wait in
+          // the socket buffers and form the next batch.
           let done = 0;
-          while (done < buf.byteLength) done += (await this.fh.write(buf, done, buf.byteLength - done)).bytesWritten;
-          await this.fh.datasync();
+          while (done < buf.byteLength) done += writeSync(this.fh.fd, buf, done, buf.byteLength - done, this.bytes + done);
         } catch (err) {
           // A log that cannot be written stops every later change: acknowledging
           // one would promise durability we do not have.
@@ -122,6 +157,8 @@ export class OpLog {
         this.stats.records += batch.length;
         this.stats.flushes++;
         for (const w of waiters) w.resolve();
+        // Let the replies go out and new requests come in before the next write.
+        await new Promise<void>((r) => setImmediate(r));
       }
     } finally {
       this.flushing = false;

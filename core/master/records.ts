@@ -1,6 +1,7 @@
 // Record framing for the operation log and checkpoints: a 4-byte big-endian
 // length, a 4-byte CRC32C of the body, then the msgpack body. A torn or
-// damaged record is recognised by its length or checksum.
+// damaged record is recognised by its length or checksum. A zero length
+// marks the end (logs are preallocated with zeros; no record is empty).
 import { crc32cExtend } from "../chunkserver/checksums";
 import { decodeBody, encodeBody } from "../../net/codec";
 
@@ -19,7 +20,7 @@ export function encodeRecord(value: unknown): Uint8Array {
 
 export interface DecodedRecords {
   values: unknown[];
-  /** Bytes of valid records from the start; anything after is torn or damaged. */
+  /** Bytes of valid records from the start; anything after is zeros, torn or damaged. */
   validBytes: number;
   damaged: boolean;
 }
@@ -31,6 +32,10 @@ export function decodeRecords(bytes: Uint8Array): DecodedRecords {
   while (at < bytes.byteLength) {
     if (bytes.byteLength - at < RECORD_HEADER_BYTES) return { values, validBytes: at, damaged: true };
     const len = dv.getUint32(at);
+    if (len === 0) {
+      // The end of the records: everything after must be preallocated zeros.
+      return { values, validBytes: at, damaged: !allZero(bytes, at) };
+    }
     if (len > MAX_RECORD_BYTES || at + RECORD_HEADER_BYTES + len > bytes.byteLength) return { values, validBytes: at, damaged: true };
     const body = bytes.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + len);
     if (crc32cExtend(0, body) !== dv.getUint32(at + 4)) return { values, validBytes: at, damaged: true };
@@ -42,4 +47,9 @@ export function decodeRecords(bytes: Uint8Array): DecodedRecords {
     at += RECORD_HEADER_BYTES + len;
   }
   return { values, validBytes: at, damaged: false };
+}
+
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.byteLength; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
