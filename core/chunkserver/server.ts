@@ -243,14 +243,14 @@ export class ChunkServer {
     return { size: c.sizeBytes };
   }
 
-  private read(b: ReqBody<"read">): { data: Uint8Array; chunkBytes: number } {
+  private async read(b: ReqBody<"read">): Promise<{ data: Uint8Array; chunkBytes: number }> {
     checkHandle(b.handle);
     const c = this.store.get(b.handle);
     if (!c) throw new GfsError(ErrorCode.NOT_FOUND, `no chunk ${handleName(b.handle)} here`);
     if (c.version < b.version) throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(b.handle)} here is at version ${c.version} < ${b.version}`);
     try {
-      const data = this.store.read(b.handle, b.offset, Math.min(b.length, 8 * 1024 * 1024));
-      return { data, chunkBytes: c.sizeBytes };
+      const data = await this.store.read(b.handle, b.offset, Math.min(b.length, 8 * 1024 * 1024));
+      return { chunkBytes: c.sizeBytes, data };
     } catch (err) {
       if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(b.handle, err.message);
       throw err;
@@ -348,11 +348,13 @@ export class ChunkServer {
     if (secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
     const data = this.buffer.take(b.dataId);
     if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
-    const chunkBytes = this.applyLocal(b.handle, b.offset, data);
-    this.buffer.recycle(data);
+    // The local write and the secondaries' writes proceed at the same time.
+    const local = this.applyLocal(b.handle, b.offset, data);
     const forwards = peers.map((p) =>
       p.call("applyWrite", { handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial }),
     );
+    const chunkBytes = await local;
+    this.buffer.recycle(data);
     const results = await Promise.allSettled(forwards);
     const failures = results.flatMap((r, i) => (r.status === "rejected" ? [`${secondaries[i]!.addr}: ${(r.reason as Error).message}`] : []));
     if (failures.length > 0) {
@@ -361,7 +363,7 @@ export class ChunkServer {
     return { chunkBytes };
   }
 
-  private applyWrite(b: ReqBody<"applyWrite">): { chunkBytes: number } {
+  private async applyWrite(b: ReqBody<"applyWrite">): Promise<{ chunkBytes: number }> {
     checkHandle(b.handle);
     const c = this.store.get(b.handle);
     if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
@@ -369,14 +371,14 @@ export class ChunkServer {
     this.order.acceptSerial(b.handle, b.version, b.serial);
     const data = this.buffer.take(b.dataId);
     if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
-    const chunkBytes = this.applyLocal(b.handle, b.offset, data);
+    const chunkBytes = await this.applyLocal(b.handle, b.offset, data);
     this.buffer.recycle(data);
     return { chunkBytes };
   }
 
-  private applyLocal(handle: Handle, offset: number, data: Uint8Array): number {
+  private async applyLocal(handle: Handle, offset: number, data: Uint8Array): Promise<number> {
     try {
-      const size = this.store.write(handle, offset, data);
+      const size = await this.store.write(handle, offset, data);
       this.changedSizes.add(handle);
       return size;
     } catch (err) {
@@ -392,7 +394,7 @@ export class ChunkServer {
       if (this.stopped || !this.store) return this.scheduleScrub();
       for (const r of this.store.reports()) {
         if (this.stopped) return;
-        if (!this.store.verify(r.handle) && this.store.has(r.handle)) this.reportCorrupt(r.handle, "found by the scrubber");
+        if (!(await this.store.verify(r.handle)) && this.store.has(r.handle)) this.reportCorrupt(r.handle, "found by the scrubber");
         await sleep(1); // yield to requests between chunks
       }
       this.scheduleScrub();

@@ -5,6 +5,7 @@
 // Data is written before its checksums, so a crash between the two leaves a
 // block whose checksum does not match: detected on read, never served.
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, GfsError, assert } from "../../net/errors";
 import type { ChunkReport, Handle } from "../../net/messages";
@@ -14,6 +15,8 @@ const META_MAGIC = 0x47465343; // "GFSC"
 const META_FORMAT = 1;
 const META_HEADER_BYTES = 16;
 const MAX_OPEN_FILES = 512;
+/** Writes at least this large go to the thread pool instead of blocking the event loop. */
+const ASYNC_WRITE_BYTES = 256 * 1024;
 
 export interface ChunkState {
   handle: Handle;
@@ -31,6 +34,8 @@ export function handleName(handle: Handle): string {
 export class ChunkStore {
   private readonly chunks = new Map<Handle, ChunkState>();
   private readonly open = new Map<string, number>(); // path -> fd, in LRU order
+  /** Per chunk, the last queued operation: operations on one chunk run in order. */
+  private readonly tails = new Map<Handle, Promise<void>>();
   readonly dir: string;
 
   constructor(dataDir: string, readonly chunkSizeBytes: number) {
@@ -124,7 +129,7 @@ export class ChunkStore {
    * Reads [offset, offset+length) clipped to the chunk's length, verifying every
    * block it touches first (C2). Throws CHECKSUM on a mismatch.
    */
-  read(handle: Handle, offset: number, length: number): Uint8Array {
+  private readNow(handle: Handle, offset: number, length: number): Uint8Array {
     const c = this.require(handle);
     if (c.corrupt) throw new GfsError(ErrorCode.CHECKSUM, `chunk ${handleName(handle)} is corrupt here`);
     assert(offset >= 0 && length >= 0, "read range is non-negative");
@@ -147,11 +152,37 @@ export class ChunkStore {
   }
 
   /**
-   * Writes `data` at `offset` (D5). Blocks partly covered that already hold data
-   * are verified before being merged; a pure append to a partial block extends
-   * its checksum without reading the old bytes.
+   * Writes `data` at `offset` (D5), after every earlier operation on the same
+   * chunk. Blocks partly covered that already hold data are verified before
+   * being merged; a pure append to a partial block extends its checksum
+   * without reading the old bytes. Large writes run on the thread pool so the
+   * server keeps moving data meanwhile; the chunk's length and checksums
+   * change only once the bytes are written.
    */
-  write(handle: Handle, offset: number, data: Uint8Array): number {
+  write(handle: Handle, offset: number, data: Uint8Array): Promise<number> {
+    return this.inOrder(handle, () => this.writeNow(handle, offset, data));
+  }
+
+  /** Reads after every earlier operation on the chunk (see `readNow`). */
+  read(handle: Handle, offset: number, length: number): Promise<Uint8Array> {
+    return this.inOrder(handle, () => this.readNow(handle, offset, length));
+  }
+
+  private inOrder<T>(handle: Handle, fn: () => T | Promise<T>): Promise<T> {
+    const prev = this.tails.get(handle);
+    const run = prev ? prev.then(fn) : Promise.resolve().then(fn);
+    const tail = run.then(
+      () => {},
+      () => {},
+    );
+    this.tails.set(handle, tail);
+    tail.then(() => {
+      if (this.tails.get(handle) === tail) this.tails.delete(handle);
+    });
+    return run;
+  }
+
+  private async writeNow(handle: Handle, offset: number, data: Uint8Array): Promise<number> {
     const c = this.require(handle);
     if (c.corrupt) throw new GfsError(ErrorCode.CHECKSUM, `chunk ${handleName(handle)} is corrupt here`);
     assert(offset >= 0, "write offset is non-negative");
@@ -163,7 +194,7 @@ export class ChunkStore {
       // A hole: fill it with zeros so every byte below the length has a checksum.
       const filled = new Uint8Array(offset - c.sizeBytes + data.byteLength);
       filled.set(data, offset - c.sizeBytes);
-      return this.write(handle, c.sizeBytes, filled);
+      return this.writeNow(handle, c.sizeBytes, filled);
     }
     const oldSize = c.sizeBytes;
     const end = offset + data.byteLength;
@@ -171,7 +202,7 @@ export class ChunkStore {
     const firstBlock = Math.floor(offset / BLOCK_BYTES);
     const lastBlock = Math.floor((end - 1) / BLOCK_BYTES);
     // New checksums are computed first and committed only after the data write,
-    // so a failed verification leaves the chunk's state untouched.
+    // so a failed verification or write leaves the chunk's state untouched.
     const updated: number[] = [];
     for (let b = firstBlock; b <= lastBlock; b++) {
       const blockStart = b * BLOCK_BYTES;
@@ -199,8 +230,10 @@ export class ChunkStore {
         updated.push(crc32c(merged));
       }
     }
-    const dfd = this.fd(this.dataPath(handle));
-    writeFully(dfd, data, offset);
+    const dataPath = this.dataPath(handle);
+    if (data.byteLength >= ASYNC_WRITE_BYTES) await writeFullyAsync(dataPath, data, offset);
+    else writeFully(this.fd(dataPath), data, offset);
+    if (!this.chunks.has(handle)) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} was deleted during a write`);
     const blocks = Math.ceil(newSize / BLOCK_BYTES);
     const crcs = c.crcs.length >= blocks ? c.crcs : growCrcs(c.crcs, blocks);
     crcs.set(updated, firstBlock);
@@ -211,12 +244,12 @@ export class ChunkStore {
     return newSize;
   }
 
-  /** Every chunk's blocks checked against their checksums; returns the damaged ones. */
-  verify(handle: Handle): boolean {
+  /** Checks every block of a chunk against its checksum. */
+  async verify(handle: Handle): Promise<boolean> {
     const c = this.chunks.get(handle);
     if (!c || c.corrupt) return false;
     try {
-      this.read(handle, 0, c.sizeBytes);
+      await this.read(handle, 0, c.sizeBytes);
       return true;
     } catch {
       return false;
@@ -325,6 +358,17 @@ function growCrcs(crcs: Uint32Array, blocks: number): Uint32Array {
   const n = new Uint32Array(blocks);
   n.set(crcs);
   return n;
+}
+
+/** A write on the thread pool, with its own descriptor (the cache may close shared ones). */
+async function writeFullyAsync(path: string, data: Uint8Array, position: number): Promise<void> {
+  const fh = await open(path, "r+");
+  try {
+    let done = 0;
+    while (done < data.byteLength) done += (await fh.write(data, done, data.byteLength - done, position + done)).bytesWritten;
+  } finally {
+    await fh.close();
+  }
 }
 
 function writeFully(fd: number, data: Uint8Array, position: number): void {

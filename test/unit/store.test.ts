@@ -15,74 +15,74 @@ function fresh(): { dir: string; store: ChunkStore } {
 }
 
 describe("chunk store", () => {
-  test("appends of odd sizes read back exactly, and survive a reopen with their version", () => {
+  test("appends of odd sizes read back exactly, and survive a reopen with their version", async () => {
     const { dir, store } = fresh();
     store.create(7, 1);
     const data = randomBytes(300_000, 2);
     let at = 0;
     for (const n of [1, 100, 65_535, 1, 70_000, 50_000]) {
-      store.write(7, at, data.subarray(at, at + n));
+      await store.write(7, at, data.subarray(at, at + n));
       at += n;
     }
-    store.write(7, at, data.subarray(at));
-    expect(Buffer.compare(store.read(7, 0, CHUNK), data)).toBe(0);
-    expect(Buffer.compare(store.read(7, 65_530, 10), data.subarray(65_530, 65_540))).toBe(0);
+    await store.write(7, at, data.subarray(at));
+    expect(Buffer.compare(await store.read(7, 0, CHUNK), data)).toBe(0);
+    expect(Buffer.compare(await store.read(7, 65_530, 10), data.subarray(65_530, 65_540))).toBe(0);
     store.setVersion(7, 5);
     store.closeAll();
     const again = new ChunkStore(dir, CHUNK);
     expect(again.load()).toEqual({ loaded: 1, damaged: [] });
     expect(again.get(7)!.version).toBe(5);
-    expect(Buffer.compare(again.read(7, 0, CHUNK), data)).toBe(0);
+    expect(Buffer.compare(await again.read(7, 0, CHUNK), data)).toBe(0);
   });
 
-  test("an overwrite inside existing data keeps every block verifiable", () => {
+  test("an overwrite inside existing data keeps every block verifiable", async () => {
     const { store } = fresh();
     store.create(1, 1);
     const data = randomBytes(3 * BLOCK_BYTES, 3);
-    store.write(1, 0, data);
+    await store.write(1, 0, data);
     const patch = randomBytes(BLOCK_BYTES, 4);
-    store.write(1, BLOCK_BYTES - 100, patch);
+    await store.write(1, BLOCK_BYTES - 100, patch);
     data.set(patch, BLOCK_BYTES - 100);
-    expect(Buffer.compare(store.read(1, 0, CHUNK), data)).toBe(0);
+    expect(Buffer.compare(await store.read(1, 0, CHUNK), data)).toBe(0);
   });
 
-  test("a write past the end fills the hole with zeros", () => {
+  test("a write past the end fills the hole with zeros", async () => {
     const { store } = fresh();
     store.create(2, 1);
-    store.write(2, 10, new Uint8Array([9, 9]));
-    expect([...store.read(2, 0, 100)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 9]);
+    await store.write(2, 10, new Uint8Array([9, 9]));
+    expect([...await store.read(2, 0, 100)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 9]);
   });
 
-  test("a flipped byte on disk is a checksum error, never wrong data", () => {
+  test("a flipped byte on disk is a checksum error, never wrong data", async () => {
     const { dir, store } = fresh();
     store.create(3, 1);
     const data = randomBytes(200_000, 5);
-    store.write(3, 0, data);
+    await store.write(3, 0, data);
     const path = join(dir, "chunks", `${handleName(3)}.chunk`);
     const bytes = readFileSync(path);
     bytes[150_000] = bytes[150_000]! ^ 1;
     writeFileSync(path, bytes);
     // Blocks before the damage still read; the damaged block does not.
-    expect(Buffer.compare(store.read(3, 0, 1000), data.subarray(0, 1000))).toBe(0);
-    expect(() => store.read(3, 140_000, 20_000)).toThrow(/checksum mismatch in chunk 0000000000000003 block 2/);
-    expect(() => store.read(3, 0, 10)).toThrow(/corrupt/); // the replica is now marked corrupt
+    expect(Buffer.compare(await store.read(3, 0, 1000), data.subarray(0, 1000))).toBe(0);
+    await expect(store.read(3, 140_000, 20_000)).rejects.toThrow(/checksum mismatch in chunk 0000000000000003 block 2/);
+    await expect(store.read(3, 0, 10)).rejects.toThrow(/corrupt/); // the replica is now marked corrupt
   });
 
-  test("an overwrite verifies the old block first", () => {
+  test("an overwrite verifies the old block first", async () => {
     const { dir, store } = fresh();
     store.create(4, 1);
-    store.write(4, 0, randomBytes(100_000, 6));
+    await store.write(4, 0, randomBytes(100_000, 6));
     const path = join(dir, "chunks", `${handleName(4)}.chunk`);
     const bytes = readFileSync(path);
     bytes[10] = bytes[10]! ^ 1;
     writeFileSync(path, bytes);
-    expect(() => store.write(4, 5, new Uint8Array([1, 2, 3]))).toThrow(/before overwrite/);
+    await expect(store.write(4, 5, new Uint8Array([1, 2, 3]))).rejects.toThrow(/before overwrite/);
   });
 
-  test("a chunk file cut short on disk is reported damaged at load", () => {
+  test("a chunk file cut short on disk is reported damaged at load", async () => {
     const { dir, store } = fresh();
     store.create(5, 1);
-    store.write(5, 0, randomBytes(100_000, 7));
+    await store.write(5, 0, randomBytes(100_000, 7));
     store.closeAll();
     writeFileSync(join(dir, "chunks", `${handleName(5)}.meta`), new Uint8Array(3));
     const again = new ChunkStore(dir, CHUNK);
@@ -90,10 +90,23 @@ describe("chunk store", () => {
     truncateSync(join(dir, "chunks", `${handleName(5)}.chunk`), 10);
   });
 
-  test("versions never go back and writes never pass the chunk size", () => {
+  test("writes and reads of one chunk take effect in the order they were issued", async () => {
+    const { store } = fresh();
+    store.create(8, 1);
+    const a = randomBytes(512 * 1024, 11); // large: written on the thread pool
+    const b = randomBytes(1000, 12); // small: written inline
+    const writes = [store.write(8, 0, a), store.write(8, a.byteLength, b), store.write(8, 10, new Uint8Array([7]))];
+    const read = store.read(8, 0, CHUNK);
+    expect(await Promise.all(writes)).toEqual([a.byteLength, a.byteLength + 1000, a.byteLength + 1000]);
+    const expected = Buffer.concat([a, b]);
+    expected[10] = 7;
+    expect(Buffer.compare(await read, expected)).toBe(0);
+  });
+
+  test("versions never go back and writes never pass the chunk size", async () => {
     const { store } = fresh();
     store.create(6, 3);
     expect(() => store.setVersion(6, 2)).toThrow(/version goes back/);
-    expect(() => store.write(6, CHUNK - 1, new Uint8Array(2))).toThrow(/passes the chunk size/);
+    await expect(store.write(6, CHUNK - 1, new Uint8Array(2))).rejects.toThrow(/passes the chunk size/);
   });
 });
