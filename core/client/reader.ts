@@ -1,6 +1,9 @@
-// Reading a file (L1, L2): chunk by chunk, several pieces in flight from one
-// replica, yielded in order. A failed or corrupt replica is skipped for the
-// next; when all fail the locations are fetched again, until a deadline.
+// Reading a file (L1, L2): pieces of every chunk are requested ahead in one
+// window that runs across chunk boundaries, so consecutive chunks (often on
+// different servers) are read at the same time, and yielded in file order.
+// A failed or corrupt replica is skipped for the next; when all fail the
+// locations are fetched again, until a deadline. Memory stays bounded by the
+// window whatever the file size.
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { ChunkLocation, ReplicaRef } from "../../net/messages";
 import { sleep, type GfsClient } from "./client";
@@ -11,31 +14,80 @@ export interface ReadOptions {
 }
 
 const PIECE_BYTES = 1024 * 1024;
-const WINDOW = 8;
+const WINDOW = 12;
 
 interface Piece {
   data: Uint8Array;
   chunkBytes: number;
 }
 
+interface Planned {
+  index: number;
+  offset: number; // within the chunk
+  len: number;
+  p: Promise<Piece>;
+}
+
 export async function* readChunks(client: GfsClient, path: string, opts: ReadOptions): AsyncGenerator<Uint8Array> {
-  let pos = Math.max(0, opts.offset ?? 0);
-  const end = opts.length !== undefined ? pos + Math.max(0, opts.length) : Infinity;
-  const cs = (await client.locate(path, 0)).chunkSize;
-  while (pos < end) {
-    const index = Math.floor(pos / cs);
-    const { loc, chunkCount } = await client.locate(path, index);
-    if (index >= chunkCount) break;
-    const chunk = new ChunkReader(client, path, index, loc);
-    const chunkStart = index * cs;
-    for await (const data of chunk.stream(pos - chunkStart, Math.min(cs, end - chunkStart))) {
-      yield data;
-      pos += data.byteLength;
+  const start = Math.max(0, opts.offset ?? 0);
+  const end = opts.length !== undefined ? start + Math.max(0, opts.length) : Infinity;
+  const first = await client.locate(path, 0);
+  const cs = first.chunkSize;
+  let chunkCount = first.chunkCount;
+  const readers = new Map<number, ChunkReader>();
+  const readerFor = async (index: number): Promise<ChunkReader> => {
+    let r = readers.get(index);
+    if (!r) {
+      const { loc, chunkCount: n } = await client.locate(path, index);
+      chunkCount = Math.max(chunkCount, n);
+      r = new ChunkReader(client, path, index, loc);
+      readers.set(index, r);
     }
-    if (pos < chunkStart + cs) {
-      if (index >= chunkCount - 1) break; // the last chunk ends here
-      pos = chunkStart + cs; // a short chunk in the middle: nothing more in it
+    return r;
+  };
+
+  // The next piece to plan: chunk index and offset within it.
+  let planIndex = Math.floor(start / cs);
+  let planOffset = start - planIndex * cs;
+  let stopped = false; // a short piece ended the file
+  const queue: Planned[] = [];
+  const plan = () => {
+    while (!stopped && queue.length < WINDOW && planIndex < chunkCount && planIndex * cs + planOffset < end) {
+      const index = planIndex;
+      const offset = planOffset;
+      const len = Math.min(PIECE_BYTES, cs - offset, end - (index * cs + offset));
+      const p = readerFor(index).then((r) => r.readPiece(offset, len));
+      p.catch(() => {}); // awaited below, in order
+      queue.push({ index, offset, len, p });
+      planOffset += len;
+      if (planOffset >= cs) {
+        planIndex++;
+        planOffset = 0;
+      }
     }
+  };
+
+  plan();
+  while (queue.length > 0) {
+    const piece = queue.shift()!;
+    const got = await piece.p;
+    if (got.data.byteLength > 0) yield got.data;
+    if (got.data.byteLength < piece.len) {
+      // This chunk ends here. Pieces planned after it in the same chunk read
+      // nothing; drop them and go on with the next chunk, if there is one.
+      while (queue.length > 0 && queue[0]!.index === piece.index) queue.shift();
+      if (piece.index >= chunkCount - 1) {
+        stopped = true;
+        queue.length = 0;
+        break;
+      }
+      if (planIndex === piece.index) {
+        planIndex++;
+        planOffset = 0;
+      }
+    }
+    readers.delete(piece.index - 1);
+    plan();
   }
 }
 
@@ -49,37 +101,8 @@ class ChunkReader {
     private loc: ChunkLocation | undefined,
   ) {}
 
-  async *stream(from: number, wantedEnd: number): AsyncGenerator<Uint8Array> {
-    if (from >= wantedEnd) return;
-    const firstLen = Math.min(PIECE_BYTES, wantedEnd - from);
-    const head = await this.readPiece(from, firstLen);
-    const limit = Math.min(wantedEnd, head.chunkBytes);
-    const queue: { offset: number; len: number; p: Promise<Piece> }[] = [];
-    let next = from + head.data.byteLength;
-    const fill = () => {
-      while (queue.length < WINDOW && next < limit) {
-        const len = Math.min(PIECE_BYTES, limit - next);
-        const p = this.readPiece(next, len);
-        p.catch(() => {}); // awaited below, in order
-        queue.push({ offset: next, len, p });
-        next += len;
-      }
-    };
-    if (head.data.byteLength === 0) return;
-    yield head.data;
-    if (head.data.byteLength < firstLen) return;
-    fill();
-    while (queue.length > 0) {
-      const { len, p } = queue.shift()!;
-      const piece = await p;
-      if (piece.data.byteLength > 0) yield piece.data;
-      if (piece.data.byteLength < len) return; // this replica's chunk ends here
-      fill();
-    }
-  }
-
   /** One piece, with failover across replicas and location refreshes. */
-  private async readPiece(offset: number, length: number): Promise<Piece> {
+  async readPiece(offset: number, length: number): Promise<Piece> {
     const deadline = Date.now() + this.client.retryMs;
     let delayMs = 50;
     let lastErr: Error | null = null;
