@@ -1,6 +1,7 @@
 // Master memory per file+chunk: the master's own structures (namespace, chunk
 // table, locations of 3 replicas) filled with one-chunk files in this process,
-// measured as heap and RSS growth after a full GC.
+// measured as heap growth after a full GC (JSC's heap size includes typed
+// array storage) and as RSS growth.
 import { heapStats } from "bun:jsc";
 import { ServerRegistry } from "../core/master/servers";
 import { MasterState } from "../core/master/state";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { GfsError, ErrorCode, assert } from "../../net/errors";
 import { logFileName } from "./oplog";
 import { decodeRecords, encodeRecord } from "./records";
-import { MasterState, type ClusterParams, type DirNode, type Node, type Op } from "./state";
+import { MasterState, ROOT, type ClusterParams, type Op } from "./state";
 
 export function checkpointFileName(seq: number): string {
   return `checkpoint.${String(seq).padStart(10, "0")}`;
@@ -47,16 +47,14 @@ export function writeCheckpoint(dir: string, state: MasterState, seq: number): s
   };
   try {
     put({ o: "ckpt", seq, handleLimit: state.handleLimit, cs: state.params.chunkSizeBytes, r: state.params.replication });
-    put({ o: "dir", p: "/", t: state.root.mtimeMs });
-    for (const [path, node] of state.walk()) {
-      if (node.kind === "dir") put({ o: "dir", p: path, t: node.mtimeMs });
+    const ns = state.ns;
+    put({ o: "dir", p: "/", t: ns.mtimeOf(ROOT) });
+    for (const [path, id] of state.walk()) {
+      if (ns.isDir(id)) put({ o: "dir", p: path, t: ns.mtimeOf(id) });
       else {
         const c: number[] = [];
-        for (const h of node.chunks) {
-          const m = state.chunks.get(h)!;
-          c.push(h, m.version, m.sizeBytes);
-        }
-        put({ o: "file", p: path, r: node.replication, t: node.mtimeMs, c });
+        for (const h of ns.chunks(id)) c.push(h, state.chunks.versionOf(h), state.chunks.sizeOf(h));
+        put({ o: "file", p: path, r: ns.replicationOf(id), t: ns.mtimeOf(id), c });
       }
     }
     put({ o: "end", n: records + 1 });
@@ -85,11 +83,12 @@ export function readCheckpoint(path: string, params?: ClusterParams): MasterStat
   if (params && (params.chunkSizeBytes !== head.cs || params.replication !== head.r)) return null;
   const state = new MasterState(params ?? { chunkSizeBytes: head.cs, replication: head.r });
   state.handleLimit = head.handleLimit;
-  const dirs = new Map<string, DirNode>([["/", state.root]]);
+  const ns = state.ns;
+  const dirs = new Map<string, number>([["/", ROOT]]);
   for (let i = 1; i < values.length - 1; i++) {
     const r = values[i] as CheckpointRecord;
     if (r.o === "dir" && r.p === "/") {
-      state.root.mtimeMs = r.t;
+      ns.setMtime(ROOT, r.t);
       continue;
     }
     if (r.o !== "dir" && r.o !== "file") return null;
@@ -97,24 +96,17 @@ export function readCheckpoint(path: string, params?: ClusterParams): MasterStat
     const parent = dirs.get(slash === 0 ? "/" : r.p.slice(0, slash));
     if (!parent) return null;
     const name = r.p.slice(slash + 1);
-    let node: Node;
     if (r.o === "dir") {
-      node = { kind: "dir", children: new Map(), mtimeMs: r.t };
-      dirs.set(r.p, node);
-      state.dirCount++;
+      dirs.set(r.p, ns.addDir(parent, name, r.t));
     } else {
-      const chunks: number[] = [];
+      const id = ns.addFile(parent, name, r.r, r.t);
       for (let k = 0; k < r.c.length; k += 3) {
         const h = r.c[k]!;
-        const existing = state.chunks.get(h);
-        if (existing) existing.refs++;
-        else state.chunks.set(h, { version: r.c[k + 1]!, sizeBytes: r.c[k + 2]!, refs: 1 });
-        chunks.push(h);
+        if (state.chunks.has(h)) state.chunks.addRef(h); // shared with a snapshot
+        else state.chunks.add(h, r.c[k + 1]!, r.c[k + 2]!);
+        ns.appendChunk(id, h);
       }
-      node = { kind: "file", chunks, replication: r.r, mtimeMs: r.t };
-      state.fileCount++;
     }
-    parent.children.set(name, node);
   }
   return state;
 }

@@ -16,7 +16,7 @@ import { joinPath, normalizePath, splitPath } from "./paths";
 import { choosePlacement } from "./placement";
 import { ServerRegistry, type ServerRecord } from "./servers";
 import { establishClusterParams } from "./cluster-params";
-import { MasterState, type ClusterParams, type FileNode, type Node, type Op } from "./state";
+import { MasterState, type ClusterParams, type Op } from "./state";
 
 export interface MasterConfig {
   dataDir: string;
@@ -203,7 +203,7 @@ export class Master {
     for (const name of parts) {
       path += "/" + name;
       const n = this.state.lookup(path);
-      if (n?.kind === "dir") continue;
+      if (n && this.state.ns.isDir(n)) continue;
       if (n) throw new GfsError(ErrorCode.NOT_DIR, `${path} is a file`);
       await this.commit({ o: "mkdir", p: path, t });
     }
@@ -222,25 +222,27 @@ export class Master {
     return {};
   }
 
-  private entry(name: string, n: Node): DirEntry {
-    if (n.kind === "dir") return { name, type: "dir", size: 0, mtimeMs: n.mtimeMs, replication: 0, chunks: 0 };
-    return { name, type: "file", size: this.state.fileSize(n), mtimeMs: n.mtimeMs, replication: n.replication, chunks: n.chunks.length };
+  private entry(name: string, id: number): DirEntry {
+    const ns = this.state.ns;
+    if (ns.isDir(id)) return { name, type: "dir", size: 0, mtimeMs: ns.mtimeOf(id), replication: 0, chunks: 0 };
+    return { name, type: "file", size: this.state.fileSize(id), mtimeMs: ns.mtimeOf(id), replication: ns.replicationOf(id), chunks: ns.chunkCount(id) };
   }
 
   private ls(b: ReqBody<"ls">): RepBody<"ls"> {
     const path = normalizePath(b.path);
     const n = this.state.lookup(path);
     if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
-    if (n.kind === "file") return { entries: [this.entry(path.slice(path.lastIndexOf("/") + 1), n)], isFile: true };
-    const entries = [...n.children].map(([name, child]) => this.entry(name, child));
+    const ns = this.state.ns;
+    if (ns.isFile(n)) return { entries: [this.entry(path.slice(path.lastIndexOf("/") + 1), n)], isFile: true };
+    const entries = [...ns.children(n)].map((child) => this.entry(ns.nameOf(child), child));
     entries.sort((a, c) => (a.name < c.name ? -1 : a.name > c.name ? 1 : 0));
     return { entries, isFile: false };
   }
 
-  private chunkLocation(f: FileNode, index: number): ChunkLocation {
-    const handle = f.chunks[index]!;
-    const meta = this.state.chunks.get(handle)!;
-    return { index, handle, version: meta.version, size: meta.sizeBytes, replicas: this.registry.replicaRefs(handle) };
+  private chunkLocation(file: number, index: number): ChunkLocation {
+    const handle = this.state.ns.chunkAt(file, index);
+    const chunks = this.state.chunks;
+    return { index, handle, version: chunks.versionOf(handle), size: chunks.sizeOf(handle), replicas: this.registry.replicaRefs(handle) };
   }
 
   private stat(b: ReqBody<"stat">): StatReply {
@@ -248,7 +250,8 @@ export class Master {
     const n = this.state.lookup(path);
     if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
     const name = path === "/" ? "/" : path.slice(path.lastIndexOf("/") + 1);
-    const chunkList = n.kind === "file" ? n.chunks.map((_, i) => this.chunkLocation(n, i)) : [];
+    const chunkList: ChunkLocation[] = [];
+    if (this.state.ns.isFile(n)) for (let i = 0; i < this.state.ns.chunkCount(n); i++) chunkList.push(this.chunkLocation(n, i));
     return { ...this.entry(name, n), path, chunkSize: this.state.params.chunkSizeBytes, chunkList };
   }
 
@@ -259,15 +262,16 @@ export class Master {
     const node = this.state.lookup(src);
     if (!node) throw new GfsError(ErrorCode.NOT_FOUND, `${src}: no such file or directory`);
     const target = this.state.lookup(dst);
-    if (target?.kind === "dir") {
+    if (target && this.state.ns.isDir(target)) {
       dst = joinPath(dst, src.slice(src.lastIndexOf("/") + 1));
     }
     if (dst === src) return {};
-    if (node.kind === "dir" && (dst + "/").startsWith(src + "/")) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `cannot move ${src} into itself`);
+    const ns = this.state.ns;
+    if (ns.isDir(node) && (dst + "/").startsWith(src + "/")) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `cannot move ${src} into itself`);
     const existing = this.state.lookup(dst);
     if (existing) {
-      if (existing.kind === "dir") throw new GfsError(ErrorCode.EXISTS, `${dst} is an existing directory`);
-      if (node.kind === "dir") throw new GfsError(ErrorCode.EXISTS, `${dst} exists`);
+      if (ns.isDir(existing)) throw new GfsError(ErrorCode.EXISTS, `${dst} is an existing directory`);
+      if (ns.isDir(node)) throw new GfsError(ErrorCode.EXISTS, `${dst} exists`);
       if (!b.overwrite) throw new GfsError(ErrorCode.EXISTS, `${dst} already exists`);
     }
     this.state.parentOf(dst); // parent must exist and be a directory
@@ -280,7 +284,7 @@ export class Master {
     if (path === "/") throw new GfsError(ErrorCode.INVALID_ARGUMENT, "cannot remove the root");
     const n = this.state.lookup(path);
     if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
-    if (n.kind === "dir" && n.children.size > 0 && !b.recursive) throw new GfsError(ErrorCode.NOT_EMPTY, `${path} is a non-empty directory (use -r)`);
+    if (this.state.ns.isDir(n) && this.state.ns.hasChildren(n) && !b.recursive) throw new GfsError(ErrorCode.NOT_EMPTY, `${path} is a non-empty directory (use -r)`);
     await this.commit({ o: "rm", p: path, t: Date.now() });
     return {};
   }
@@ -288,18 +292,19 @@ export class Master {
   private locate(b: ReqBody<"locate">): RepBody<"locate"> {
     const path = normalizePath(b.path);
     const f = this.state.getFile(path);
+    const count = this.state.ns.chunkCount(f);
     const from = Math.max(0, Math.floor(b.index));
-    const to = Math.min(f.chunks.length, from + Math.max(1, Math.min(b.count, 1024)) + LOCATE_PREFETCH);
+    const to = Math.min(count, from + Math.max(1, Math.min(b.count, 1024)) + LOCATE_PREFETCH);
     const chunks: ChunkLocation[] = [];
     for (let i = from; i < to; i++) chunks.push(this.chunkLocation(f, i));
-    return { chunkSize: this.state.params.chunkSizeBytes, size: this.state.fileSize(f), chunkCount: f.chunks.length, chunks };
+    return { chunkSize: this.state.params.chunkSizeBytes, size: this.state.fileSize(f), chunkCount: count, chunks };
   }
 
   private async complete(b: ReqBody<"complete">): Promise<{}> {
     const path = normalizePath(b.path);
-    const f = this.state.getFile(path);
-    if (!Number.isSafeInteger(b.size) || b.size < 0 || b.size > f.chunks.length * this.state.params.chunkSizeBytes) {
-      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `size ${b.size} does not fit ${path}'s ${f.chunks.length} chunks`);
+    const count = this.state.ns.chunkCount(this.state.getFile(path));
+    if (!Number.isSafeInteger(b.size) || b.size < 0 || b.size > count * this.state.params.chunkSizeBytes) {
+      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `size ${b.size} does not fit ${path}'s ${count} chunks`);
     }
     await this.commit({ o: "size", p: path, s: b.size, t: Date.now() });
     return {};
@@ -313,27 +318,28 @@ export class Master {
 
   private async lease(b: ReqBody<"lease">): Promise<LeaseGrant> {
     const path = normalizePath(b.path);
-    const f = this.state.getFile(path);
-    if (!Number.isInteger(b.index) || b.index < 0 || b.index > f.chunks.length) {
-      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `chunk index ${b.index} is past the end of ${path} (${f.chunks.length} chunks)`);
+    const count = this.state.ns.chunkCount(this.state.getFile(path));
+    if (!Number.isInteger(b.index) || b.index < 0 || b.index > count) {
+      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `chunk index ${b.index} is past the end of ${path} (${count} chunks)`);
     }
-    if (b.index === f.chunks.length) {
+    if (b.index === count) {
       const created = await this.locked(`file:${path}`, () => this.addChunk(path, b.index));
       if (created) return created;
     }
-    const handle = this.state.getFile(path).chunks[b.index]!;
+    const handle = this.state.ns.chunkAt(this.state.getFile(path), b.index);
     return this.locked(`chunk:${handle}`, () => this.grantLease(handle, b.index, b.renew === true));
   }
 
   /** Creates chunk `index` of `path` unless another request did; returns its first lease. */
   private async addChunk(path: string, index: number): Promise<LeaseGrant | null> {
     const f = this.state.getFile(path);
-    if (f.chunks.length !== index) return null;
+    if (this.state.ns.chunkCount(f) !== index) return null;
+    const replication = this.state.ns.replicationOf(f);
     const handle = await this.allocateHandle();
     const tried = new Set<string>();
     const created: string[] = [];
-    while (created.length < f.replication) {
-      const picks = choosePlacement(this.registry.candidates(), f.replication - created.length, new Set([...tried, ...created]));
+    while (created.length < replication) {
+      const picks = choosePlacement(this.registry.candidates(), replication - created.length, new Set([...tried, ...created]));
       if (picks.length === 0) break;
       const results = await Promise.allSettled(picks.map((id) => this.callServer(id, "createChunk", { handle, version: 1 })));
       results.forEach((r, i) => {
@@ -383,7 +389,7 @@ export class Master {
         }
       });
       if (live.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no replica of chunk ${handle} accepted version ${version}`);
-      if (version > (this.state.chunks.get(handle)?.version ?? Infinity)) await this.commit({ o: "ver", h: handle, v: version });
+      if (this.state.chunks.has(handle) && version > this.state.chunks.versionOf(handle)) await this.commit({ o: "ver", h: handle, v: version });
     }
     const primary = live[0]!;
     const secondaries = live.slice(1);
@@ -440,7 +446,7 @@ export class Master {
         }
         await this.commit({ o: "ver", h: r.handle, v: r.version });
       }
-      meta.sizeBytes = Math.max(meta.sizeBytes, r.size);
+      this.state.chunks.raiseSize(r.handle, r.size);
       this.registry.addLocation(r.handle, s.id);
     }
     this.log.info(`chunk server ${b.addr} (${b.id}, rack ${s.rack}) registered with ${b.chunks.length} chunks${stale ? `, ${stale} stale` : ""}${discard.length - stale ? `, ${discard.length - stale} unknown` : ""}`);
@@ -460,8 +466,7 @@ export class Master {
     s.usedBytes = b.usedBytes;
     s.capacityBytes = b.capacityBytes;
     for (const r of b.sizes ?? []) {
-      const meta = this.state.chunks.get(r.handle);
-      if (meta && meta.version === r.version) meta.sizeBytes = Math.max(meta.sizeBytes, r.size);
+      if (this.state.chunks.versionOf(r.handle) === r.version) this.state.chunks.raiseSize(r.handle, r.size);
     }
     const extended = (b.extend ?? []).filter((h) => this.leases.extend(h, s.id, now));
     const discard = [...s.discard];

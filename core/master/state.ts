@@ -1,32 +1,15 @@
-// The master's metadata (M1, M3): the namespace tree, the file -> chunk map and
+// The master's metadata (M1, M3): the namespace, the file -> chunk map and
 // the chunk table. Changed only by `apply(op)`, which both live requests and
 // log replay call, so a replayed log rebuilds exactly the state that was
 // acknowledged. Chunk locations are not here: they are learned (M4).
+// Nodes are numeric ids into the compact namespace (namespace.ts).
 import { ErrorCode, GfsError, assert } from "../../net/errors";
 import type { Handle } from "../../net/messages";
-import { joinPath, splitPath } from "./paths";
+import { ChunkTable } from "./chunk-table";
+import { Namespace, ROOT } from "./namespace";
+import { splitPath } from "./paths";
 
-export interface FileNode {
-  kind: "file";
-  chunks: Handle[];
-  replication: number;
-  mtimeMs: number;
-}
-
-export interface DirNode {
-  kind: "dir";
-  children: Map<string, Node>;
-  mtimeMs: number;
-}
-
-export type Node = FileNode | DirNode;
-
-export interface ChunkMeta {
-  version: number;
-  sizeBytes: number;
-  /** Files referring to this chunk (snapshots share chunks). */
-  refs: number;
-}
+export { ROOT } from "./namespace";
 
 /** One logged metadata change. Field names are short: the log holds millions. */
 export type Op =
@@ -45,58 +28,66 @@ export interface ClusterParams {
 }
 
 export class MasterState {
-  readonly root: DirNode = { kind: "dir", children: new Map(), mtimeMs: 0 };
-  readonly chunks = new Map<Handle, ChunkMeta>();
+  readonly ns = new Namespace();
+  readonly chunks = new ChunkTable();
   /**
    * Handles below this were reserved in the log (some perhaps never used).
    * It only grows, and the allocator restarts from it, so no handle is reused.
    */
   handleLimit = 1;
-  fileCount = 0;
-  dirCount = 1;
 
   constructor(readonly params: ClusterParams) {}
 
-  // ---- lookups ----
-
-  lookup(path: string): Node | undefined {
-    let node: Node = this.root;
-    for (const name of splitPath(path)) {
-      if (node.kind !== "dir") return undefined;
-      const child: Node | undefined = node.children.get(name);
-      if (!child) return undefined;
-      node = child;
-    }
-    return node;
+  get fileCount(): number {
+    return this.ns.fileCount;
   }
 
-  getFile(path: string): FileNode {
-    const n = this.lookup(path);
-    if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file`);
-    if (n.kind !== "file") throw new GfsError(ErrorCode.IS_DIR, `${path} is a directory`);
-    return n;
+  get dirCount(): number {
+    return this.ns.dirCount;
+  }
+
+  // ---- lookups ----
+
+  /** The node at `path`, or 0. */
+  lookup(path: string): number {
+    let id = ROOT;
+    for (const name of splitPath(path)) {
+      if (!this.ns.isDir(id)) return 0;
+      id = this.ns.child(id, name);
+      if (id === 0) return 0;
+    }
+    return id;
+  }
+
+  /** The file at `path`; NOT_FOUND or IS_DIR otherwise. */
+  getFile(path: string): number {
+    const id = this.lookup(path);
+    if (!id) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file`);
+    if (!this.ns.isFile(id)) throw new GfsError(ErrorCode.IS_DIR, `${path} is a directory`);
+    return id;
   }
 
   /** Parent directory of `path` and the last name. */
-  parentOf(path: string): { parent: DirNode; name: string } {
+  parentOf(path: string): { parent: number; name: string } {
     const parts = splitPath(path);
     if (parts.length === 0) throw new GfsError(ErrorCode.INVALID_PATH, "the root has no parent");
-    let node: Node = this.root;
+    let id = ROOT;
     let at = "";
     for (const name of parts.slice(0, -1)) {
       at += "/" + name;
-      if (node.kind !== "dir") throw new GfsError(ErrorCode.NOT_DIR, `${at.slice(0, at.lastIndexOf("/")) || "/"} is not a directory`);
-      const child: Node | undefined = node.children.get(name);
+      if (!this.ns.isDir(id)) throw new GfsError(ErrorCode.NOT_DIR, `${at.slice(0, at.lastIndexOf("/")) || "/"} is not a directory`);
+      const child = this.ns.child(id, name);
       if (!child) throw new GfsError(ErrorCode.NOT_FOUND, `${at}: no such directory`);
-      node = child;
+      id = child;
     }
-    if (node.kind !== "dir") throw new GfsError(ErrorCode.NOT_DIR, `${at || "/"} is not a directory`);
-    return { parent: node, name: parts[parts.length - 1]! };
+    if (!this.ns.isDir(id)) throw new GfsError(ErrorCode.NOT_DIR, `${at || "/"} is not a directory`);
+    return { parent: id, name: parts[parts.length - 1]! };
   }
 
-  fileSize(f: FileNode): number {
+  fileSize(id: number): number {
     let n = 0;
-    for (const h of f.chunks) n += this.chunks.get(h)?.sizeBytes ?? 0;
+    const count = this.ns.chunkCount(id);
+    for (let i = 0; i < count; i++) n += this.chunks.sizeOf(this.ns.chunkAt(id, i));
     return n;
   }
 
@@ -107,18 +98,16 @@ export class MasterState {
     switch (op.o) {
       case "mkdir": {
         const { parent, name } = this.parentOf(op.p);
-        if (parent.children.has(name)) throw new GfsError(ErrorCode.EXISTS, `${op.p} already exists`);
-        parent.children.set(name, { kind: "dir", children: new Map(), mtimeMs: op.t });
-        parent.mtimeMs = op.t;
-        this.dirCount++;
+        if (this.ns.child(parent, name)) throw new GfsError(ErrorCode.EXISTS, `${op.p} already exists`);
+        this.ns.addDir(parent, name, op.t);
+        this.ns.setMtime(parent, op.t);
         return [];
       }
       case "create": {
         const { parent, name } = this.parentOf(op.p);
-        if (parent.children.has(name)) throw new GfsError(ErrorCode.EXISTS, `${op.p} already exists`);
-        parent.children.set(name, { kind: "file", chunks: [], replication: op.r, mtimeMs: op.t });
-        parent.mtimeMs = op.t;
-        this.fileCount++;
+        if (this.ns.child(parent, name)) throw new GfsError(ErrorCode.EXISTS, `${op.p} already exists`);
+        this.ns.addFile(parent, name, op.r, op.t);
+        this.ns.setMtime(parent, op.t);
         return [];
       }
       case "handles": {
@@ -130,83 +119,58 @@ export class MasterState {
         const f = this.getFile(op.p);
         assert(!this.chunks.has(op.h), `chunk handle ${op.h} is new`);
         assert(op.h > 0 && op.h < this.handleLimit, `chunk handle ${op.h} was reserved (limit ${this.handleLimit})`);
-        this.chunks.set(op.h, { version: op.v, sizeBytes: 0, refs: 1 });
-        f.chunks.push(op.h);
+        this.chunks.add(op.h, op.v);
+        this.ns.appendChunk(f, op.h);
         return [];
       }
       case "ver": {
-        const c = this.chunks.get(op.h);
-        if (!c) return []; // the chunk was deleted after the version change was decided
-        assert(op.v >= c.version, `chunk ${op.h} version never goes back (${c.version} -> ${op.v})`);
-        c.version = op.v;
+        if (!this.chunks.has(op.h)) return []; // the chunk was deleted after the version change was decided
+        this.chunks.setVersion(op.h, op.v);
         return [];
       }
       case "size": {
         const f = this.getFile(op.p);
         const cs = this.params.chunkSizeBytes;
-        assert(op.s >= 0 && op.s <= f.chunks.length * cs, `size ${op.s} fits the file's ${f.chunks.length} chunks`);
-        f.chunks.forEach((h, i) => {
-          const c = this.chunks.get(h);
-          if (c) c.sizeBytes = Math.max(0, Math.min(cs, op.s - i * cs));
-        });
-        f.mtimeMs = op.t;
+        const count = this.ns.chunkCount(f);
+        assert(op.s >= 0 && op.s <= count * cs, `size ${op.s} fits the file's ${count} chunks`);
+        for (let i = 0; i < count; i++) this.chunks.setSize(this.ns.chunkAt(f, i), Math.max(0, Math.min(cs, op.s - i * cs)));
+        this.ns.setMtime(f, op.t);
         return [];
       }
       case "mv": {
         const src = this.parentOf(op.s);
-        const node = src.parent.children.get(src.name);
+        const node = this.ns.child(src.parent, src.name);
         if (!node) throw new GfsError(ErrorCode.NOT_FOUND, `${op.s}: no such file or directory`);
         const dst = this.parentOf(op.d);
         let freed: Handle[] = [];
-        const existing = dst.parent.children.get(dst.name);
-        if (existing && existing !== node) freed = this.removeNode(dst.parent, dst.name);
-        src.parent.children.delete(src.name);
-        dst.parent.children.set(dst.name, node);
-        src.parent.mtimeMs = op.t;
-        dst.parent.mtimeMs = op.t;
+        const existing = this.ns.child(dst.parent, dst.name);
+        if (existing === node) return [];
+        if (existing) freed = this.removeNode(existing);
+        this.ns.move(node, dst.parent, dst.name);
+        this.ns.setMtime(src.parent, op.t);
+        this.ns.setMtime(dst.parent, op.t);
         return freed;
       }
       case "rm": {
         const { parent, name } = this.parentOf(op.p);
-        if (!parent.children.has(name)) throw new GfsError(ErrorCode.NOT_FOUND, `${op.p}: no such file or directory`);
-        parent.mtimeMs = op.t;
-        return this.removeNode(parent, name);
+        const node = this.ns.child(parent, name);
+        if (!node) throw new GfsError(ErrorCode.NOT_FOUND, `${op.p}: no such file or directory`);
+        this.ns.setMtime(parent, op.t);
+        return this.removeNode(node);
       }
     }
   }
 
-  private removeNode(parent: DirNode, name: string): Handle[] {
-    const node = parent.children.get(name)!;
-    parent.children.delete(name);
+  private removeNode(id: number): Handle[] {
     const freed: Handle[] = [];
-    const visit = (n: Node) => {
-      if (n.kind === "file") {
-        this.fileCount--;
-        for (const h of n.chunks) {
-          const c = this.chunks.get(h);
-          if (!c) continue;
-          c.refs--;
-          assert(c.refs >= 0, `chunk ${h} reference count stays non-negative`);
-          if (c.refs === 0) {
-            this.chunks.delete(h);
-            freed.push(h);
-          }
-        }
-      } else {
-        this.dirCount--;
-        for (const child of n.children.values()) visit(child);
-      }
-    };
-    visit(node);
+    this.ns.remove(id, (file) => {
+      for (const h of this.ns.chunks(file)) if (this.chunks.release(h)) freed.push(h);
+    });
     return freed;
   }
 
   /** Every node in depth-first order, parents before children (for checkpoints). */
-  *walk(dir: DirNode = this.root, path = "/"): Generator<[string, Node]> {
-    for (const [name, child] of dir.children) {
-      const p = joinPath(path, name);
-      yield [p, child];
-      if (child.kind === "dir") yield* this.walk(child, p);
-    }
+  walk(): Generator<[string, number]> {
+    return this.ns.walk();
   }
 }

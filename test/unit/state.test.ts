@@ -18,7 +18,7 @@ describe("master state", () => {
   test("files map to chunks in order, with sizes derived from the file size", () => {
     const s = withFile();
     const f = s.getFile("/d/f");
-    expect(f.chunks).toEqual([1, 2]);
+    expect(s.ns.chunks(f)).toEqual([1, 2]);
     expect(s.chunks.get(1)!.sizeBytes).toBe(100);
     expect(s.chunks.get(2)!.sizeBytes).toBe(50);
     expect(s.fileSize(f)).toBe(150);
@@ -47,11 +47,29 @@ describe("master state", () => {
     s.apply({ o: "create", p: "/g", r: 1, t: 4 });
     s.apply({ o: "chunk", p: "/g", h: 3, v: 1 });
     expect(s.apply({ o: "mv", s: "/g", d: "/d/f", t: 5 }).sort()).toEqual([1, 2]);
-    expect(s.getFile("/d/f").chunks).toEqual([3]);
+    expect(s.ns.chunks(s.getFile("/d/f"))).toEqual([3]);
     expect(s.apply({ o: "rm", p: "/d", t: 6 })).toEqual([3]);
     expect(s.chunks.size).toBe(0);
     expect(s.fileCount).toBe(0);
     expect(s.dirCount).toBe(1);
+  });
+
+  test("many names in one directory, renames and deletes keep lookups exact", () => {
+    const s = new MasterState(params);
+    s.apply({ o: "mkdir", p: "/big", t: 1 });
+    for (let i = 0; i < 5000; i++) s.apply({ o: "create", p: `/big/f${i}`, r: 2, t: i });
+    for (let i = 0; i < 5000; i += 2) s.apply({ o: "rm", p: `/big/f${i}`, t: 9 });
+    for (let i = 1; i < 5000; i += 4) s.apply({ o: "mv", s: `/big/f${i}`, d: `/big/g${i}`, t: 9 });
+    s.apply({ o: "create", p: "/big/été", r: 1, t: 3 });
+    expect(s.fileCount).toBe(2501);
+    expect(s.lookup("/big/f0")).toBe(0);
+    expect(s.lookup("/big/f1")).toBe(0);
+    expect(s.ns.nameOf(s.lookup("/big/g1"))).toBe("g1");
+    expect(s.ns.isFile(s.lookup("/big/f3"))).toBe(true);
+    expect(s.ns.replicationOf(s.lookup("/big/f3"))).toBe(2);
+    expect(s.ns.nameOf(s.lookup("/big/été"))).toBe("été");
+    expect([...s.ns.children(s.lookup("/big"))].length).toBe(2501);
+    expect(() => s.apply({ o: "create", p: "/big/f3", r: 1, t: 0 })).toThrow(/already exists/);
   });
 
   test("walk lists parents before children", () => {
