@@ -3,10 +3,14 @@
 // measured as heap growth after a full GC (JSC's heap size includes typed
 // array storage) and as RSS growth.
 import { heapStats } from "bun:jsc";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { recover, writeCheckpoint } from "../core/master/checkpoint";
 import { ServerRegistry } from "../core/master/servers";
 import { MasterState } from "../core/master/state";
 
-export async function masterMemory(files: number): Promise<{ heapPerFile: number; rssPerFile: number }> {
+export async function masterMemory(files: number): Promise<{ heapPerFile: number; rssPerFile: number; checkpointMs: number; restartMs: number }> {
   const state = new MasterState({ chunkSizeBytes: 64 * 1024 * 1024, replication: 3 });
   const servers = new ServerRegistry();
   for (const id of ["cs-a", "cs-b", "cs-c"]) servers.upsert(id, `${id}:7080`, "default", Date.now());
@@ -26,5 +30,15 @@ export async function masterMemory(files: number): Promise<{ heapPerFile: number
   const heapPerFile = (heapStats().heapSize - heap0) / files;
   const rssPerFile = (process.memoryUsage().rss - rss0) / files;
   if (state.fileCount !== files) throw new Error("memory bench built the wrong number of files");
-  return { heapPerFile, rssPerFile };
+  // Restart time at this size: write the state as a checkpoint, then recover from it.
+  const dir = mkdtempSync(join(tmpdir(), "gfs-bench-ckpt-"));
+  let t = performance.now();
+  writeCheckpoint(dir, state, 1);
+  const checkpointMs = performance.now() - t;
+  t = performance.now();
+  const back = recover(dir, state.params);
+  const restartMs = performance.now() - t;
+  rmSync(dir, { recursive: true, force: true });
+  if (back.state.fileCount !== files || back.state.chunks.size !== files) throw new Error("recovery lost files");
+  return { heapPerFile, rssPerFile, checkpointMs, restartMs };
 }
