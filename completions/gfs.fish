@@ -5,7 +5,7 @@ complete -c gfs -n '__fish_use_subcommand' -a chunkserver -d 'Run a chunk server
 complete -c gfs -n '__fish_use_subcommand' -a dev -d 'Run a master and N chunk servers on this host until Ctrl-C; prints the GFS_MASTER line to export'
 complete -c gfs -n '__fish_use_subcommand' -a put -d 'Store LOCAL (or - for stdin) as REMOTE; the file appears only once every byte is stored'
 complete -c gfs -n '__fish_use_subcommand' -a cat -d 'Write REMOTE files to standard output, verified against their checksums'
-complete -c gfs -n '__fish_use_subcommand' -a append -d 'Append the input to REMOTE as one record (or one per line with --lines) and print its offset (not implemented yet)'
+complete -c gfs -n '__fish_use_subcommand' -a append -d 'Append the input to REMOTE as one record (or one per line with --lines) and print its offset; safe from many processes at once'
 complete -c gfs -n '__fish_use_subcommand' -a ls -d 'List a directory (or show one file)'
 complete -c gfs -n '__fish_use_subcommand' -a stat -d 'Show a file'\''s size, chunks, versions and replica locations'
 complete -c gfs -n '__fish_use_subcommand' -a mkdir -d 'Create a directory'
@@ -63,7 +63,7 @@ complete -c gfs -n '__fish_seen_subcommand_from cat' -l master -r -d 'Master HOS
 complete -c gfs -n '__fish_seen_subcommand_from cat' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
 complete -c gfs -n '__fish_seen_subcommand_from cat' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from cat' -F
-complete -c gfs -n '__fish_seen_subcommand_from append' -l lines -d 'Each input line is its own record'
+complete -c gfs -n '__fish_seen_subcommand_from append' -l lines -d 'Each input line is its own record; streams (pipe a producer into it)'
 complete -c gfs -n '__fish_seen_subcommand_from append' -l raw -d 'Write the bytes without record framing'
 complete -c gfs -n '__fish_seen_subcommand_from append' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from append' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'

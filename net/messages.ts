@@ -27,6 +27,8 @@ export interface ChunkLocation {
   /** Bytes in the chunk as far as the master knows (exact for closed files). */
   size: number;
   replicas: ReplicaRef[];
+  /** Address of the replica holding a live lease, if any (stat only). */
+  primary?: string;
 }
 
 export interface DirEntry {
@@ -94,6 +96,8 @@ export interface Requests {
   locate: [{ path: string; index: number; count: number }, { chunkSize: number; size: number; chunkCount: number; chunks: ChunkLocation[] }];
   lease: [{ path: string; index: number; renew?: boolean }, LeaseGrant];
   complete: [{ path: string; size: number }, Record<string, never>];
+  /** Lease on the file's last chunk for appending; `full` names a chunk found full, to move past it. */
+  appendLease: [{ path: string; full?: number; renew?: boolean }, LeaseGrant];
   cluster: [Record<string, never>, { chunkSize: number; replication: number; servers: ServerStatus[] }];
 
   // chunk server -> master
@@ -109,7 +113,10 @@ export interface Requests {
   push: [{ dataId: string; size: number; chain: string[] }, Record<string, never>];
   read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number }];
   write: [{ handle: Handle; version: number; offset: number; dataId: string; size: number }, { chunkBytes: number }];
-  applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number }, { chunkBytes: number }];
+  /** Record append (D3): the primary picks the offset; CHUNK_FULL means the chunk was padded, go to the next. */
+  append: [{ handle: Handle; version: number; dataId: string; size: number }, { offset: number }];
+  /** `zeros` writes `size` zero bytes (padding) instead of pushed data. */
+  applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number; zeros?: boolean }, { chunkBytes: number }];
 }
 
 /** One-way messages. */
@@ -127,7 +134,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "cluster",
-  "register", "heartbeat", "corrupt", "createChunk", "setVersion", "push", "read", "write", "applyWrite",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster",
+  "register", "heartbeat", "corrupt", "createChunk", "setVersion", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData"]);

@@ -1,6 +1,6 @@
 // gfs cat: write remote files to stdout.
 import { defineCommand } from "citty";
-import { clientArgs, parseSize, UsageError } from "../options";
+import { clientArgs, parseSize } from "../options";
 import { remotePath, withClient } from "../client";
 
 export default defineCommand({
@@ -13,17 +13,22 @@ export default defineCommand({
     ...clientArgs,
   },
   async run({ args }) {
-    if (args.records) throw new UsageError("--records is not implemented yet (it comes with record append)");
     const paths = (args._.length ? args._ : [args.remote]).map((p) => remotePath(p, "REMOTE"));
     const offset = args.offset !== undefined ? parseSize(args.offset, "--offset") : undefined;
     const length = args.length !== undefined ? parseSize(args.length, "--length") : undefined;
     await withClient(args, async (c) => {
       for (const path of paths) {
-        for await (const data of c.read(path, { offset, length })) await writeOut(data);
+        if (args.records) {
+          for await (const r of c.readRecords(path, { offset, length })) await writeOut(Buffer.concat([r.payload, NEWLINE]));
+        } else {
+          for await (const data of c.read(path, { offset, length })) await writeOut(data);
+        }
       }
     });
   },
 });
+
+const NEWLINE = new Uint8Array([10]);
 
 /** Writes to stdout, waiting while the pipe is full (bounded memory). */
 export function writeOut(data: Uint8Array): Promise<void> | void {

@@ -21,6 +21,7 @@ export default defineCommand({
         version: ch.version,
         size: ch.size,
         replicas: ch.replicas.map((r) => ({ server: r.addr, rack: r.rack, id: r.id })),
+        ...(ch.primary ? { primary: ch.primary } : {}),
       }));
       if (args.json) {
         const out = { path: st.path, type: st.type, size: st.size, mtimeMs: st.mtimeMs, replication: st.replication, chunkSize: st.chunkSize, chunkCount: st.chunks, chunks };
@@ -36,7 +37,7 @@ export default defineCommand({
         `modified:    ${formatTime(st.mtimeMs)}`,
       ];
       for (const ch of chunks) {
-        const reps = ch.replicas.map((r) => `${r.server}/${r.rack}`).join(" ") || "(no live replica)";
+        const reps = ch.replicas.map((r) => `${r.server}/${r.rack}${r.server === ch.primary ? "*" : ""}`).join(" ") || "(no live replica)";
         lines.push(`  [${ch.index}] ${handleHex(ch.handle)} v${ch.version} ${ch.size} B  ${reps}`);
       }
       process.stdout.write(lines.join("\n") + "\n");

@@ -10,9 +10,16 @@ export interface Lease {
   expiresAtMs: number;
   secondaries: ReplicaRef[];
   nextSerial: number;
+  /** Where the next record append goes; starts at the chunk's length here. */
+  appendEnd: number;
   /** Set when a mutation ran since the last extension request. */
   active: boolean;
 }
+
+export type AppendDecision =
+  | { kind: "append"; offset: number; serial: number; secondaries: ReplicaRef[] }
+  | { kind: "pad"; offset: number; padBytes: number; serial: number; secondaries: ReplicaRef[] }
+  | { kind: "full" };
 
 /** Part of the lease kept back against clock drift between master and primary. */
 export function leaseMarginMs(leaseMs: number): number {
@@ -23,8 +30,8 @@ export class MutationOrder {
   private readonly leases = new Map<Handle, Lease>();
   private readonly lastApplied = new Map<Handle, { version: number; serial: number }>();
 
-  grantLease(handle: Handle, version: number, leaseMs: number, secondaries: ReplicaRef[], nowMs: number): void {
-    this.leases.set(handle, { version, expiresAtMs: nowMs + leaseMs - leaseMarginMs(leaseMs), secondaries, nextSerial: 1, active: false });
+  grantLease(handle: Handle, version: number, leaseMs: number, secondaries: ReplicaRef[], nowMs: number, chunkBytes = 0): void {
+    this.leases.set(handle, { version, expiresAtMs: nowMs + leaseMs - leaseMarginMs(leaseMs), secondaries, nextSerial: 1, appendEnd: chunkBytes, active: false });
   }
 
   /** A version change ends any lease held under an older version. */
@@ -44,7 +51,7 @@ export class MutationOrder {
   }
 
   /** Checks this server is primary for `handle` at `version`; returns the next serial. */
-  beginPrimary(handle: Handle, version: number, nowMs: number): { serial: number; secondaries: ReplicaRef[] } {
+  beginPrimary(handle: Handle, version: number, nowMs: number, endOffset = 0): { serial: number; secondaries: ReplicaRef[] } {
     const l = this.leases.get(handle);
     if (!l || l.expiresAtMs <= nowMs) {
       if (l) this.leases.delete(handle);
@@ -52,8 +59,32 @@ export class MutationOrder {
     }
     if (l.version !== version) throw new GfsError(ErrorCode.STALE, `chunk ${handle} is at version ${l.version}, request says ${version}`);
     l.active = true;
+    l.appendEnd = Math.max(l.appendEnd, endOffset); // appends never land on written bytes
     const serial = l.nextSerial++;
     return { serial, secondaries: l.secondaries };
+  }
+
+  /**
+   * The primary's record append decision (D3): a record that fits goes at the
+   * current end; one that does not closes the chunk with padding (once) and
+   * the client moves to the next chunk.
+   */
+  decideAppend(handle: Handle, version: number, sizeBytes: number, chunkSizeBytes: number, nowMs: number): AppendDecision {
+    const l = this.leases.get(handle);
+    if (!l || l.expiresAtMs <= nowMs) throw new GfsError(ErrorCode.NOT_PRIMARY, `no lease on chunk ${handle} here`);
+    if (l.version !== version) throw new GfsError(ErrorCode.STALE, `chunk ${handle} is at version ${l.version}, request says ${version}`);
+    assert(l.appendEnd <= chunkSizeBytes, "appends stay inside the chunk");
+    if (l.appendEnd + sizeBytes <= chunkSizeBytes) {
+      const offset = l.appendEnd;
+      l.appendEnd += sizeBytes;
+      l.active = true;
+      return { kind: "append", offset, serial: l.nextSerial++, secondaries: l.secondaries };
+    }
+    if (l.appendEnd === chunkSizeBytes) return { kind: "full" };
+    const offset = l.appendEnd;
+    l.appendEnd = chunkSizeBytes;
+    l.active = true;
+    return { kind: "pad", offset, padBytes: chunkSizeBytes - offset, serial: l.nextSerial++, secondaries: l.secondaries };
   }
 
   /** Secondary side: serials must increase within a version; gaps are allowed (failed mutations). */

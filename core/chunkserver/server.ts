@@ -206,6 +206,8 @@ export class ChunkServer {
         return this.read(body);
       case "write":
         return this.writePrimary(body);
+      case "append":
+        return this.appendPrimary(body);
       case "applyWrite":
         return this.applyWrite(body);
       default:
@@ -237,7 +239,7 @@ export class ChunkServer {
     if (b.version > c.version) this.store.setVersion(b.handle, b.version);
     this.order.versionChanged(b.handle, b.version);
     if (b.lease) {
-      this.order.grantLease(b.handle, b.version, b.lease.leaseMs, b.lease.secondaries, Date.now());
+      this.order.grantLease(b.handle, b.version, b.lease.leaseMs, b.lease.secondaries, Date.now(), c.sizeBytes);
       this.log.debug(`chunk ${handleName(b.handle)}: primary at version ${b.version}`);
     }
     return { size: c.sizeBytes };
@@ -344,23 +346,58 @@ export class ChunkServer {
     // Connections first, so that serial assignment, local apply and forwarding
     // below run without yielding and reach each secondary in serial order.
     const peers = await Promise.all(leaseSecondaries.map((s) => this.pool.get(s.addr)));
-    const { serial, secondaries } = this.order.beginPrimary(b.handle, b.version, Date.now());
+    const { serial, secondaries } = this.order.beginPrimary(b.handle, b.version, Date.now(), b.offset + b.size);
     if (secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
     const data = this.buffer.take(b.dataId);
     if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
+    const chunkBytes = await this.applyEverywhere(b.handle, b.version, b.offset, b.dataId, data, serial, peers, secondaries, false);
+    return { chunkBytes };
+  }
+
+  /**
+   * Record append as primary (D3): pick the offset, write the record there
+   * here and on every secondary; when it does not fit, pad the chunk to its
+   * full size everywhere and answer CHUNK_FULL so the client moves on.
+   */
+  private async appendPrimary(b: ReqBody<"append">): Promise<{ offset: number }> {
+    checkHandle(b.handle);
+    if (!this.store.get(b.handle)) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
+    if (b.size > this.chunkSizeBytes / 4) {
+      this.buffer.drop(b.dataId);
+      throw new GfsError(ErrorCode.RECORD_TOO_LARGE, `a record of ${b.size} bytes is over a quarter of the chunk size (${this.chunkSizeBytes / 4} bytes)`);
+    }
+    const peers = await Promise.all(this.order.secondariesOf(b.handle, Date.now()).map((s) => this.pool.get(s.addr)));
+    // From here to the forwards nothing yields: offsets, serials and forwards stay in order.
+    const d = this.order.decideAppend(b.handle, b.version, b.size, this.chunkSizeBytes, Date.now());
+    if (d.kind !== "append") {
+      this.buffer.drop(b.dataId);
+      if (d.kind === "pad") {
+        if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
+        await this.applyEverywhere(b.handle, b.version, d.offset, "", new Uint8Array(d.padBytes), d.serial, peers, d.secondaries, true);
+        this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
+      }
+      throw new GfsError(ErrorCode.CHUNK_FULL, `chunk ${handleName(b.handle)} is full`);
+    }
+    if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
+    const data = this.buffer.take(b.dataId);
+    if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, append says ${b.size}`);
+    await this.applyEverywhere(b.handle, b.version, d.offset, b.dataId, data, d.serial, peers, d.secondaries, false);
+    return { offset: d.offset };
+  }
+
+  /** Applies a mutation here and forwards it to the secondaries at once; succeeds only if all did. */
+  private async applyEverywhere(handle: Handle, version: number, offset: number, dataId: string, data: Uint8Array, serial: number, peers: Peer[], secondaries: ReplicaRef[], zeros: boolean): Promise<number> {
     // The local write and the secondaries' writes proceed at the same time.
-    const local = this.applyLocal(b.handle, b.offset, data);
-    const forwards = peers.map((p) =>
-      p.call("applyWrite", { handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial }),
-    );
+    const local = this.applyLocal(handle, offset, data);
+    const forwards = peers.map((p) => p.call("applyWrite", { handle, version, offset, dataId, size: data.byteLength, serial, zeros }));
     const chunkBytes = await local;
-    this.buffer.recycle(data);
+    if (!zeros) this.buffer.recycle(data);
     const results = await Promise.allSettled(forwards);
     const failures = results.flatMap((r, i) => (r.status === "rejected" ? [`${secondaries[i]!.addr}: ${(r.reason as Error).message}`] : []));
     if (failures.length > 0) {
-      throw new GfsError(ErrorCode.UNAVAILABLE, `write to chunk ${handleName(b.handle)} failed on ${failures.length} secondar${failures.length === 1 ? "y" : "ies"}: ${failures.join("; ")}`);
+      throw new GfsError(ErrorCode.UNAVAILABLE, `mutation of chunk ${handleName(handle)} failed on ${failures.length} secondar${failures.length === 1 ? "y" : "ies"}: ${failures.join("; ")}`);
     }
-    return { chunkBytes };
+    return chunkBytes;
   }
 
   private async applyWrite(b: ReqBody<"applyWrite">): Promise<{ chunkBytes: number }> {
@@ -369,6 +406,10 @@ export class ChunkServer {
     if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
     if (c.version !== b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.handle)} here is at version ${c.version}, not ${b.version}`);
     this.order.acceptSerial(b.handle, b.version, b.serial);
+    if (b.zeros) {
+      if (b.offset + b.size > this.chunkSizeBytes) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "padding passes the chunk size");
+      return { chunkBytes: await this.applyLocal(b.handle, b.offset, new Uint8Array(b.size)) };
+    }
     const data = this.buffer.take(b.dataId);
     if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
     const chunkBytes = await this.applyLocal(b.handle, b.offset, data);

@@ -7,7 +7,9 @@ import type { ChunkLocation, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestTy
 import type { Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
 import { hostOf, orderNearest } from "../master/placement";
+import { Appender, type AppendOptions } from "./appender";
 import { LocationCache } from "./locations";
+import { RecordScanner, RecordSequencer, type Record } from "./records";
 import { readChunks, type ReadOptions } from "./reader";
 import { writeChunks } from "./writer";
 
@@ -113,6 +115,39 @@ export class GfsClient {
   /** Streams a file's bytes (L2): bounded memory whatever the file size. */
   read(path: string, opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
     return readChunks(this, path, opts);
+  }
+
+  /**
+   * A record appender for `path` (D3): many appends may be in flight; each
+   * resolves with the record's offset. The file must exist (see `ensureFile`).
+   */
+  appender(path: string, opts: AppendOptions = {}): Appender {
+    return new Appender(this, path, opts);
+  }
+
+  /** Creates an empty file (and its parents) unless it exists. */
+  async ensureFile(path: string): Promise<void> {
+    try {
+      await this.create(path, { parents: true });
+    } catch (err) {
+      if (!(err instanceof GfsError) || err.code !== ErrorCode.EXISTS) throw err;
+    }
+  }
+
+  /**
+   * The valid records of a file written by appenders (D4): padding, torn
+   * fragments and retried duplicates skipped; each record once, each writer's
+   * records in its own order, otherwise in file order.
+   */
+  async *readRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<Record> {
+    const { chunkSize } = await this.locate(path, 0);
+    const scanner = new RecordScanner(chunkSize / 4);
+    const sequencer = new RecordSequencer();
+    for await (const bytes of this.read(path, opts)) {
+      for (const r of scanner.push(bytes)) yield* sequencer.accept(r);
+    }
+    for (const r of scanner.end()) yield* sequencer.accept(r);
+    yield* sequencer.finish();
   }
 
   /**

@@ -1,6 +1,6 @@
-// Reading a file (L1, L2): pieces of every chunk are requested ahead in one
-// window that runs across chunk boundaries, so consecutive chunks (often on
-// different servers) are read at the same time, and yielded in file order.
+// Reading a file (L1, L2): pieces are requested ahead in one window that runs
+// across chunk boundaries, spread over the replicas of each chunk (so several
+// servers read and verify at once), and yielded in file order.
 // A failed or corrupt replica is skipped for the next; when all fail the
 // locations are fetched again, until a deadline. Memory stays bounded by the
 // window whatever the file size.
@@ -107,7 +107,7 @@ class ChunkReader {
     let delayMs = 50;
     let lastErr: Error | null = null;
     for (;;) {
-      const replicas = this.candidates();
+      const replicas = this.candidates(offset);
       for (const r of replicas) {
         try {
           const peer = await this.client.pool.get(r.addr);
@@ -135,12 +135,15 @@ class ChunkReader {
     }
   }
 
-  /** Replicas not yet failed, nearest first, rotated by chunk index to spread load. */
-  private candidates(): ReplicaRef[] {
+  /**
+   * Replicas not yet failed, nearest first, rotated piece by piece: the
+   * pieces of one chunk are read and verified by all its replicas at once.
+   */
+  private candidates(offset: number): ReplicaRef[] {
     if (!this.loc) return [];
     const ordered = this.client.nearest(this.loc.replicas).filter((r) => !this.failed.has(r.id));
     if (ordered.length < 2) return ordered;
-    const k = this.index % ordered.length;
+    const k = (this.index + Math.floor(offset / PIECE_BYTES)) % ordered.length;
     return [...ordered.slice(k), ...ordered.slice(0, k)];
   }
 }

@@ -8,6 +8,8 @@ export interface LeaseRecord {
   primary: string;
   version: number;
   expiresAtMs: number;
+  /** Every replica (primary included) the lease was granted over. */
+  replicas: string[];
 }
 
 export class LeaseTable {
@@ -24,8 +26,8 @@ export class LeaseTable {
     return l;
   }
 
-  grant(handle: Handle, primary: string, version: number, nowMs: number): LeaseRecord {
-    const l = { primary, version, expiresAtMs: nowMs + this.leaseMs };
+  grant(handle: Handle, primary: string, version: number, nowMs: number, replicas: string[] = [primary]): LeaseRecord {
+    const l = { primary, version, expiresAtMs: nowMs + this.leaseMs, replicas };
     this.leases.set(handle, l);
     return l;
   }
@@ -36,6 +38,16 @@ export class LeaseTable {
     if (!l || l.primary !== primary) return false;
     l.expiresAtMs = nowMs + this.leaseMs;
     return true;
+  }
+
+  /**
+   * Whether the live lease still covers exactly servers that hold current
+   * replicas: if one is gone, writes through it fail and a new lease (with a
+   * new version) is needed; otherwise a client's failure was passing.
+   */
+  intact(handle: Handle, version: number, liveReplicas: ReadonlySet<string>, nowMs: number): boolean {
+    const l = this.current(handle, nowMs);
+    return !!l && l.version === version && l.replicas.every((id) => liveReplicas.has(id));
   }
 
   revoke(handle: Handle): void {

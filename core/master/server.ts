@@ -10,7 +10,7 @@ import { listen, type Listener, type Peer } from "../../net/peer";
 import { logger } from "../log";
 import { selfArgv } from "../self";
 import { pruneOld, recover } from "./checkpoint";
-import { LeaseTable } from "./leases";
+import { LeaseTable, type LeaseRecord } from "./leases";
 import { OpLog } from "./oplog";
 import { joinPath, normalizePath, splitPath } from "./paths";
 import { choosePlacement } from "./placement";
@@ -179,6 +179,8 @@ export class Master {
         return this.lease(body);
       case "complete":
         return this.complete(body);
+      case "appendLease":
+        return this.appendLease(body);
       case "cluster":
         return this.cluster();
       case "register":
@@ -251,7 +253,15 @@ export class Master {
     if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
     const name = path === "/" ? "/" : path.slice(path.lastIndexOf("/") + 1);
     const chunkList: ChunkLocation[] = [];
-    if (this.state.ns.isFile(n)) for (let i = 0; i < this.state.ns.chunkCount(n); i++) chunkList.push(this.chunkLocation(n, i));
+    const now = Date.now();
+    if (this.state.ns.isFile(n)) {
+      for (let i = 0; i < this.state.ns.chunkCount(n); i++) {
+        const loc = this.chunkLocation(n, i);
+        const lease = this.leases.current(loc.handle, now);
+        if (lease) loc.primary = this.registry.ref(lease.primary)?.addr;
+        chunkList.push(loc);
+      }
+    }
     return { ...this.entry(name, n), path, chunkSize: this.state.params.chunkSizeBytes, chunkList };
   }
 
@@ -330,6 +340,26 @@ export class Master {
     return this.locked(`chunk:${handle}`, () => this.grantLease(handle, b.index, b.renew === true));
   }
 
+  /**
+   * A lease on the file's last chunk for record append (D3). An empty file
+   * gets its first chunk; `full` naming the last chunk (its primary padded
+   * it) adds the next one. Concurrent appenders that all found the chunk full
+   * get the one new chunk.
+   */
+  private async appendLease(b: ReqBody<"appendLease">): Promise<LeaseGrant> {
+    const path = normalizePath(b.path);
+    const count = this.state.ns.chunkCount(this.state.getFile(path));
+    if (count === 0 || b.full === count - 1) {
+      if (count > 0) this.state.chunks.raiseSize(this.state.ns.chunkAt(this.state.getFile(path), count - 1), this.state.params.chunkSizeBytes);
+      const created = await this.locked(`file:${path}`, () => this.addChunk(path, count));
+      if (created) return created;
+    }
+    const f = this.state.getFile(path);
+    const last = this.state.ns.chunkCount(f) - 1;
+    const handle = this.state.ns.chunkAt(f, last);
+    return this.locked(`chunk:${handle}`, () => this.grantLease(handle, last, b.renew === true));
+  }
+
   /** Creates chunk `index` of `path` unless another request did; returns its first lease. */
   private async addChunk(path: string, index: number): Promise<LeaseGrant | null> {
     const f = this.state.getFile(path);
@@ -363,15 +393,19 @@ export class Master {
   /**
    * Returns the chunk's live lease, or grants a new one. A new lease raises the
    * version on the live replicas first, then in the log; replicas that miss it
-   * are stale from then on and never handed out (M10).
+   * are stale from then on and never handed out (M10). `renew` (a client's
+   * write failed) replaces the lease only if one of its servers is gone:
+   * many clients fail together when a replica dies, and each new lease would
+   * make the others' writes stale.
    */
   private async grantLease(handle: Handle, index: number, renew: boolean, bump = true): Promise<LeaseGrant> {
     const meta = this.state.chunks.get(handle);
     if (!meta) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handle} no longer exists`);
     const now = Date.now();
     const cur = this.leases.current(handle, now);
-    if (cur && !renew && this.registry.servers.get(cur.primary)?.alive && cur.version === meta.version) {
-      return this.grantReply(handle, index, cur.primary, meta.version);
+    const liveIds = new Set(this.registry.replicaRefs(handle).map((r) => r.id));
+    if (cur && this.leases.intact(handle, meta.version, liveIds, now) && (!renew || liveIds.size === cur.replicas.length)) {
+      return this.grantReply(handle, index, cur);
     }
     this.leases.revoke(handle);
     const holders = this.registry.replicaRefs(handle);
@@ -394,14 +428,15 @@ export class Master {
     const primary = live[0]!;
     const secondaries = live.slice(1);
     await this.callServer(primary.id, "setVersion", { handle, version, lease: { leaseMs: this.cfg.leaseMs, secondaries } });
-    this.leases.grant(handle, primary.id, version, Date.now());
-    return this.grantReply(handle, index, primary.id, version);
+    const lease = this.leases.grant(handle, primary.id, version, Date.now(), live.map((r) => r.id));
+    return this.grantReply(handle, index, lease);
   }
 
-  private grantReply(handle: Handle, index: number, primaryId: string, version: number): LeaseGrant {
-    const refs = this.registry.replicaRefs(handle);
-    const primary = refs.find((r) => r.id === primaryId)!;
-    return { handle, version, index, primary, secondaries: refs.filter((r) => r.id !== primaryId), leaseMs: this.cfg.leaseMs, chunkSize: this.state.params.chunkSizeBytes };
+  /** The lease as clients see it: primary and secondaries exactly as granted. */
+  private grantReply(handle: Handle, index: number, lease: LeaseRecord): LeaseGrant {
+    const refs = lease.replicas.map((id) => this.registry.ref(id)!);
+    const primary = refs.find((r) => r.id === lease.primary)!;
+    return { handle, version: lease.version, index, primary, secondaries: refs.filter((r) => r.id !== lease.primary), leaseMs: this.cfg.leaseMs, chunkSize: this.state.params.chunkSizeBytes };
   }
 
   private callServer<T extends "createChunk" | "setVersion">(id: string, type: T, body: ReqBody<T>): Promise<RepBody<T>> {

@@ -61,7 +61,7 @@ export async function startDaemon(name: string, args: string[], dataDir: string,
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         log.push(line);
-        if (process.env.GFS_TEST_VERBOSE) process.stderr.write(`[${name}] ${line}\n`);
+        if (process.env.GFS_TEST_VERBOSE) process.stderr.write(`${(performance.now() / 1000).toFixed(2)} [${name}] ${line}\n`);
         const m = /listening on [^\s]+:(\d+)/.exec(line);
         if (m && port < 0) port = Number(m[1]);
       }

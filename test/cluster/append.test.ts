@@ -1,0 +1,90 @@
+// Record append from many processes at once, with a secondary killed mid-way.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { GFS, TestCluster, stopAll, waitFor } from "../helpers/cluster";
+import { randomBytes } from "../helpers/bytes";
+
+afterAll(stopAll);
+
+/** 400 unique printable lines of 50-1500 bytes for writer `w`. */
+function linesFor(w: number): string[] {
+  const noise = randomBytes(400 * 1500, 1000 + w);
+  return Array.from({ length: 400 }, (_, i) => {
+    const head = `w${w}-${String(i).padStart(3, "0")}-`;
+    const len = 50 + ((i * 7919 + w * 104729) % 1451);
+    let body = "";
+    for (let k = head.length; k < len; k++) body += String.fromCharCode(97 + (noise[i * 1500 + k]! % 26));
+    return head + body;
+  });
+}
+
+describe("record append", () => {
+  const cluster = new TestCluster({ chunkSize: "1MiB", chunkservers: 4, replication: 3 });
+  beforeAll(async () => {
+    await cluster.start();
+  });
+  afterAll(async () => {
+    await cluster.stop();
+  });
+
+  test("8 concurrent `append --lines` writers, one secondary SIGKILLed half-way: every line exactly once, each writer in order", async () => {
+    const all = Array.from({ length: 8 }, (_, w) => linesFor(w));
+    const procs = all.map(() =>
+      Bun.spawn([GFS, "append", "/logs/events", "--lines"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, GFS_MASTER: cluster.masterAddr } }),
+    );
+    // First half of every writer's lines.
+    for (let w = 0; w < 8; w++) {
+      procs[w]!.stdin.write(all[w]!.slice(0, 200).join("\n") + "\n");
+      procs[w]!.stdin.flush();
+    }
+    const t0 = performance.now();
+    const mark = (what: string) => process.env.GFS_TEST_VERBOSE && console.log(`${what} at ${Math.round(performance.now() - t0)} ms`);
+    await waitFor("half of the records", async () => {
+      const r = await cluster.gfs(["cat", "--records", "/logs/events"], { check: false });
+      return r.code === 0 && r.stdout.split("\n").length > 1200;
+    }, 60_000, 100);
+    // Kill a secondary of the chunk being appended to.
+    const tail = JSON.parse((await cluster.gfs(["stat", "/logs/events", "--json"])).stdout).chunks.at(-1);
+    const victimAddr = tail.replicas.map((r: { server: string }) => r.server).find((a: string) => a !== tail.primary);
+    const victim = cluster.chunkservers.find((d) => d.addr === victimAddr)!;
+    expect(victim).toBeDefined();
+    mark("half written");
+    await cluster.kill(victim);
+    mark("secondary killed");
+    for (let w = 0; w < 8; w++) {
+      procs[w]!.stdin.write(all[w]!.slice(200).join("\n") + "\n");
+      procs[w]!.stdin.end();
+    }
+    const results = await Promise.all(procs.map(async (p) => ({ code: await p.exited, err: await new Response(p.stderr).text() })));
+    mark("writers done");
+    for (const r of results) expect(r).toEqual({ code: 0, err: "" });
+
+    const out = (await cluster.gfs(["cat", "--records", "/logs/events"])).stdout.split("\n");
+    expect(out.pop()).toBe("");
+    expect(out).toHaveLength(3200);
+    expect(new Set(out).size).toBe(3200);
+    for (let w = 0; w < 8; w++) {
+      const mine = out.filter((l) => l.startsWith(`w${w}-`));
+      expect(mine).toEqual(all[w]!);
+    }
+    const st = JSON.parse((await cluster.gfs(["stat", "/logs/events", "--json"])).stdout);
+    expect(st.chunks.length).toBeGreaterThan(2);
+    // Every chunk but the last was closed with padding: full size.
+    const raw = (await cluster.gfs(["cat", "/logs/events"])).stdoutBytes;
+    expect(raw.byteLength).toBeGreaterThan((st.chunks.length - 1) * 1024 * 1024 - 1);
+  }, 240_000);
+
+  test("append prints the offset; a record over a quarter of the chunk size is refused", async () => {
+    const first = await cluster.gfs(["append", "/one"], { stdin: "hello" });
+    const second = await cluster.gfs(["append", "/one", "-"], { stdin: "world!" });
+    expect(first.stdout).toBe("0\n");
+    expect(second.stdout).toBe(`${28 + 5}\n`);
+    expect((await cluster.gfs(["cat", "--records", "/one"])).stdout).toBe("hello\nworld!\n");
+    const big = await cluster.gfs(["append", "/one"], { stdin: new Uint8Array(300 * 1024), check: false });
+    expect(big.code).toBe(1);
+    expect(big.stderr).toMatch(/^gfs: .*over a quarter of the chunk size/);
+    expect((await cluster.gfs(["cat", "--records", "/one"])).stdout).toBe("hello\nworld!\n");
+    const raw = await cluster.gfs(["append", "/raw", "--raw"], { stdin: "plain bytes" });
+    expect(raw.stdout).toBe("0\n");
+    expect((await cluster.gfs(["cat", "/raw"])).stdout).toBe("plain bytes");
+  });
+});
