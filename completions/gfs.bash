@@ -41,7 +41,7 @@ _gfs() {
       ;;
     ls)
       case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--long -l --recursive -R --json --master --secret-file --help -h' -- "$cur") )
+      COMPREPLY=( $(compgen -W '--long -l --recursive -R --json --all -a --master --secret-file --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     stat)
@@ -71,7 +71,7 @@ _gfs() {
       ;;
     snapshot)
       case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--master --secret-file --help -h' -- "$cur") )
+      COMPREPLY=( $(compgen -W '--json --master --secret-file --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     setrep)

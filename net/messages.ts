@@ -99,6 +99,7 @@ export interface Requests {
   /** Lease on the file's last chunk for appending; `full` names a chunk found full, to move past it. */
   appendLease: [{ path: string; full?: number; renew?: boolean }, LeaseGrant];
   cluster: [Record<string, never>, { chunkSize: number; replication: number; servers: ServerStatus[] }];
+  snapshot: [{ src: string; dst: string }, { files: number; chunks: number; revokedLeases: number }];
 
   // chunk server -> master
   register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[] }];
@@ -108,6 +109,10 @@ export interface Requests {
   // master -> chunk server
   createChunk: [{ handle: Handle; version: number }, Record<string, never>];
   setVersion: [{ handle: Handle; version: number; lease?: { leaseMs: number; secondaries: ReplicaRef[] } }, { size: number }];
+  /** Ends this server's lease on a chunk (snapshot). */
+  revokeLease: [{ handle: Handle }, Record<string, never>];
+  /** Copy-on-write (M15): copy local chunk `from` to a new chunk `to` at `version`. */
+  copyChunk: [{ from: Handle; to: Handle; version: number }, { size: number }];
 
   // client -> chunk server, chunk server -> chunk server
   push: [{ dataId: string; size: number; chain: string[] }, Record<string, never>];
@@ -134,7 +139,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster",
-  "register", "heartbeat", "corrupt", "createChunk", "setVersion", "push", "read", "write", "append", "applyWrite",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "snapshot",
+  "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData"]);

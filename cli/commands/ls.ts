@@ -13,13 +13,14 @@ export default defineCommand({
     long: { type: "boolean", alias: "l", description: "Type, replication, size, chunks and modification time" },
     recursive: { type: "boolean", alias: "R", description: "List subdirectories too" },
     json: { type: "boolean", description: "One JSON array of entries, each with its full path" },
+    all: { type: "boolean", alias: "a", description: "Include names starting with '.' (such as /.put, where puts in progress live)" },
     ...clientArgs,
   },
   async run({ args }) {
     const root = remotePath(args.path || "/");
     await withClient(args, async (c) => {
       const all: (DirEntry & { path: string })[] = [];
-      await walk(c, root, !!args.recursive, all);
+      await walk(c, root, !!args.recursive, !!args.all, all);
       if (args.json) {
         process.stdout.write(JSON.stringify(all) + "\n");
         return;
@@ -35,15 +36,16 @@ export default defineCommand({
   },
 });
 
-async function walk(c: GfsClient, path: string, recursive: boolean, out: (DirEntry & { path: string })[]): Promise<void> {
+async function walk(c: GfsClient, path: string, recursive: boolean, showHidden: boolean, out: (DirEntry & { path: string })[]): Promise<void> {
   const { entries, isFile } = await c.ls(path);
   if (isFile) {
     out.push({ ...entries[0]!, path });
     return;
   }
   for (const e of entries) {
+    if (!showHidden && e.name.startsWith(".")) continue;
     const p = path === "/" ? `/${e.name}` : `${path}/${e.name}`;
     out.push({ ...e, path: p });
-    if (recursive && e.type === "dir") await walk(c, p, true, out);
+    if (recursive && e.type === "dir") await walk(c, p, true, showHidden, out);
   }
 }

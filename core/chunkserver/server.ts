@@ -200,6 +200,12 @@ export class ChunkServer {
         return this.createChunk(body);
       case "setVersion":
         return this.setVersion(body);
+      case "revokeLease":
+        checkHandle(body.handle);
+        this.order.dropLease(body.handle);
+        return {};
+      case "copyChunk":
+        return this.copyChunk(body);
       case "push":
         return this.push(body, peer);
       case "read":
@@ -243,6 +249,18 @@ export class ChunkServer {
       this.log.debug(`chunk ${handleName(b.handle)}: primary at version ${b.version}`);
     }
     return { size: c.sizeBytes };
+  }
+
+  private async copyChunk(b: ReqBody<"copyChunk">): Promise<{ size: number }> {
+    checkHandle(b.from);
+    checkHandle(b.to);
+    const c = this.store.get(b.from);
+    if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.from)} here`);
+    if (c.version !== b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.from)} here is at version ${c.version}, not ${b.version}`);
+    const size = await this.store.copy(b.from, b.to, b.version);
+    this.changedSizes.add(b.to);
+    this.log.info(`chunk ${handleName(b.from)} copied to ${handleName(b.to)} here (copy-on-write, ${size} bytes)`);
+    return { size };
   }
 
   private async read(b: ReqBody<"read">): Promise<{ data: Uint8Array; chunkBytes: number }> {

@@ -4,7 +4,7 @@
 //                   CRC32C per 64 KiB block of the data
 // Data is written before its checksums, so a crash between the two leaves a
 // block whose checksum does not match: detected on read, never served.
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, GfsError, assert } from "../../net/errors";
@@ -108,6 +108,31 @@ export class ChunkStore {
     writeHeader(header, version);
     writeSync(this.fd(this.metaPath(handle)), header, 0, header.byteLength, 0);
     c.version = version;
+  }
+
+  /**
+   * Copy-on-write (M15): a new chunk `to` with the bytes and checksums of
+   * `from`, at `version`, made after every queued operation on `from`.
+   */
+  copy(from: Handle, to: Handle, version: number): Promise<number> {
+    return this.inOrder(from, () => {
+      const c = this.require(from);
+      if (c.corrupt) throw new GfsError(ErrorCode.CHECKSUM, `chunk ${handleName(from)} is corrupt here`);
+      const existing = this.chunks.get(to);
+      if (existing) {
+        if (existing.version === version && existing.sizeBytes === c.sizeBytes) return c.sizeBytes; // a retried copy
+        throw new GfsError(ErrorCode.EXISTS, `chunk ${handleName(to)} already exists`);
+      }
+      copyFileSync(this.dataPath(from), this.dataPath(to));
+      const meta = new Uint8Array(META_HEADER_BYTES + c.crcs.byteLength);
+      writeHeader(meta, version);
+      meta.set(new Uint8Array(c.crcs.buffer, c.crcs.byteOffset, c.crcs.byteLength), META_HEADER_BYTES);
+      const tmp = this.metaPath(to) + ".tmp";
+      writeFileSync(tmp, meta);
+      renameSync(tmp, this.metaPath(to));
+      this.chunks.set(to, { handle: to, version, sizeBytes: c.sizeBytes, crcs: c.crcs.slice(), corrupt: false });
+      return c.sizeBytes;
+    });
   }
 
   markCorrupt(handle: Handle): void {

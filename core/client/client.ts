@@ -151,14 +151,15 @@ export class GfsClient {
   }
 
   /**
-   * Writes a whole file from a stream. The data goes to a hidden name first and
-   * is renamed into place only when every byte is stored, so a failed put
-   * leaves no partial file behind.
+   * Writes a whole file from a stream. The data goes to a temporary file in
+   * the hidden directory /.put first and is renamed into place only when
+   * every byte is stored, so a failed put leaves no partial file behind and a
+   * snapshot of the target directory never holds a half-written one.
    */
   async put(path: string, source: AsyncIterable<Uint8Array>, opts: PutOptions = {}): Promise<{ bytes: number }> {
     const slash = path.lastIndexOf("/");
     const dir = path.slice(0, slash) || "/";
-    const tmp = `${dir === "/" ? "" : dir}/.${path.slice(slash + 1)}.put-${Math.random().toString(36).slice(2, 10)}`;
+    const tmp = `${PUT_DIR}/${path.slice(slash + 1).slice(0, 200)}.${Math.random().toString(36).slice(2, 10)}`;
     if (!opts.overwrite) {
       const existing = await this.stat(path).catch((e) => {
         if (e instanceof GfsError && e.code === ErrorCode.NOT_FOUND) return null;
@@ -166,7 +167,12 @@ export class GfsClient {
       });
       if (existing) throw new GfsError(ErrorCode.EXISTS, `${path} already exists (use --force to replace it)`);
     }
-    await this.create(tmp, { replication: opts.replication, parents: opts.parents });
+    if (opts.parents && dir !== "/") await this.mkdir(dir, true);
+    else if (dir !== "/") {
+      const parent = await this.stat(dir);
+      if (parent.type !== "dir") throw new GfsError(ErrorCode.NOT_DIR, `${dir} is not a directory`);
+    }
+    await this.create(tmp, { replication: opts.replication, parents: true });
     try {
       const bytes = await writeChunks(this, tmp, source);
       await this.master("complete", { path: tmp, size: bytes });
@@ -218,6 +224,9 @@ export class GfsClient {
     return orderNearest(replicas, local.length ? hostOf(local[0]!.addr) : "", localRack);
   }
 }
+
+/** Where `put` keeps files until they are complete. */
+export const PUT_DIR = "/.put";
 
 export function connect(opts: ClientOptions): GfsClient {
   return new GfsClient(opts);

@@ -180,6 +180,34 @@ export class Namespace {
     this.maybeCompactNames();
   }
 
+  /**
+   * Copies node `id` (and everything below it) to `parent` under `name`; calls
+   * `onChunk` for every chunk reference copied. Returns the new node.
+   */
+  copyTree(id: number, parent: number, name: string, mtimeMs: number, onChunk: (h: Handle) => void): number {
+    const copyOne = (src: number, to: number, as: string): number => {
+      if (this.kind[src] === DIR) {
+        const d = this.addDir(to, as, mtimeMs);
+        for (const c of [...this.children(src)]) copyOne(c, d, this.nameOf(c));
+        return d;
+      }
+      const f = this.addFile(to, as, this.repl[src]!, this.mtime[src]!);
+      for (const h of this.chunks(src)) {
+        this.appendChunk(f, h);
+        onChunk(h);
+      }
+      return f;
+    };
+    return copyOne(id, parent, name);
+  }
+
+  /** Replaces chunk `i` of a file (copy-on-write gives the file its own copy). */
+  replaceChunk(id: number, i: number, h: Handle): void {
+    assert(this.kind[id] === FILE && i < this.nchunks[id]!, "the chunk exists");
+    if (this.nchunks[id] === 1) this.chunk0[id] = h;
+    else this.moreChunks.get(id)![i] = h;
+  }
+
   /** Every node below the root, parents before children, with its path. */
   *walk(): Generator<[string, number]> {
     const stack: [number, string][] = [[ROOT, ""]];

@@ -11,6 +11,7 @@ import { logger } from "../log";
 import { selfArgv } from "../self";
 import { pruneOld, recover } from "./checkpoint";
 import { LeaseTable, type LeaseRecord } from "./leases";
+import { NamespaceLocks, lockPlan, type LockMode } from "./locks";
 import { OpLog } from "./oplog";
 import { joinPath, normalizePath, splitPath } from "./paths";
 import { choosePlacement } from "./placement";
@@ -48,6 +49,7 @@ export class Master {
   private nextHandle = 1;
   private reserving: Promise<void> | null = null;
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly nsLocks = new NamespaceLocks();
   private timers: ReturnType<typeof setInterval>[] = [];
   private checkpointing = false;
   port = 0;
@@ -145,6 +147,16 @@ export class Master {
     return this.nextHandle++;
   }
 
+  /** Runs `fn` holding namespace locks (M2) on `paths` (and read locks on their ancestors). */
+  private async withPaths<T>(paths: string[], mode: LockMode, fn: () => Promise<T>): Promise<T> {
+    const release = await this.nsLocks.acquire(lockPlan(paths.map((p) => normalizePath(p)), mode));
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
   /** Runs `fn` with no other holder of `key` running at the same time. */
   private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(key) ?? Promise.resolve();
@@ -162,25 +174,27 @@ export class Master {
   private onRequest(type: RequestType, body: any, peer: Peer): unknown {
     switch (type) {
       case "mkdir":
-        return this.mkdir(body);
+        return this.withPaths([body.path], "write", () => this.mkdir(body));
       case "create":
-        return this.create(body);
+        return this.withPaths([body.path], "write", () => this.create(body));
       case "ls":
         return this.ls(body);
       case "stat":
         return this.stat(body);
       case "mv":
-        return this.mv(body);
+        return this.withPaths([body.src, body.dst], "write", () => this.mv(body));
       case "rm":
-        return this.rm(body);
+        return this.withPaths([body.path], "write", () => this.rm(body));
+      case "snapshot":
+        return this.withPaths([body.src, body.dst], "write", () => this.snapshot(body));
       case "locate":
         return this.locate(body);
       case "lease":
-        return this.lease(body);
+        return this.withPaths([body.path], "read", () => this.lease(body));
       case "complete":
         return this.complete(body);
       case "appendLease":
-        return this.appendLease(body);
+        return this.withPaths([body.path], "read", () => this.appendLease(body));
       case "cluster":
         return this.cluster();
       case "register":
@@ -336,7 +350,7 @@ export class Master {
       const created = await this.locked(`file:${path}`, () => this.addChunk(path, b.index));
       if (created) return created;
     }
-    const handle = this.state.ns.chunkAt(this.state.getFile(path), b.index);
+    const handle = await this.locked(`file:${path}`, () => this.ownChunk(path, b.index));
     return this.locked(`chunk:${handle}`, () => this.grantLease(handle, b.index, b.renew === true));
   }
 
@@ -354,10 +368,78 @@ export class Master {
       const created = await this.locked(`file:${path}`, () => this.addChunk(path, count));
       if (created) return created;
     }
-    const f = this.state.getFile(path);
-    const last = this.state.ns.chunkCount(f) - 1;
-    const handle = this.state.ns.chunkAt(f, last);
+    const last = this.state.ns.chunkCount(this.state.getFile(path)) - 1;
+    const handle = await this.locked(`file:${path}`, () => this.ownChunk(path, last));
     return this.locked(`chunk:${handle}`, () => this.grantLease(handle, last, b.renew === true));
+  }
+
+  /**
+   * The handle of chunk `index` of `path` that this file alone refers to. A
+   * chunk shared with a snapshot is first copied (M15): every server holding
+   * a current replica copies it locally to a new handle (no network copy),
+   * and the file takes the copy.
+   */
+  private async ownChunk(path: string, index: number): Promise<Handle> {
+    const f = this.state.getFile(path);
+    const shared = this.state.ns.chunkAt(f, index);
+    const info = this.state.chunks.get(shared);
+    if (!info || info.refs <= 1) return shared;
+    const holders = this.registry.replicaRefs(shared);
+    if (holders.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no live replica of chunk ${shared} to copy`);
+    const copy = await this.allocateHandle();
+    const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "copyChunk", { from: shared, to: copy, version: info.version })));
+    const copied = holders.filter((_, i) => results[i]!.status === "fulfilled");
+    if (copied.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no server could copy chunk ${shared}`);
+    await this.commit({ o: "cow", p: path, i: index, h: copy, v: info.version });
+    for (const h of copied) this.registry.addLocation(copy, h.id);
+    this.log.info(`chunk ${shared} of ${path}[${index}] is shared: copied to chunk ${copy} on ${copied.map((h) => h.addr).join(", ")}`);
+    return copy;
+  }
+
+  /**
+   * Snapshot (M15): ends the leases on the source's chunks (so the next write
+   * to any of them comes to the master and is copied first), then logs and
+   * duplicates the metadata; the chunks themselves are shared.
+   */
+  private async snapshot(b: ReqBody<"snapshot">): Promise<RepBody<"snapshot">> {
+    const src = normalizePath(b.src);
+    const dst = normalizePath(b.dst);
+    const node = this.state.lookup(src);
+    if (!node) throw new GfsError(ErrorCode.NOT_FOUND, `${src}: no such file or directory`);
+    if (this.state.lookup(dst)) throw new GfsError(ErrorCode.EXISTS, `${dst} already exists`);
+    if ((dst + "/").startsWith(src + "/")) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `cannot snapshot ${src} into itself`);
+    this.state.parentOf(dst); // the parent must exist
+    const handles: Handle[] = [];
+    let files = 0;
+    const collect = (id: number) => {
+      if (this.state.ns.isFile(id)) {
+        files++;
+        handles.push(...this.state.ns.chunks(id));
+      } else for (const c of this.state.ns.children(id)) collect(c);
+    };
+    collect(node);
+    const now = Date.now();
+    const leased = handles.filter((h) => this.leases.current(h, now));
+    await Promise.all(leased.map((h) => this.locked(`chunk:${h}`, () => this.revokeLease(h))));
+    await this.commit({ o: "snap", s: src, d: dst, t: Date.now() });
+    this.log.info(`snapshot of ${src} at ${dst}: ${files} files, ${handles.length} chunks shared, ${leased.length} leases revoked`);
+    return { files, chunks: handles.length, revokedLeases: leased.length };
+  }
+
+  /** Ends a lease: the primary is told; if it cannot be, the lease is waited out. */
+  private async revokeLease(handle: Handle): Promise<void> {
+    const l = this.leases.current(handle, Date.now());
+    if (!l) return;
+    try {
+      await this.callServer(l.primary, "revokeLease", { handle });
+    } catch {
+      const waitMs = l.expiresAtMs - Date.now();
+      if (waitMs > 0) {
+        this.log.info(`chunk ${handle}: primary unreachable; waiting ${waitMs} ms for its lease to run out`);
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
+    }
+    this.leases.revoke(handle);
   }
 
   /** Creates chunk `index` of `path` unless another request did; returns its first lease. */
@@ -439,7 +521,7 @@ export class Master {
     return { handle, version: lease.version, index, primary, secondaries: refs.filter((r) => r.id !== lease.primary), leaseMs: this.cfg.leaseMs, chunkSize: this.state.params.chunkSizeBytes };
   }
 
-  private callServer<T extends "createChunk" | "setVersion">(id: string, type: T, body: ReqBody<T>): Promise<RepBody<T>> {
+  private callServer<T extends "createChunk" | "setVersion" | "revokeLease" | "copyChunk">(id: string, type: T, body: ReqBody<T>): Promise<RepBody<T>> {
     const peer = this.peersById.get(id);
     if (!peer || peer.closed) return Promise.reject(new GfsError(ErrorCode.UNAVAILABLE, `chunk server ${id} is not connected`));
     return peer.call(type, body, CHUNKSERVER_CALL_MS);

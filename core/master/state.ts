@@ -20,7 +20,11 @@ export type Op =
   | { o: "ver"; h: Handle; v: number }
   | { o: "size"; p: string; s: number; t: number }
   | { o: "mv"; s: string; d: string; t: number }
-  | { o: "rm"; p: string; t: number };
+  | { o: "rm"; p: string; t: number }
+  /** Snapshot (M15): `d` becomes a copy of `s` sharing its chunks. */
+  | { o: "snap"; s: string; d: string; t: number }
+  /** Copy-on-write: chunk `i` of file `p` is now `h`, a copy of the shared chunk at version `v`. */
+  | { o: "cow"; p: string; i: number; h: Handle; v: number };
 
 export interface ClusterParams {
   chunkSizeBytes: number;
@@ -150,6 +154,25 @@ export class MasterState {
         this.ns.setMtime(src.parent, op.t);
         this.ns.setMtime(dst.parent, op.t);
         return freed;
+      }
+      case "snap": {
+        const src = this.lookup(op.s);
+        if (!src) throw new GfsError(ErrorCode.NOT_FOUND, `${op.s}: no such file or directory`);
+        const { parent, name } = this.parentOf(op.d);
+        if (this.ns.child(parent, name)) throw new GfsError(ErrorCode.EXISTS, `${op.d} already exists`);
+        this.ns.copyTree(src, parent, name, op.t, (h) => this.chunks.addRef(h));
+        this.ns.setMtime(parent, op.t);
+        return [];
+      }
+      case "cow": {
+        const f = this.getFile(op.p);
+        assert(op.i < this.ns.chunkCount(f), `${op.p} has chunk ${op.i}`);
+        assert(op.h > 0 && op.h < this.handleLimit, `chunk handle ${op.h} was reserved`);
+        const old = this.ns.chunkAt(f, op.i);
+        const size = this.chunks.sizeOf(old);
+        this.chunks.add(op.h, op.v, size);
+        this.ns.replaceChunk(f, op.i, op.h);
+        return this.chunks.release(old) ? [old] : [];
       }
       case "rm": {
         const { parent, name } = this.parentOf(op.p);

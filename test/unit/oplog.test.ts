@@ -99,3 +99,14 @@ describe("operation log", () => {
     expect(recover(dir, params).state.fileCount).toBe(5);
   });
 });
+
+describe("checkpoints with snapshots", () => {
+  test("shared chunks come back shared, with their reference counts", async () => {
+    const dir = tempDir("gfs-log-");
+    await (await logOps(dir, 1, [{ o: "handles", n: 10 }, { o: "create", p: "/a", r: 3, t: 1 }, { o: "chunk", p: "/a", h: 3, v: 2 }, { o: "snap", s: "/a", d: "/b", t: 2 }])).close();
+    writeCheckpoint(dir, recover(dir, params, 2, false).state, 2);
+    const r = recover(dir, params);
+    expect(r.checkpointSeq).toBe(2);
+    expect(r.state.chunks.get(3)).toEqual({ version: 2, sizeBytes: 0, refs: 2 });
+  });
+});

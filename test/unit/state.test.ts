@@ -77,3 +77,21 @@ describe("master state", () => {
     expect([...s.walk()].map(([p]) => p)).toEqual(["/d", "/d/f"]);
   });
 });
+
+describe("snapshots in the master state", () => {
+  test("a snapshot shares chunks; copy-on-write gives one file its own; deleting drops references", () => {
+    const s = withFile();
+    s.apply({ o: "snap", s: "/d", d: "/e", t: 5 });
+    expect(s.ns.chunks(s.getFile("/e/f"))).toEqual([1, 2]);
+    expect(s.chunks.get(2)!.refs).toBe(2);
+    expect(s.fileCount).toBe(2);
+    s.apply({ o: "handles", n: 200 });
+    expect(s.apply({ o: "cow", p: "/d/f", i: 1, h: 150, v: 1 })).toEqual([]);
+    expect(s.ns.chunks(s.getFile("/d/f"))).toEqual([1, 150]);
+    expect(s.chunks.get(150)).toEqual({ version: 1, sizeBytes: 50, refs: 1 });
+    expect(s.chunks.get(2)!.refs).toBe(1);
+    expect(s.apply({ o: "rm", p: "/e", t: 6 })).toEqual([2]); // chunk 1 is still /d/f's
+    expect(s.chunks.get(1)!.refs).toBe(1);
+    expect(() => s.apply({ o: "snap", s: "/d", d: "/d/f", t: 7 })).toThrow(/already exists/);
+  });
+});
