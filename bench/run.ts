@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { connect } from "../core/client";
 import { TestCluster, tempDir } from "../test/helpers/cluster";
 import { masterMemory } from "./memory";
+import { cliAppend, libraryAppend, localAppend, snapshotTime, type AppendFigure } from "./append";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -22,6 +23,7 @@ const SIZE_MIB = opt("--size", 1024);
 const CREATES = opt("--creates", 20000);
 const FILES = flag("--million") ? 1_000_000 : opt("--files", 200_000);
 const RUNS = opt("--runs", 1);
+const APPENDS: AppendFigure[][] = [];
 const ROOT = resolve(import.meta.dir, "..");
 const PEERS = resolve(ROOT, "../shared/peers");
 const BUN = process.execPath;
@@ -78,7 +80,7 @@ async function moosefs(): Promise<Record<string, number>> {
   Bun.spawnSync(["sync"]);
   const out = await sh(["bash", script], { env: { N_MIB: String(SIZE_MIB), K: String(CREATES), RUNS: String(RUNS) } });
   const res: Record<string, number> = {};
-  for (const k of ["write_MBps", "read_MBps", "create_1t_per_s", "create_8t_per_s"]) {
+  for (const k of ["write_MBps", "read_MBps", "create_1t_per_s", "create_8t_per_s", "append_1w_recs_per_s", "append_8threads_recs_per_s", "append_8procs_recs_per_s"]) {
     const v = metric(out, k);
     if (v !== undefined) res[k] = v;
   }
@@ -130,6 +132,19 @@ async function gfsFigures(): Promise<Record<string, number>> {
     }));
     res.create8 = CREATES / ((performance.now() - t) / 1000);
     for (const c of clients) c.close();
+
+    log("record append: 1 KiB and 64 KiB records from 1 and 16 library appenders and 8 gfs append processes");
+    const m = cluster.masterAddr;
+    const appends: AppendFigure[] = [];
+    for (const [bytes, per1, per16, perProc] of [[1024, 5000, 1000, 2000], [65536, 300, 40, 100]] as const) {
+      appends.push(localAppend(bytes, per1));
+      appends.push(await libraryAppend(m, `/ap/one-${bytes}`, 1, per1, bytes));
+      appends.push(await libraryAppend(m, `/ap/sixteen-${bytes}`, 16, per16, bytes));
+      appends.push(await cliAppend(m, `/ap/procs-${bytes}`, 8, perProc, bytes));
+    }
+    APPENDS.push(appends);
+    log("snapshot of a directory of 10,000 files");
+    res.snapshot10k = await snapshotTime(m, 10_000);
   } finally {
     await cluster.stop();
   }
@@ -157,6 +172,8 @@ rows.push({ metric: `master heap per file+chunk (${FILES.toLocaleString("en")} f
 rows.push({ metric: `master restart from a checkpoint of ${FILES.toLocaleString("en")} files`, unit: "ms", gfs: mem.restartMs, target: "seconds, not minutes (M6)" });
 rows.push({ metric: `master RSS per file+chunk (${FILES.toLocaleString("en")} files)`, unit: "bytes", gfs: mem.rssPerFile, mfs: 373, target: "MooseFS: 373 B/file at 1M (peers README)" });
 
+rows.push({ metric: "snapshot of a directory of 10,000 files", unit: "ms", gfs: mine.snapshot10k! });
+
 const fmt = (n: number | undefined, digits = 1) => (n === undefined || !Number.isFinite(n) ? "-" : n >= 100 ? Math.round(n).toLocaleString("en") : n.toFixed(digits));
 const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : "-");
 const lines = [
@@ -164,6 +181,25 @@ const lines = [
   `|---|---|---|---|---|---|---|`,
   ...rows.map((r) => `| ${r.metric} (${r.unit}) | ${fmt(r.gfs)} | ${r.limit ? `${fmt(r.limit)} (${r.limitName})` : "-"} | ${ratio(r.gfs, r.limit)} | ${fmt(r.mfs)} | ${ratio(r.gfs, r.mfs)} | ${r.target ?? ""} |`),
 ];
+// Record append: medians over runs, per case.
+const appendRows: string[] = [
+  `| records | writers | gfs rec/s | gfs MB/s | local file, 1 process (rec/s) | gfs / local | MooseFS rec/s | gfs / MooseFS |`,
+  `|---|---|---|---|---|---|---|---|`,
+];
+const cases = APPENDS[0]!.length;
+for (let i = 0; i < cases; i++) {
+  const f = APPENDS[0]![i]!;
+  if (f.name.startsWith("local")) continue;
+  const recs = median(APPENDS.map((run) => run[i]!.recsPerSec));
+  const mb = median(APPENDS.map((run) => run[i]!.mbPerSec));
+  const localIdx = APPENDS[0]!.findIndex((x) => x.name.startsWith("local") && x.recordBytes === f.recordBytes);
+  const local = median(APPENDS.map((run) => run[localIdx]!.recsPerSec));
+  const mfsKey = f.recordBytes !== 1024 ? undefined : f.name.startsWith("1 ") ? "append_1w_recs_per_s" : f.name.startsWith("16") ? "append_8threads_recs_per_s" : "append_8procs_recs_per_s";
+  const mfsV = mfsKey ? mfs[mfsKey] : undefined;
+  appendRows.push(`| ${f.recordBytes / 1024} KiB | ${f.name} | ${fmt(recs)} | ${fmt(mb)} | ${fmt(local)} | ${ratio(recs, local)} | ${fmt(mfsV)} | ${ratio(recs, mfsV)} |`);
+}
+lines.push("", "Record append (MooseFS: libmfsio O_APPEND, 1 KiB; its 16-writer column is its 8-thread figure, its process column 8 processes):", "", ...appendRows);
+
 const header = `Measured ${new Date().toISOString().slice(0, 16)}Z on ${navigator.hardwareConcurrency} cores, median of ${RUNS} run(s) each; CRC32C limit ${fmt(lim.crc)} MB/s.`;
 console.log(header + "\n\n" + lines.join("\n"));
 mkdirSync(join(ROOT, "bench/results"), { recursive: true });

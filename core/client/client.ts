@@ -7,7 +7,7 @@ import type { ChunkLocation, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestTy
 import type { Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
 import { hostOf, orderNearest } from "../master/placement";
-import { Appender, type AppendOptions } from "./appender";
+import { AppendBatcher, Appender, type AppendOptions } from "./appender";
 import { LocationCache } from "./locations";
 import { RecordScanner, RecordSequencer, type Record } from "./records";
 import { readChunks, type ReadOptions } from "./reader";
@@ -36,6 +36,7 @@ export class GfsClient {
   private readonly localHosts: Set<string>;
   private readonly leaseCache = new Map<string, { grant: LeaseGrant; untilMs: number }>();
   private readonly leasePending = new Map<string, Promise<LeaseGrant>>();
+  private readonly batchers = new Map<string, AppendBatcher>();
 
   constructor(readonly opts: ClientOptions) {
     this.masters = Array.isArray(opts.master) ? opts.master : opts.master.split(",").map((s) => s.trim()).filter(Boolean);
@@ -122,7 +123,12 @@ export class GfsClient {
    * resolves with the record's offset. The file must exist (see `ensureFile`).
    */
   appender(path: string, opts: AppendOptions = {}): Appender {
-    return new Appender(this, path, opts);
+    let batcher = this.batchers.get(path);
+    if (!batcher) {
+      batcher = new AppendBatcher(this, path);
+      this.batchers.set(path, batcher);
+    }
+    return new Appender(batcher, path, opts);
   }
 
   /** Creates an empty file (and its parents) unless it exists. */
