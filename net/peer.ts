@@ -369,6 +369,22 @@ export class Peer {
 
 // ---- listening and connecting ----
 
+/** Socket events, the same for both ends: each goes to the socket's Peer. */
+const peerEvents = {
+  data(socket: Socket<Peer | undefined>, chunk: Uint8Array) {
+    socket.data?.onData(chunk);
+  },
+  drain(socket: Socket<Peer | undefined>) {
+    socket.data?.onDrain();
+  },
+  close(socket: Socket<Peer | undefined>) {
+    socket.data?.onClosed("closed by peer");
+  },
+  error(socket: Socket<Peer | undefined>, err: Error) {
+    socket.data?.onClosed(err.message);
+  },
+};
+
 export interface Listener {
   readonly host: string;
   readonly port: number;
@@ -400,18 +416,7 @@ export function listen(host: string, port: number, opts: PeerOptions): Listener 
             if (peer.state === "handshake") peer.close("no handshake");
           }, HANDSHAKE_TIMEOUT_MS).unref?.();
         },
-        data(socket, chunk) {
-          socket.data?.onData(chunk);
-        },
-        drain(socket) {
-          socket.data?.onDrain();
-        },
-        close(socket) {
-          socket.data?.onClosed("closed by peer");
-        },
-        error(socket, err) {
-          socket.data?.onClosed(err.message);
-        },
+        ...peerEvents,
       },
     });
   } catch (err) {
@@ -450,18 +455,7 @@ export async function connect(addr: string, role: Role, name: string, opts: Peer
         peer.remote = addr;
         socket.data = peer;
       },
-      data(socket, chunk) {
-        socket.data?.onData(chunk);
-      },
-      drain(socket) {
-        socket.data?.onDrain();
-      },
-      close(socket) {
-        socket.data?.onClosed("closed by peer");
-      },
-      error(socket, err) {
-        socket.data?.onClosed(err.message);
-      },
+      ...peerEvents,
       connectError(_socket, _err) {},
     },
   });
