@@ -136,7 +136,7 @@ async function gfsFigures(): Promise<Record<string, number>> {
     log("record append: 1 KiB and 64 KiB records from 1 and 16 library appenders and 8 gfs append processes");
     const m = cluster.masterAddr;
     const appends: AppendFigure[] = [];
-    for (const [bytes, per1, per16, perProc] of [[1024, 5000, 1000, 2000], [65536, 300, 40, 100]] as const) {
+    for (const [bytes, per1, per16, perProc] of [[1024, 5000, 1000, 10_000], [65536, 300, 40, 200]] as const) {
       appends.push(localAppend(bytes, per1));
       appends.push(await libraryAppend(m, `/ap/one-${bytes}`, 1, per1, bytes));
       appends.push(await libraryAppend(m, `/ap/sixteen-${bytes}`, 16, per16, bytes));
