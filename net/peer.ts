@@ -75,6 +75,8 @@ export class Peer {
   ) {
     this.remote = `${socket.remoteAddress}:${(socket as any).remotePort ?? "?"}`;
     this.decoder = new FrameDecoder(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    // Requests are small and latency-bound: never hold a frame back waiting for an ACK.
+    socket.setNoDelay?.(true);
   }
 
   get closed(): boolean {

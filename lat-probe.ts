@@ -1,0 +1,17 @@
+import { connect } from "./core/client";
+import { pushAlongChain } from "./core/client/writer";
+import { initChecksums } from "./core/chunkserver/checksums";
+await initChecksums();
+const c = connect({ master: process.env.GFS_MASTER! });
+await c.ensureFile("/lat");
+const a = c.appender("/lat");
+await a.append(new Uint8Array(10));
+const grant = await c.master("appendLease", { path: "/lat" });
+const rec = new Uint8Array(1052);
+let t = performance.now();
+for (let i = 0; i < 500; i++) await pushAlongChain(c, grant, `p${i}`, rec);
+const pushUs = (performance.now() - t) * 1000 / 500;
+t = performance.now();
+for (let i = 0; i < 500; i++) await a.append(new Uint8Array(1024));
+console.log({ pushUs: Math.round(pushUs), appendTotalUs: Math.round((performance.now() - t) * 1000 / 500) });
+c.close();
