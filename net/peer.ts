@@ -342,11 +342,11 @@ export class Peer {
   /** Client side of the handshake; resolves when the connection is ready. */
   async handshake(role: Role, name: string): Promise<void> {
     const secret = this.opts.secret ?? null;
-    const helloRep = (await this.rawCall("hello", { proto: PROTOCOL_VERSION, role, name })) as { proto: number; challenge?: Uint8Array };
+    const helloRep = await this.call("hello", { proto: PROTOCOL_VERSION, role, name }, HANDSHAKE_TIMEOUT_MS);
     if (helloRep.challenge) {
       if (!secret) throw new GfsError(ErrorCode.AUTH, `${this.remote} requires a cluster secret (--secret-file, GFS_SECRET_FILE or GFS_SECRET)`);
       const nonce = newNonce();
-      const authRep = (await this.rawCall("auth", { mac: clientProof(secret, helloRep.challenge, nonce), nonce })) as { mac: Uint8Array };
+      const authRep = await this.call("auth", { mac: clientProof(secret, helloRep.challenge, nonce), nonce }, HANDSHAKE_TIMEOUT_MS);
       if (!macEqual(serverProof(secret, helloRep.challenge, nonce), authRep.mac)) {
         throw new GfsError(ErrorCode.AUTH, `${this.remote} failed to prove the cluster secret`);
       }
@@ -354,18 +354,6 @@ export class Peer {
       throw new GfsError(ErrorCode.AUTH, `${this.remote} does not use a cluster secret but one is configured here`);
     }
     this.state = "ready";
-  }
-
-  private rawCall(type: "hello" | "auth", body: unknown): Promise<unknown> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new GfsError(ErrorCode.TIMEOUT, `handshake with ${this.remote} timed out`));
-      }, HANDSHAKE_TIMEOUT_MS);
-      this.pending.set(id, { resolve, reject, timer });
-      this.send({ i: id, t: type, b: body });
-    });
   }
 }
 

@@ -116,9 +116,4 @@ export class MutationOrder {
     const l = this.leases.get(handle);
     return l && l.expiresAtMs > nowMs ? l.secondaries : [];
   }
-
-  isPrimary(handle: Handle, nowMs: number): boolean {
-    const l = this.leases.get(handle);
-    return !!l && l.expiresAtMs > nowMs;
-  }
 }

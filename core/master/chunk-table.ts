@@ -80,11 +80,6 @@ export class ChunkTable {
     return true;
   }
 
-  /** Bytes held by the arrays, for memory reports. */
-  get footprintBytes(): number {
-    return this.version.byteLength * 3;
-  }
-
   private ensure(h: Handle): void {
     if (h < this.version.length) return;
     const n = Math.min(MAX_HANDLE + 1, Math.max(h + 1, Math.ceil(this.version.length * 1.5)));

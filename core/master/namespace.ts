@@ -222,11 +222,6 @@ export class Namespace {
     }
   }
 
-  /** Bytes held by the columns, arena and index, for memory reports. */
-  get footprintBytes(): number {
-    return this.cap * (1 + 1 + 1 + 4 * 7 + 8) + this.names.byteLength + this.index.byteLength;
-  }
-
   // ---- internals ----
 
   private addNode(parent: number, name: string, kind: number, mtimeMs: number): number {

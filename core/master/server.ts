@@ -621,10 +621,4 @@ export class Master {
     this.log.warn(`chunk server ${s.addr} (${id}) lost: ${why}; ${held.length} replicas and ${leases.length} leases dropped`);
     this.peersById.get(id)?.close("declared dead");
   }
-
-  // ---- introspection for tests and status ----
-
-  get opStats(): { records: number; flushes: number } {
-    return this.oplog.stats;
-  }
 }

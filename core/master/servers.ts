@@ -138,11 +138,6 @@ export class ServerRegistry {
     }));
   }
 
-  /** Bytes held by the location slots, for memory reports. */
-  get footprintBytes(): number {
-    return this.slots.byteLength;
-  }
-
   private holderIndexes(handle: Handle): number[] {
     const out: number[] = [];
     const base = handle * SLOTS;
