@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { LeaseGrant } from "../../net/messages";
 import { sleep, type GfsClient } from "./client";
+import { IssueOrder } from "./issue-order";
 import { encodeRecord } from "./records";
 import { pushAlongChain } from "./writer";
 
@@ -54,7 +55,7 @@ export class AppendBatcher {
   private tail: Promise<LeaseGrant> | null = null;
   /** The grant `tail` resolved to, once it has. */
   private current: LeaseGrant | null = null;
-  private lastIssued: Promise<void> = Promise.resolve();
+  private readonly order = new IssueOrder();
   private chunkSize = 0;
 
   constructor(private readonly client: GfsClient, readonly path: string) {}
@@ -99,17 +100,8 @@ export class AppendBatcher {
 
   /** Appends one blob atomically; resolves with its offset in the file. */
   private async appendBlob(blob: Uint8Array): Promise<number> {
-    // Requests go out in the order batches were formed: take a place in line now.
-    const prev = this.lastIssued;
-    let issued!: () => void;
-    this.lastIssued = new Promise<void>((r) => (issued = r));
-    let inLine = true;
-    const leaveLine = async () => {
-      if (!inLine) return;
-      inLine = false;
-      await prev;
-      issued();
-    };
+    // Requests go out in the order batches were formed: take a turn now.
+    const turn = this.order.take();
     const deadline = Date.now() + RETRY_MS;
     let delayMs = 20;
     let failedWith: LeaseGrant | null = null;
@@ -125,16 +117,13 @@ export class AppendBatcher {
           const dataId = randomBytes(12).toString("base64url");
           await pushAlongChain(this.client, grant, dataId, blob);
           const primary = await this.client.pool.get(grant.primary.addr);
-          if (inLine) await prev;
+          await turn.wait();
           const reply = primary.call("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength });
-          if (inLine) {
-            inLine = false;
-            issued();
-          }
+          turn.sent();
           const { offset } = await reply;
           return grant.index * grant.chunkSize + offset;
         } catch (err) {
-          await leaveLine(); // later batches need not wait for this one's retry
+          await turn.pass(); // later batches need not wait for this one's retry
           const e = err instanceof GfsError ? err : new GfsError(ErrorCode.INTERNAL, (err as Error).message);
           if (e.code === ErrorCode.CHUNK_FULL) {
             this.moveOn(grant.index);
@@ -148,7 +137,7 @@ export class AppendBatcher {
         }
       }
     } finally {
-      await leaveLine();
+      await turn.pass();
     }
   }
 

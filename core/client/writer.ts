@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { LeaseGrant, ReplicaRef } from "../../net/messages";
 import { sleep, type GfsClient } from "./client";
+import { IssueOrder, type Turn } from "./issue-order";
 
 const PIECE_BYTES = 4 * 1024 * 1024;
 const PUSH_PART_BYTES = 512 * 1024;
@@ -18,7 +19,7 @@ export async function writeChunks(client: GfsClient, path: string, source: Async
   let offset = 0;
   const inflight = new Set<Promise<void>>();
   let failure: unknown = null;
-  let lastIssued: Promise<void> = Promise.resolve();
+  const order = new IssueOrder();
   // Chunks are created in order: chunk i's first lease waits for chunk i-1's.
   let chunkReady: Promise<unknown> = Promise.resolve();
   let readyIndex = -1;
@@ -38,11 +39,9 @@ export async function writeChunks(client: GfsClient, path: string, source: Async
       readyIndex = index;
     }
     const ready = chunkReady;
-    const prev = lastIssued;
-    let issued!: () => void;
-    lastIssued = new Promise<void>((r) => (issued = r));
+    const turn = order.take();
     const p = ready
-      .then(() => writePiece(client, path, index, within, piece, prev, issued))
+      .then(() => writePiece(client, path, index, within, piece, turn))
       .then(
         () => {
           if (spare.length <= IN_FLIGHT && piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength) spare.push(piece);
@@ -92,11 +91,10 @@ export async function* cutPieces(
   if (buf && filled > 0) yield buf.subarray(0, filled);
 }
 
-async function writePiece(client: GfsClient, path: string, index: number, within: number, data: Uint8Array, prevIssued: Promise<void>, issued: () => void): Promise<void> {
+async function writePiece(client: GfsClient, path: string, index: number, within: number, data: Uint8Array, turn: Turn): Promise<void> {
   const deadline = Date.now() + WRITE_RETRY_MS;
   let renew = false;
   let delayMs = 50;
-  let first = true;
   try {
     for (;;) {
       try {
@@ -104,19 +102,13 @@ async function writePiece(client: GfsClient, path: string, index: number, within
         const dataId = randomBytes(12).toString("base64url");
         await pushAlongChain(client, grant, dataId, data);
         const primary = await client.pool.get(grant.primary.addr);
-        if (first) await prevIssued;
+        await turn.wait();
         const reply = primary.call("write", { handle: grant.handle, version: grant.version, offset: within, dataId, size: data.byteLength });
-        if (first) issued();
-        first = false;
+        turn.sent();
         await reply;
         return;
       } catch (err) {
-        if (first) {
-          // Let later pieces go on; this one retries out of order.
-          await prevIssued;
-          issued();
-          first = false;
-        }
+        await turn.pass(); // later pieces go on; this one retries out of order
         const e = err instanceof GfsError ? err : new GfsError(ErrorCode.INTERNAL, (err as Error).message);
         if (!e.retryable) throw e;
         if (Date.now() + delayMs > deadline) throw new GfsError(e.code, `writing ${path} chunk ${index}: ${e.message}`);
@@ -126,7 +118,7 @@ async function writePiece(client: GfsClient, path: string, index: number, within
       }
     }
   } finally {
-    if (first) issued();
+    await turn.pass();
   }
 }
 

@@ -46,3 +46,25 @@ describe("command-line units", () => {
     expect(() => parseDuration("soon", "--d")).toThrow(/not a duration/);
   });
 });
+
+describe("issue order", () => {
+  test("requests go out in the order turns were taken; a passed turn lets the next go after earlier ones", async () => {
+    const { IssueOrder } = await import("../../core/client/issue-order");
+    const order = new IssueOrder();
+    const sent: string[] = [];
+    const [a, b, c] = [order.take(), order.take(), order.take()];
+    const cDone = c.wait().then(() => {
+      sent.push("c");
+      c.sent();
+    });
+    const bDone = b.pass(); // b failed: it retries out of order
+    await Bun.sleep(1);
+    expect(sent).toEqual([]); // nothing before a has gone
+    await a.wait();
+    sent.push("a");
+    a.sent();
+    await Promise.all([bDone, cDone]);
+    expect(sent).toEqual(["a", "c"]);
+    expect(await Promise.race([b.wait().then(() => "open"), Bun.sleep(5).then(() => "blocked")])).toBe("open");
+  });
+});
