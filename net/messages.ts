@@ -128,6 +128,12 @@ export interface Requests {
 export interface Notifies {
   /** A piece of pushed data; pieces of one push arrive in order on one connection. */
   pushData: { dataId: string; data: Uint8Array };
+  /**
+   * A push nobody waits on (record append): like `push`, with its first piece
+   * inline and no reply; the mutation that names `dataId` fails if it never
+   * arrives. Forwarded down `chain` the same way.
+   */
+  pushAhead: { dataId: string; size: number; chain: string[]; data: Uint8Array };
 }
 
 export type RequestType = keyof Requests;
@@ -142,4 +148,4 @@ export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
   "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "snapshot",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "push", "read", "write", "append", "applyWrite",
 ]);
-export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData"]);
+export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead"]);

@@ -5,11 +5,6 @@ import { ErrorCode, GfsError } from "../../net/errors";
 import { clientArgs, UsageError } from "../options";
 import { remotePath, withClient } from "../client";
 
-// Lines waiting for their append, bounded in count and bytes: enough to fill
-// batches (the library sends queued records together), little memory.
-const IN_FLIGHT_RECORDS = 4096;
-const IN_FLIGHT_BYTES = 8 * 1024 * 1024;
-
 export default defineCommand({
   meta: { name: "append", description: "Append the input to REMOTE as one record (or one per line with --lines) and print its offset; safe from many processes at once" },
   args: {
@@ -40,23 +35,9 @@ export default defineCommand({
         process.stdout.write(`${offset}\n`);
         return;
       }
-      const inflight = new Set<Promise<unknown>>();
-      let inflightBytes = 0;
-      let failure: unknown = null;
-      for await (const line of splitLines(input)) {
-        if (failure) break;
-        const size = line.byteLength;
-        inflightBytes += size;
-        const p = appender.append(line).catch((err) => (failure ??= err));
-        inflight.add(p);
-        p.finally(() => {
-          inflight.delete(p);
-          inflightBytes -= size;
-        });
-        while (inflight.size >= IN_FLIGHT_RECORDS || inflightBytes >= IN_FLIGHT_BYTES) await Promise.race(inflight);
-      }
-      await Promise.all(inflight);
-      if (failure) throw failure;
+      // Streams: many lines in flight (a bounded window), sent in batches.
+      for await (const line of splitLines(input)) await appender.write(line);
+      await appender.flush();
     });
   },
 });

@@ -77,6 +77,11 @@ export class PushBuffer {
     return e ? e.buf.subarray(0, e.receivedBytes) : new Uint8Array(0);
   }
 
+  /** The whole buffer of a push, filled as pieces arrive (a view, valid until recycled). */
+  whole(dataId: string): Uint8Array | undefined {
+    return this.entries.get(dataId)?.buf;
+  }
+
   /** Returns the complete data and forgets it; hand it to `recycle` once written. */
   take(dataId: string): Uint8Array {
     const e = this.entries.get(dataId);

@@ -11,6 +11,7 @@ import { connect, listen, type Listener, type Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
 import { logger } from "../log";
 import { initChecksums } from "./checksums";
+import { DataWaits } from "./data-waits";
 import { MutationOrder } from "./mutations";
 import { PushBuffer } from "./push-buffer";
 import { ChunkStore, handleName } from "./store";
@@ -31,6 +32,16 @@ export interface ChunkServerConfig {
 const PUSH_MAX_AGE_MS = 60_000;
 const PUSH_PIECE_TIMEOUT_MS = 30_000;
 const FORWARD_PIECE_BYTES = 512 * 1024;
+/** How long a mutation waits for data whose push has not begun here. */
+const DATA_ANNOUNCE_MS = 5_000;
+
+/** A push being received here (and forwarded down its chain). */
+interface ActivePush {
+  upstream: Peer;
+  /** `bytes` have arrived so far; `done` once all have. */
+  piece(bytes: number, done: boolean): void;
+  fail(err: Error): void;
+}
 
 export class ChunkServer {
   readonly log: ConsolaInstance = logger("chunkserver");
@@ -38,6 +49,11 @@ export class ChunkServer {
   private store!: ChunkStore;
   private readonly order = new MutationOrder();
   private readonly buffer: PushBuffer;
+  private readonly waits: DataWaits;
+  private readonly pushes = new Map<string, ActivePush>();
+  /** Push buffers still being sent down a chain: not to be recycled yet. */
+  private readonly forwarding = new Set<Uint8Array>();
+  private readonly sentAhead = new WeakSet<Uint8Array>();
   private listener: Listener | null = null;
   private master: Peer | null = null;
   private readonly pool: PeerPool;
@@ -60,6 +76,7 @@ export class ChunkServer {
       writeFileSync(idPath, this.id + "\n");
     }
     this.buffer = new PushBuffer(cfg.bufferBytes, PUSH_MAX_AGE_MS);
+    this.waits = new DataWaits(this.buffer, DATA_ANNOUNCE_MS);
     const peerOpts = { secret: cfg.secret, logger: this.log, onNotify: this.onNotify.bind(this) };
     this.pool = new PeerPool("chunkserver", this.id, peerOpts);
     this.registered = new Promise((r) => (this.markRegistered = r));
@@ -72,6 +89,7 @@ export class ChunkServer {
       logger: this.log,
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onNotify: this.onNotify.bind(this),
+      onClose: (peer) => this.upstreamClosed(peer),
     });
     const host = this.cfg.listenHost === "0.0.0.0" || this.cfg.listenHost === "::" ? "127.0.0.1" : this.cfg.listenHost;
     this.addr = this.cfg.advertise ?? `${host}:${this.listener.port}`;
@@ -91,6 +109,7 @@ export class ChunkServer {
     this.listener?.stop();
     this.master?.close("stopping");
     this.pool.closeAll();
+    this.waits.closeAll();
     this.store?.closeAll();
   }
 
@@ -207,7 +226,7 @@ export class ChunkServer {
       case "copyChunk":
         return this.copyChunk(body);
       case "push":
-        return this.push(body, peer);
+        return this.push(body, peer, false);
       case "read":
         return this.read(body);
       case "write":
@@ -221,12 +240,27 @@ export class ChunkServer {
     }
   }
 
-  private onNotify(type: NotifyType, body: any): void {
-    if (type !== "pushData") return;
-    if (typeof body.dataId !== "string" || !(body.data instanceof Uint8Array)) throw new Error("malformed pushData");
-    const progress = this.pushProgress.get(body.dataId);
-    if (!progress) return; // a push that already failed or timed out: drop its pieces
-    progress(this.buffer.add(body.dataId, body.data, Date.now()));
+  private onNotify(type: NotifyType, body: any, peer: Peer): void {
+    if (typeof body.dataId !== "string" || !(body.data instanceof Uint8Array)) throw new Error(`malformed ${type}`);
+    if (type === "pushAhead") {
+      const failed = (err: unknown) => this.log.debug(`push ${body.dataId} from ${peer.remote}: ${(err as Error).message}`);
+      try {
+        this.push(body, peer, true).catch(failed);
+      } catch (err) {
+        return failed(err); // the mutation naming it fails and is retried
+      }
+    } else if (type !== "pushData") return;
+    const push = this.pushes.get(body.dataId);
+    if (!push) return; // a push that already failed or timed out: drop its pieces
+    const done = this.buffer.add(body.dataId, body.data, Date.now());
+    push.piece(this.buffer.received(body.dataId).byteLength, done);
+  }
+
+  /** Pushes whose sender went away will not complete. */
+  private upstreamClosed(peer: Peer): void {
+    for (const push of [...this.pushes.values()]) {
+      if (push.upstream === peer) push.fail(new GfsError(ErrorCode.UNAVAILABLE, `the sender of a push (${peer.remote}) went away`));
+    }
   }
 
   private createChunk(b: ReqBody<"createChunk">): {} {
@@ -244,6 +278,7 @@ export class ChunkServer {
     if (b.version < c.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.handle)} is already at version ${c.version}`);
     if (b.version > c.version) this.store.setVersion(b.handle, b.version);
     this.order.versionChanged(b.handle, b.version);
+    this.waits.versionChanged(b.handle, b.version);
     if (b.lease) {
       this.order.grantLease(b.handle, b.version, b.lease.leaseMs, b.lease.secondaries, Date.now(), c.sizeBytes);
       this.log.debug(`chunk ${handleName(b.handle)}: primary at version ${b.version}`);
@@ -279,75 +314,106 @@ export class ChunkServer {
 
   // ---- data push (D1): store while forwarding down the chain ----
 
-  private readonly pushProgress = new Map<string, (done: boolean) => void>();
-
-  private push(b: ReqBody<"push">, upstream: Peer): Promise<{}> {
+  /**
+   * Receives a push and forwards it down its chain. A push `ahead` (record
+   * append) has no reply: the client does not wait for it, and a failure
+   * shows as the failure of the mutation that names it.
+   */
+  private push(b: ReqBody<"push">, upstream: Peer, ahead: boolean): Promise<{}> {
     if (typeof b.dataId !== "string" || !Number.isInteger(b.size) || b.size < 0 || !Array.isArray(b.chain)) {
       throw new GfsError(ErrorCode.INVALID_ARGUMENT, "malformed push");
     }
+    const dataId = b.dataId;
     // The entry is created synchronously: the pieces follow on this connection.
-    this.buffer.begin(b.dataId, b.size, Date.now());
+    try {
+      this.buffer.begin(dataId, b.size, Date.now());
+    } catch (err) {
+      this.waits.pushFailed(dataId, err as Error);
+      throw err;
+    }
+    const whole = this.buffer.whole(dataId)!;
     const next: string | undefined = b.chain[0];
+    let receivedBytes = 0;
     let wake: (() => void) | null = null;
     let failed: Error | null = null;
-    const fail = (err: Error) => {
-      failed ??= err;
-      wake?.();
-    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let settle!: (err?: Error) => void;
     const received = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const err = new GfsError(ErrorCode.TIMEOUT, `push ${b.dataId} stalled`);
-        fail(err);
-        reject(err);
-      }, PUSH_PIECE_TIMEOUT_MS);
-      const onPiece = (done: boolean) => {
-        timer.refresh();
-        wake?.();
-        if (done) {
-          clearTimeout(timer);
-          this.pushProgress.delete(b.dataId);
-          resolve();
-        }
-      };
-      this.pushProgress.set(b.dataId, onPiece);
-      if (this.buffer.isComplete(b.dataId)) onPiece(true);
+      settle = (err) => (err ? reject(err) : resolve());
     });
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = err;
+      clearTimeout(timer);
+      this.pushes.delete(dataId);
+      this.buffer.drop(dataId);
+      this.waits.pushFailed(dataId, err);
+      wake?.();
+      settle(err);
+    };
+    timer = setTimeout(() => fail(new GfsError(ErrorCode.TIMEOUT, `push ${dataId} stalled`)), PUSH_PIECE_TIMEOUT_MS);
+    const piece = (bytes: number, done: boolean) => {
+      receivedBytes = bytes;
+      timer!.refresh();
+      wake?.();
+      if (done) {
+        clearTimeout(timer);
+        this.pushes.delete(dataId);
+        settle();
+        this.waits.arrived(dataId); // a mutation already asked for these bytes
+      }
+    };
+    this.pushes.set(dataId, { upstream, piece, fail });
+    if (this.buffer.isComplete(dataId)) piece(b.size, true);
 
     // Forward each piece as it arrives (pipelined), pausing the upstream
-    // connection while the next hop is congested (W4).
+    // connection while the next hop is congested (W4). A mutation may take
+    // the bytes from the push buffer before they are all forwarded: forwarding
+    // reads the buffer itself, which is not recycled until it is done.
     const forward = async (): Promise<void> => {
       if (next === undefined) return;
-      const downstream = await this.pool.get(next);
-      const reply = downstream.call("push", { dataId: b.dataId, size: b.size, chain: b.chain.slice(1) }, 120_000);
-      reply.catch(fail);
-      let sent = 0;
-      for (;;) {
-        if (failed) throw failed;
-        const got = this.buffer.received(b.dataId);
-        while (sent < got.byteLength) {
-          if (failed) throw failed;
-          if (!downstream.isWritable) {
-            upstream.pauseReading();
-            await downstream.writable();
-            upstream.resumeReading();
-          }
-          const piece = got.subarray(sent, Math.min(got.byteLength, sent + FORWARD_PIECE_BYTES));
-          downstream.notifyData("pushData", { dataId: b.dataId }, piece);
-          sent += piece.byteLength;
+      this.forwarding.add(whole);
+      let reply: Promise<unknown> | null = null;
+      try {
+        const downstream = await this.pool.get(next);
+        let sent = 0;
+        const rest = { dataId, size: b.size, chain: b.chain.slice(1) };
+        if (ahead) {
+          // Queued bytes may still point into `whole`: it is never recycled.
+          this.sentAhead.add(whole);
+          sent = Math.min(receivedBytes, FORWARD_PIECE_BYTES);
+          downstream.notifyData("pushAhead", rest, whole.subarray(0, sent));
+        } else {
+          reply = downstream.call("push", rest, 120_000);
+          reply.catch(fail);
         }
-        if (this.buffer.isComplete(b.dataId)) break;
-        if (!this.buffer.has(b.dataId)) throw new GfsError(ErrorCode.NO_DATA, `push ${b.dataId} was dropped`);
-        await new Promise<void>((r) => (wake = r));
-        wake = null;
+        for (;;) {
+          if (failed) throw failed;
+          while (sent < receivedBytes) {
+            if (failed) throw failed;
+            if (!downstream.isWritable) {
+              upstream.pauseReading();
+              await downstream.writable();
+              upstream.resumeReading();
+            }
+            const piece = whole.subarray(sent, Math.min(receivedBytes, sent + FORWARD_PIECE_BYTES));
+            downstream.notifyData("pushData", { dataId }, piece);
+            sent += piece.byteLength;
+          }
+          if (sent === b.size) break;
+          await new Promise<void>((r) => (wake = r));
+          wake = null;
+        }
+        await reply;
+      } finally {
+        this.forwarding.delete(whole);
       }
-      await reply;
     };
 
     return Promise.all([received, forward()]).then(
       () => ({}),
       (err) => {
-        this.pushProgress.delete(b.dataId);
-        this.buffer.drop(b.dataId);
+        fail(err);
         upstream.resumeReading();
         throw err;
       },
@@ -355,6 +421,11 @@ export class ChunkServer {
   }
 
   // ---- mutations (D2, D5) ----
+  //
+  // A mutation names its data by push id. The client may send the request
+  // while the push is still travelling (record append does), so each replica
+  // queues the write in the chunk's order at once and runs it when the bytes
+  // are here (DataWaits).
 
   private async writePrimary(b: ReqBody<"write">): Promise<{ chunkBytes: number }> {
     checkHandle(b.handle);
@@ -366,9 +437,7 @@ export class ChunkServer {
     const peers = await Promise.all(leaseSecondaries.map((s) => this.pool.get(s.addr)));
     const { serial, secondaries } = this.order.beginPrimary(b.handle, b.version, Date.now(), b.offset + b.size);
     if (secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-    const data = this.buffer.take(b.dataId);
-    if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
-    const chunkBytes = await this.applyEverywhere(b.handle, b.version, b.offset, b.dataId, data, serial, peers, secondaries, false);
+    const chunkBytes = await this.applyEverywhere({ handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial }, peers, secondaries);
     return { chunkBytes };
   }
 
@@ -381,67 +450,66 @@ export class ChunkServer {
     checkHandle(b.handle);
     if (!this.store.get(b.handle)) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
     if (b.size > this.chunkSizeBytes / 4) {
-      this.buffer.drop(b.dataId);
+      this.waits.discard(b.dataId);
       throw new GfsError(ErrorCode.RECORD_TOO_LARGE, `a record of ${b.size} bytes is over a quarter of the chunk size (${this.chunkSizeBytes / 4} bytes)`);
     }
     const peers = await Promise.all(this.order.secondariesOf(b.handle, Date.now()).map((s) => this.pool.get(s.addr)));
     // From here to the forwards nothing yields: offsets, serials and forwards stay in order.
     const d = this.order.decideAppend(b.handle, b.version, b.size, this.chunkSizeBytes, Date.now());
     if (d.kind !== "append") {
-      this.buffer.drop(b.dataId);
+      this.waits.discard(b.dataId);
       if (d.kind === "pad") {
         if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-        await this.applyEverywhere(b.handle, b.version, d.offset, "", new Uint8Array(d.padBytes), d.serial, peers, d.secondaries, true);
+        await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true }, peers, d.secondaries);
         this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
       }
       throw new GfsError(ErrorCode.CHUNK_FULL, `chunk ${handleName(b.handle)} is full`);
     }
     if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-    const data = this.buffer.take(b.dataId);
-    if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, append says ${b.size}`);
-    await this.applyEverywhere(b.handle, b.version, d.offset, b.dataId, data, d.serial, peers, d.secondaries, false);
+    await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial }, peers, d.secondaries);
     return { offset: d.offset };
   }
 
   /** Applies a mutation here and forwards it to the secondaries at once; succeeds only if all did. */
-  private async applyEverywhere(handle: Handle, version: number, offset: number, dataId: string, data: Uint8Array, serial: number, peers: Peer[], secondaries: ReplicaRef[], zeros: boolean): Promise<number> {
+  private async applyEverywhere(m: Mutation, peers: Peer[], secondaries: ReplicaRef[]): Promise<number> {
     // The local write and the secondaries' writes proceed at the same time.
-    const local = this.applyLocal(handle, offset, data);
-    const forwards = peers.map((p) => p.call("applyWrite", { handle, version, offset, dataId, size: data.byteLength, serial, zeros }));
-    const chunkBytes = await local;
-    if (!zeros) this.buffer.recycle(data);
+    const local = this.applyLocal(m);
+    const forwards = peers.map((p) => p.call("applyWrite", m));
+    const chunkBytes = await local.catch(async (err) => {
+      await Promise.allSettled(forwards);
+      throw err;
+    });
     const results = await Promise.allSettled(forwards);
     const failures = results.flatMap((r, i) => (r.status === "rejected" ? [`${secondaries[i]!.addr}: ${(r.reason as Error).message}`] : []));
     if (failures.length > 0) {
-      throw new GfsError(ErrorCode.UNAVAILABLE, `mutation of chunk ${handleName(handle)} failed on ${failures.length} secondar${failures.length === 1 ? "y" : "ies"}: ${failures.join("; ")}`);
+      throw new GfsError(ErrorCode.UNAVAILABLE, `mutation of chunk ${handleName(m.handle)} failed on ${failures.length} secondar${failures.length === 1 ? "y" : "ies"}: ${failures.join("; ")}`);
     }
     return chunkBytes;
   }
 
-  private async applyWrite(b: ReqBody<"applyWrite">): Promise<{ chunkBytes: number }> {
+  private applyWrite(b: ReqBody<"applyWrite">): Promise<{ chunkBytes: number }> {
     checkHandle(b.handle);
     const c = this.store.get(b.handle);
     if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
     if (c.version !== b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.handle)} here is at version ${c.version}, not ${b.version}`);
     this.order.acceptSerial(b.handle, b.version, b.serial);
-    if (b.zeros) {
-      if (b.offset + b.size > this.chunkSizeBytes) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "padding passes the chunk size");
-      return { chunkBytes: await this.applyLocal(b.handle, b.offset, new Uint8Array(b.size)) };
-    }
-    const data = this.buffer.take(b.dataId);
-    if (data.byteLength !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${b.dataId} has ${data.byteLength} bytes, write says ${b.size}`);
-    const chunkBytes = await this.applyLocal(b.handle, b.offset, data);
-    this.buffer.recycle(data);
-    return { chunkBytes };
+    if (b.zeros && b.offset + b.size > this.chunkSizeBytes) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "padding passes the chunk size");
+    return this.applyLocal(b).then((chunkBytes) => ({ chunkBytes }));
   }
 
-  private async applyLocal(handle: Handle, offset: number, data: Uint8Array): Promise<number> {
+  /** Queues the write in the chunk's order now (without yielding); it runs once its data is here. */
+  private async applyLocal(m: Mutation): Promise<number> {
+    const data = m.zeros ? Promise.resolve(new Uint8Array(m.size)) : this.waits.get(m.dataId, m.size, m.handle, m.version);
     try {
-      const size = await this.store.write(handle, offset, data);
-      this.changedSizes.add(handle);
+      const size = await this.store.write(m.handle, m.offset, data);
+      this.changedSizes.add(m.handle);
+      if (!m.zeros) {
+        const buf = await data;
+        if (!this.forwarding.has(buf) && !this.sentAhead.has(buf)) this.buffer.recycle(buf);
+      }
       return size;
     } catch (err) {
-      if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(handle, err.message);
+      if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(m.handle, err.message);
       throw err;
     }
   }
@@ -460,6 +528,18 @@ export class ChunkServer {
     }, this.cfg.scrubIntervalMs);
     this.timers.push(t);
   }
+}
+
+/** A mutation as the primary sends it to each secondary (`applyWrite`). */
+interface Mutation {
+  handle: Handle;
+  version: number;
+  offset: number;
+  dataId: string;
+  size: number;
+  serial: number;
+  /** Write `size` zero bytes (padding) instead of pushed data. */
+  zeros?: boolean;
 }
 
 function checkHandle(h: unknown): asserts h is Handle {

@@ -184,7 +184,13 @@ export class ChunkStore {
    * server keeps moving data meanwhile; the chunk's length and checksums
    * change only once the bytes are written.
    */
-  write(handle: Handle, offset: number, data: Uint8Array): Promise<number> {
+  write(handle: Handle, offset: number, data: Uint8Array | Promise<Uint8Array>): Promise<number> {
+    if (data instanceof Promise) {
+      // The data may still be travelling: this write keeps its place in the
+      // chunk's order and runs once the bytes are here (or fails with them).
+      data.catch(() => {});
+      return this.inOrder(handle, async () => this.writeNow(handle, offset, await data));
+    }
     return this.inOrder(handle, () => this.writeNow(handle, offset, data));
   }
 

@@ -4,41 +4,101 @@
 // Appenders of one client on one file share a batcher: records queued while
 // earlier batches are in flight leave together, as one blob that the primary
 // appends atomically (each record keeps its own frame, so readers see
-// separate records). A batch is pushed along the replica chain, then handed
-// to the primary; a few batches are in flight at once and their requests
-// reach the primary in the order they were made. A failed batch is retried
-// on a fresh lease (a new one only if a server of the old one is gone);
-// CHUNK_FULL moves to the next chunk. Success means every record of the
-// batch is at the same offset on every replica.
+// separate records). A batch is pushed along the replica chain and handed to
+// the primary without waiting for the push to finish; a few batches are in
+// flight at once and their requests reach the primary in the order they were
+// made. A failed batch is retried on a fresh lease (a new one only if a
+// server of the old one is gone); CHUNK_FULL moves to the next chunk. Success
+// means every record of the batch is at the same offset on every replica.
 import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { LeaseGrant } from "../../net/messages";
 import { sleep, type GfsClient } from "./client";
 import { IssueOrder } from "./issue-order";
 import { encodeRecord } from "./records";
-import { pushAlongChain } from "./writer";
+import { pushAhead } from "./writer";
 
 const RETRY_MS = 60_000;
 const BATCHES_IN_FLIGHT = 4;
 const MAX_BATCH_BYTES = 1024 * 1024;
+/** Queued bytes that leave as a batch of their own while another is in flight. */
+const EARLY_BATCH_BYTES = 64 * 1024;
+/** Records written with `write` and not yet acknowledged, at most (count, bytes). */
+const WINDOW_RECORDS = 4096;
+const WINDOW_BYTES = 8 * 1024 * 1024;
 
 export interface AppendOptions {
   /** Write the bytes as they are, without record framing. */
   raw?: boolean;
 }
 
-/** One writer: frames its records with its id and sequence numbers. */
+/**
+ * One writer: frames its records with its id and sequence numbers. Either
+ * await each `append` (its offset), or stream with `write` and `flush`: many
+ * records in flight, as a log producer wants.
+ */
 export class Appender {
   /** 8 random bytes naming this writer in every record it frames. */
   readonly writer = new Uint8Array(randomBytes(8));
   private seq = 0;
+  private unackedRecords = 0;
+  private unackedBytes = 0;
+  private failure: unknown = null;
+  private waiters: (() => void)[] = [];
 
   constructor(private readonly batcher: AppendBatcher, readonly path: string, private readonly opts: AppendOptions = {}) {}
 
-  /** Appends one record; resolves with its offset in the file. */
+  /** Appends one record; resolves with its offset in the file once every replica has it. */
   append(payload: Uint8Array): Promise<number> {
     const record = this.opts.raw ? payload : encodeRecord(this.writer, this.seq++, payload);
     return this.batcher.enqueue(record);
+  }
+
+  /**
+   * Streams one record: resolves as soon as the appender can take another
+   * (a window of unacknowledged records, bounded in count and bytes), not
+   * when the record is stored. A failure is thrown by a later `write` or by
+   * `flush`.
+   */
+  async write(payload: Uint8Array): Promise<void> {
+    this.throwFailure();
+    const bytes = payload.byteLength;
+    this.unackedRecords++;
+    this.unackedBytes += bytes;
+    this.append(payload).then(
+      () => this.settled(bytes),
+      (err) => {
+        this.failure ??= err;
+        this.settled(bytes);
+      },
+    );
+    while (this.unackedRecords >= WINDOW_RECORDS || this.unackedBytes >= WINDOW_BYTES) await this.nextSettled();
+    this.throwFailure();
+  }
+
+  /** Resolves once every record given to `write` is stored on every replica; throws the first failure. */
+  async flush(): Promise<void> {
+    while (this.unackedRecords > 0) await this.nextSettled();
+    this.throwFailure();
+  }
+
+  private settled(bytes: number): void {
+    this.unackedRecords--;
+    this.unackedBytes -= bytes;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private nextSettled(): Promise<void> {
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  private throwFailure(): void {
+    if (this.failure === null) return;
+    const err = this.failure;
+    this.failure = null;
+    throw err;
   }
 }
 
@@ -50,7 +110,9 @@ interface Queued {
 
 /** Batches the records of every appender of one client on one file. */
 export class AppendBatcher {
-  private readonly queue: Queued[] = [];
+  private queue: Queued[] = [];
+  private head = 0; // queue[head..] wait to be sent
+  private queuedBytes = 0;
   private inFlight = 0;
   private tail: Promise<LeaseGrant> | null = null;
   /** The grant `tail` resolved to, once it has. */
@@ -63,18 +125,30 @@ export class AppendBatcher {
   enqueue(record: Uint8Array): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
+      this.queuedBytes += record.byteLength;
       this.pump();
     });
   }
 
   private pump(): void {
-    while (this.inFlight < BATCHES_IN_FLIGHT && this.queue.length > 0) {
+    while (this.inFlight < BATCHES_IN_FLIGHT && this.head < this.queue.length) {
+      // While a batch is in flight, a small queue waits for it and then
+      // leaves as one bigger batch: fewer messages per record.
+      if (this.inFlight > 0 && this.queuedBytes < EARLY_BATCH_BYTES) return;
       const limit = Math.min(MAX_BATCH_BYTES, this.chunkSize ? this.chunkSize / 4 : MAX_BATCH_BYTES);
-      const batch: Queued[] = [this.queue.shift()!];
+      const batch: Queued[] = [this.queue[this.head++]!];
       let bytes = batch[0]!.record.byteLength;
-      while (this.queue.length > 0 && bytes + this.queue[0]!.record.byteLength <= limit) {
-        bytes += this.queue[0]!.record.byteLength;
-        batch.push(this.queue.shift()!);
+      while (this.head < this.queue.length && bytes + this.queue[this.head]!.record.byteLength <= limit) {
+        bytes += this.queue[this.head]!.record.byteLength;
+        batch.push(this.queue[this.head++]!);
+      }
+      this.queuedBytes -= bytes;
+      if (this.head === this.queue.length) {
+        this.queue = [];
+        this.head = 0;
+      } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
       }
       this.inFlight++;
       void this.send(batch, bytes).finally(() => {
@@ -114,10 +188,15 @@ export class AppendBatcher {
           throw new GfsError(ErrorCode.RECORD_TOO_LARGE, `a record of ${blob.byteLength} bytes is over a quarter of the chunk size (${grant.chunkSize / 4} bytes)`);
         }
         try {
+          // The request goes while the data is still travelling down the
+          // chain: each replica writes once the bytes reach it, and the
+          // reply says every replica did.
           const dataId = randomBytes(12).toString("base64url");
-          await pushAlongChain(this.client, grant, dataId, blob);
+          const pushed = pushAhead(this.client, grant, dataId, blob);
+          pushed.catch(() => {}); // awaited below, after other awaits
           const primary = await this.client.pool.get(grant.primary.addr);
           await turn.wait();
+          await pushed;
           const reply = primary.call("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength });
           turn.sent();
           const { offset } = await reply;

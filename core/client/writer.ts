@@ -122,7 +122,7 @@ async function writePiece(client: GfsClient, path: string, index: number, within
   }
 }
 
-/** Pushes `data` to the nearest replica, which forwards it down the chain. */
+/** Pushes `data` to the nearest replica, which forwards it down the chain; resolves once every replica has it. */
 export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
   const chain: ReplicaRef[] = client.nearest([grant.primary, ...grant.secondaries]);
   const head = await client.pool.get(chain[0]!.addr);
@@ -133,4 +133,20 @@ export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataI
     head.notifyData("pushData", { dataId }, data.subarray(at, Math.min(at + PUSH_PART_BYTES, data.byteLength)));
   }
   await reply;
+}
+
+/**
+ * Starts a push nobody waits on (record append): the request that names
+ * `dataId` may follow at once, and fails if the data never reaches a replica.
+ * Resolves once the bytes are handed to the connection; `data` must not change.
+ */
+export async function pushAhead(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
+  const chain: ReplicaRef[] = client.nearest([grant.primary, ...grant.secondaries]);
+  const head = await client.pool.get(chain[0]!.addr);
+  let at = Math.min(data.byteLength, PUSH_PART_BYTES);
+  head.notifyData("pushAhead", { dataId, size: data.byteLength, chain: chain.slice(1).map((r) => r.addr) }, data.subarray(0, at));
+  for (; at < data.byteLength; at += PUSH_PART_BYTES) {
+    await head.writable();
+    head.notifyData("pushData", { dataId }, data.subarray(at, Math.min(at + PUSH_PART_BYTES, data.byteLength)));
+  }
 }

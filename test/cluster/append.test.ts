@@ -1,5 +1,9 @@
 // Record append from many processes at once, with a secondary killed mid-way.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect } from "../../core/client";
+import { pushAhead } from "../../core/client/writer";
+import { ErrorCode } from "../../net/errors";
+import type { LeaseGrant } from "../../net/messages";
 import { GFS, TestCluster, stopAll, waitFor } from "../helpers/cluster";
 import { randomBytes } from "../helpers/bytes";
 
@@ -87,4 +91,53 @@ describe("record append", () => {
     expect(raw.stdout).toBe("0\n");
     expect((await cluster.gfs(["cat", "/raw"])).stdout).toBe("plain bytes");
   });
+
+  test("16 library appenders streaming with write and flush: every record once, each writer in its order", async () => {
+    const c = connect({ master: cluster.masterAddr });
+    try {
+      await c.ensureFile("/stream");
+      const enc = new TextEncoder();
+      await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+        const a = c.appender("/stream");
+        for (let i = 0; i < 300; i++) await a.write(enc.encode(`s${w}-${i}-${"x".repeat((i * 37) % 900)}`));
+        await a.flush();
+      }));
+      const seen: string[] = [];
+      const dec = new TextDecoder();
+      for await (const r of c.readRecords("/stream")) seen.push(dec.decode(r.payload));
+      expect(seen).toHaveLength(16 * 300);
+      for (let w = 0; w < 16; w++) {
+        const mine = seen.filter((l) => l.startsWith(`s${w}-`)).map((l) => Number(l.split("-")[1]));
+        expect(mine).toEqual(Array.from({ length: 300 }, (_, i) => i));
+      }
+    } finally {
+      c.close();
+    }
+  }, 120_000);
+
+  test("an append sent before its data waits for the push; one whose data never comes fails and the next goes on", async () => {
+    const c = connect({ master: cluster.masterAddr });
+    try {
+      await c.ensureFile("/early");
+      const grant: LeaseGrant = await c.master("appendLease", { path: "/early" });
+      const primary = await c.pool.get(grant.primary.addr);
+      const ask = (dataId: string, size: number) => primary.call("append", { handle: grant.handle, version: grant.version, dataId, size });
+      // The request first; the data follows on the same connection.
+      const late = ask("late-data", 5);
+      await pushAhead(c, grant, "late-data", new TextEncoder().encode("12345"));
+      expect((await late).offset).toBe(0);
+      // Data that never comes: NO_DATA, on this replica and the others.
+      const never = ask("never-pushed", 3).then(() => null, (e) => e);
+      const next = ask("next-data", 4);
+      await pushAhead(c, grant, "next-data", new TextEncoder().encode("6789"));
+      expect((await never)?.code).toBe(ErrorCode.NO_DATA);
+      const { offset } = await next;
+      expect(offset).toBe(8); // after the 3 bytes handed to the failed append
+      const bytes = (await cluster.gfs(["cat", "/early"])).stdoutBytes;
+      expect(new TextDecoder().decode(bytes.subarray(0, 5))).toBe("12345");
+      expect(new TextDecoder().decode(bytes.subarray(8, 12))).toBe("6789");
+    } finally {
+      c.close();
+    }
+  }, 60_000);
 });

@@ -1,0 +1,128 @@
+// Mutations whose pushed data is still on its way. A client sends its append
+// request while the push is still travelling down the chain (D1: control and
+// data go separately), so a replica may be told where to write bytes it does
+// not have yet: the mutation waits here, in its place in the chunk's order,
+// until the push completes, fails, or never starts.
+import { ErrorCode, GfsError } from "../../net/errors";
+import type { Handle } from "../../net/messages";
+import type { PushBuffer } from "./push-buffer";
+
+interface Wait {
+  /** The size the mutation expects, or null for data nobody will use (dropped on arrival). */
+  size: number | null;
+  handle: Handle;
+  version: number;
+  resolve(data: Uint8Array): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Pushes remembered as failed, so that a mutation arriving after the failure fails at once. */
+const FAILED_MEMORY = 1024;
+
+export class DataWaits {
+  private readonly waits = new Map<string, Wait>();
+  private readonly failedPushes = new Map<string, Error>();
+
+  /**
+   * @param announceMs how long a mutation waits for a push that has not begun
+   *   here; a push under way is bounded by its own stall timeout instead.
+   */
+  constructor(private readonly buffer: PushBuffer, private readonly announceMs: number) {}
+
+  get size(): number {
+    return this.waits.size;
+  }
+
+  /** The complete data of `dataId`, taken from the push buffer: at once if it is here, else once its push completes. */
+  get(dataId: string, size: number, handle: Handle, version: number): Promise<Uint8Array> {
+    if (this.buffer.isComplete(dataId)) {
+      try {
+        return Promise.resolve(this.take(dataId, size));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    const failure = this.failedPushes.get(dataId);
+    if (failure) return Promise.reject(failure);
+    return new Promise<Uint8Array>((resolve, reject) => this.wait(dataId, { size, handle, version, resolve, reject }));
+  }
+
+  /** Data of a mutation that will not happen (the chunk was full): dropped now, or when its push completes here. */
+  discard(dataId: string): void {
+    if (!this.buffer.has(dataId) || this.buffer.isComplete(dataId)) {
+      this.buffer.drop(dataId);
+      return;
+    }
+    this.wait(dataId, { size: null, handle: 0, version: 0, resolve: () => {}, reject: () => {} });
+  }
+
+  private wait(dataId: string, w: Omit<Wait, "timer">): void {
+    this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} is wanted by a newer mutation`));
+    const check = () => {
+      if (this.buffer.has(dataId)) {
+        wait.timer = setTimeout(check, this.announceMs); // under way: its push times out on its own
+        return;
+      }
+      this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} did not arrive within ${this.announceMs} ms`));
+    };
+    const wait: Wait = { ...w, timer: setTimeout(check, this.announceMs) };
+    this.waits.set(dataId, wait);
+  }
+
+  /** The push of `dataId` completed here: hand the data to the mutation waiting for it, if any. */
+  arrived(dataId: string): void {
+    const w = this.waits.get(dataId);
+    if (!w) return;
+    this.forget(dataId, w);
+    if (w.size === null) {
+      this.buffer.drop(dataId);
+      return;
+    }
+    try {
+      w.resolve(this.take(dataId, w.size));
+    } catch (err) {
+      w.reject(err as Error);
+    }
+  }
+
+  /** The push of `dataId` failed here: its mutation fails, now or when it comes. */
+  pushFailed(dataId: string, err: Error): void {
+    this.failedPushes.set(dataId, err);
+    if (this.failedPushes.size > FAILED_MEMORY) this.failedPushes.delete(this.failedPushes.keys().next().value!);
+    this.failed(dataId, err);
+  }
+
+  private failed(dataId: string, err: Error): void {
+    const w = this.waits.get(dataId);
+    if (!w) return;
+    this.forget(dataId, w);
+    w.reject(err);
+  }
+
+  /** A new version of `handle` ends the mutations of older ones still waiting for data. */
+  versionChanged(handle: Handle, version: number): void {
+    for (const [dataId, w] of this.waits) {
+      if (w.size !== null && w.handle === handle && w.version < version) {
+        this.failed(dataId, new GfsError(ErrorCode.STALE, `chunk ${handle} moved to version ${version} while waiting for data ${dataId}`));
+      }
+    }
+  }
+
+  closeAll(): void {
+    for (const dataId of [...this.waits.keys()]) this.failed(dataId, new GfsError(ErrorCode.UNAVAILABLE, "chunk server is stopping"));
+  }
+
+  private forget(dataId: string, w: Wait): void {
+    clearTimeout(w.timer);
+    this.waits.delete(dataId);
+  }
+
+  private take(dataId: string, size: number): Uint8Array {
+    const data = this.buffer.take(dataId);
+    if (data.byteLength !== size) {
+      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${dataId} has ${data.byteLength} bytes, the mutation says ${size}`);
+    }
+    return data;
+  }
+}
