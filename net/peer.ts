@@ -39,9 +39,6 @@ export interface PeerOptions {
 
 const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const SMALL_FRAME_BYTES = 64 * 1024;
-/** Writes below this size wait for the end of the current turn and leave together. */
-const CORK_WRITE_BYTES = 16 * 1024;
-const CORK_MAX_BYTES = 64 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const EMPTY = new Uint8Array(0);
 
@@ -64,9 +61,6 @@ export class Peer {
 
   private readonly decoder: FrameDecoder;
   private readonly sendQueue: Uint8Array[] = [];
-  private corked: Uint8Array[] = [];
-  private corkedBytes = 0;
-  private uncorkScheduled = false;
   private queuedBytes = 0;
   private drainWaiters: (() => void)[] = [];
   private readonly pending = new Map<number, Pending>();
@@ -145,7 +139,6 @@ export class Peer {
   close(reason: string): void {
     if (this.state === "closed") return;
     this.closeReason = reason;
-    this.uncork();
     this.markClosed(reason);
     try {
       this.socket.end();
@@ -180,40 +173,7 @@ export class Peer {
     }
   }
 
-  /**
-   * Small writes made in one turn of the event loop (a request and its data,
-   * a batch of replies) are gathered and go to the socket in one write: one
-   * segment and one wake-up on the other side instead of several.
-   */
   private write(bytes: Uint8Array): void {
-    if (bytes.byteLength < CORK_WRITE_BYTES) {
-      this.corked.push(bytes);
-      this.corkedBytes += bytes.byteLength;
-      if (this.corkedBytes >= CORK_MAX_BYTES) this.uncork();
-      else if (!this.uncorkScheduled) {
-        this.uncorkScheduled = true;
-        setImmediate(this.uncorkLater);
-      }
-      return;
-    }
-    this.uncork();
-    this.writeNow(bytes);
-  }
-
-  private readonly uncorkLater = (): void => {
-    this.uncorkScheduled = false;
-    this.uncork();
-  };
-
-  private uncork(): void {
-    if (this.corked.length === 0) return;
-    const out = this.corked.length === 1 ? this.corked[0]! : Buffer.concat(this.corked, this.corkedBytes);
-    this.corked = [];
-    this.corkedBytes = 0;
-    this.writeNow(out);
-  }
-
-  private writeNow(bytes: Uint8Array): void {
     if (this.sendQueue.length === 0) {
       const n = this.socket.write(bytes);
       if (n === bytes.byteLength) return;
