@@ -1,7 +1,7 @@
 // Snapshots: instant copies with copy-on-write chunks.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "../../core/client";
-import { TestCluster, stopAll } from "../helpers/cluster";
+import { TestCluster, stopAll, waitFor } from "../helpers/cluster";
 
 afterAll(stopAll);
 
@@ -44,9 +44,14 @@ describe("snapshot", () => {
       for (const d of cluster.chunkservers.filter((d) => holders.includes(d.addr))) {
         expect(d.log.some((l) => l.includes(`chunk ${hex(shared.handle)} copied to ${hex(copy.handle)} here`))).toBe(true);
       }
-      // Removing the snapshot drops its references; the source is untouched.
+      // Removing the snapshot drops its references; the source is untouched,
+      // and the shared chunk, now referred to by no file, is reclaimed.
       await cluster.gfs(["rm", "-r", "/snap"]);
       expect((await cluster.gfs(["cat", "--records", "/src/log"])).stdout.trim().split("\n")).toHaveLength(200);
+      for (const d of cluster.chunkservers.filter((d) => holders.includes(d.addr))) {
+        await waitFor(`chunk ${hex(shared.handle)} deleted on ${d.addr}`, () => d.log.some((l) => l.includes(`chunk ${hex(shared.handle)} deleted`)), 30_000);
+      }
+      expect(cluster.chunkservers.some((d) => d.log.some((l) => l.includes(`chunk ${hex(copy.handle)} deleted`)))).toBe(false);
     } finally {
       c.close();
     }
