@@ -48,7 +48,10 @@ export class DataWaits {
     return new Promise<Uint8Array>((resolve, reject) => this.wait(dataId, { size, handle, version, resolve, reject }));
   }
 
-  /** Data of a mutation that will not happen (the chunk was full): dropped now, or when its push completes here. */
+  /**
+   * Data of a mutation that will not happen (the chunk was full): dropped now,
+   * or when its push completes here; a push not begun yet ages out of the buffer.
+   */
   discard(dataId: string): void {
     if (!this.buffer.has(dataId) || this.buffer.isComplete(dataId)) {
       this.buffer.drop(dataId);
