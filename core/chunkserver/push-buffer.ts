@@ -71,10 +71,9 @@ export class PushBuffer {
     return !!e && e.receivedBytes === e.buf.byteLength;
   }
 
-  /** The bytes received so far (a view, valid until the data is taken or dropped). */
-  received(dataId: string): Uint8Array {
-    const e = this.entries.get(dataId);
-    return e ? e.buf.subarray(0, e.receivedBytes) : new Uint8Array(0);
+  /** How many bytes of the push have arrived so far. */
+  receivedBytes(dataId: string): number {
+    return this.entries.get(dataId)?.receivedBytes ?? 0;
   }
 
   /** The whole buffer of a push, filled as pieces arrive (a view, valid until recycled). */

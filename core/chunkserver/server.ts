@@ -51,9 +51,12 @@ export class ChunkServer {
   private readonly buffer: PushBuffer;
   private readonly waits: DataWaits;
   private readonly pushes = new Map<string, ActivePush>();
-  /** Push buffers still being sent down a chain: not to be recycled yet. */
-  private readonly forwarding = new Set<Uint8Array>();
-  private readonly sentAhead = new WeakSet<Uint8Array>();
+  /**
+   * Push buffers that bytes queued for the next hop may still point into:
+   * not to be recycled (while a push is forwarded; for good after a push
+   * ahead, which nobody acknowledges).
+   */
+  private readonly unrecyclable = new WeakSet<Uint8Array>();
   private listener: Listener | null = null;
   private master: Peer | null = null;
   private readonly pool: PeerPool;
@@ -253,7 +256,7 @@ export class ChunkServer {
     const push = this.pushes.get(body.dataId);
     if (!push) return; // a push that already failed or timed out: drop its pieces
     const done = this.buffer.add(body.dataId, body.data, Date.now());
-    push.piece(this.buffer.received(body.dataId).byteLength, done);
+    push.piece(this.buffer.receivedBytes(body.dataId), done);
   }
 
   /** Pushes whose sender went away will not complete. */
@@ -372,15 +375,13 @@ export class ChunkServer {
     // reads the buffer itself, which is not recycled until it is done.
     const forward = async (): Promise<void> => {
       if (next === undefined) return;
-      this.forwarding.add(whole);
+      this.unrecyclable.add(whole);
       let reply: Promise<unknown> | null = null;
       try {
         const downstream = await this.pool.get(next);
         let sent = 0;
         const rest = { dataId, size: b.size, chain: b.chain.slice(1) };
         if (ahead) {
-          // Queued bytes may still point into `whole`: it is never recycled.
-          this.sentAhead.add(whole);
           sent = Math.min(receivedBytes, FORWARD_PIECE_BYTES);
           downstream.notifyData("pushAhead", rest, whole.subarray(0, sent));
         } else {
@@ -406,7 +407,7 @@ export class ChunkServer {
         }
         await reply;
       } finally {
-        this.forwarding.delete(whole);
+        if (!ahead) this.unrecyclable.delete(whole);
       }
     };
 
@@ -505,7 +506,7 @@ export class ChunkServer {
       this.changedSizes.add(m.handle);
       if (!m.zeros) {
         const buf = await data;
-        if (!this.forwarding.has(buf) && !this.sentAhead.has(buf)) this.buffer.recycle(buf);
+        if (!this.unrecyclable.has(buf)) this.buffer.recycle(buf);
       }
       return size;
     } catch (err) {
@@ -530,17 +531,8 @@ export class ChunkServer {
   }
 }
 
-/** A mutation as the primary sends it to each secondary (`applyWrite`). */
-interface Mutation {
-  handle: Handle;
-  version: number;
-  offset: number;
-  dataId: string;
-  size: number;
-  serial: number;
-  /** Write `size` zero bytes (padding) instead of pushed data. */
-  zeros?: boolean;
-}
+/** A mutation as the primary sends it to each secondary. */
+type Mutation = ReqBody<"applyWrite">;
 
 function checkHandle(h: unknown): asserts h is Handle {
   if (typeof h !== "number" || !Number.isSafeInteger(h) || h <= 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "bad chunk handle");

@@ -119,8 +119,9 @@ export class GfsClient {
   }
 
   /**
-   * A record appender for `path` (D3): many appends may be in flight; each
-   * resolves with the record's offset. The file must exist (see `ensureFile`).
+   * A record appender for `path` (D3): await `append` for each record's
+   * offset, or stream with `write` and `flush`; many appends may be in flight.
+   * The file must exist (see `ensureFile`).
    */
   appender(path: string, opts: AppendOptions = {}): Appender {
     let batcher = this.batchers.get(path);

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { LeaseGrant, ReplicaRef } from "../../net/messages";
+import type { Peer } from "../../net/peer";
 import { sleep, type GfsClient } from "./client";
 import { IssueOrder, type Turn } from "./issue-order";
 
@@ -124,14 +125,10 @@ async function writePiece(client: GfsClient, path: string, index: number, within
 
 /** Pushes `data` to the nearest replica, which forwards it down the chain; resolves once every replica has it. */
 export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
-  const chain: ReplicaRef[] = client.nearest([grant.primary, ...grant.secondaries]);
-  const head = await client.pool.get(chain[0]!.addr);
-  const reply = head.call("push", { dataId, size: data.byteLength, chain: chain.slice(1).map((r) => r.addr) }, 120_000);
+  const { head, rest } = await chainOf(client, grant);
+  const reply = head.call("push", { dataId, size: data.byteLength, chain: rest }, 120_000);
   reply.catch(() => {});
-  for (let at = 0; at < data.byteLength; at += PUSH_PART_BYTES) {
-    await head.writable();
-    head.notifyData("pushData", { dataId }, data.subarray(at, Math.min(at + PUSH_PART_BYTES, data.byteLength)));
-  }
+  await sendPieces(head, dataId, data, 0);
   await reply;
 }
 
@@ -141,11 +138,21 @@ export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataI
  * Resolves once the bytes are handed to the connection; `data` must not change.
  */
 export async function pushAhead(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
+  const { head, rest } = await chainOf(client, grant);
+  const first = Math.min(data.byteLength, PUSH_PART_BYTES);
+  head.notifyData("pushAhead", { dataId, size: data.byteLength, chain: rest }, data.subarray(0, first));
+  await sendPieces(head, dataId, data, first);
+}
+
+/** The connection to the nearest replica of a grant, and the addresses it forwards to, in order. */
+async function chainOf(client: GfsClient, grant: LeaseGrant): Promise<{ head: Peer; rest: string[] }> {
   const chain: ReplicaRef[] = client.nearest([grant.primary, ...grant.secondaries]);
-  const head = await client.pool.get(chain[0]!.addr);
-  let at = Math.min(data.byteLength, PUSH_PART_BYTES);
-  head.notifyData("pushAhead", { dataId, size: data.byteLength, chain: chain.slice(1).map((r) => r.addr) }, data.subarray(0, at));
-  for (; at < data.byteLength; at += PUSH_PART_BYTES) {
+  return { head: await client.pool.get(chain[0]!.addr), rest: chain.slice(1).map((r) => r.addr) };
+}
+
+/** Sends `data` from `from` on as pushData pieces, waiting while the connection is congested. */
+async function sendPieces(head: Peer, dataId: string, data: Uint8Array, from: number): Promise<void> {
+  for (let at = from; at < data.byteLength; at += PUSH_PART_BYTES) {
     await head.writable();
     head.notifyData("pushData", { dataId }, data.subarray(at, Math.min(at + PUSH_PART_BYTES, data.byteLength)));
   }
