@@ -5,6 +5,7 @@
 // until the push completes, fails, or never starts.
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { Handle } from "../../net/messages";
+import { handleName } from "../handles";
 import type { PushBuffer } from "./push-buffer";
 
 interface Wait {
@@ -107,7 +108,7 @@ export class DataWaits {
   versionChanged(handle: Handle, version: number): void {
     for (const [dataId, w] of this.waits) {
       if (w.size !== null && w.handle === handle && w.version < version) {
-        this.failed(dataId, new GfsError(ErrorCode.STALE, `chunk ${handle} moved to version ${version} while waiting for data ${dataId}`));
+        this.failed(dataId, new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} moved to version ${version} while waiting for data ${dataId}`));
       }
     }
   }

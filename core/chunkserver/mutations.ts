@@ -4,6 +4,7 @@
 // lease epoch (chunk version). Pure: time is passed in.
 import { ErrorCode, GfsError, assert } from "../../net/errors";
 import type { Handle, ReplicaRef } from "../../net/messages";
+import { handleName } from "../handles";
 
 export interface Lease {
   version: number;
@@ -55,9 +56,9 @@ export class MutationOrder {
     const l = this.leases.get(handle);
     if (!l || l.expiresAtMs <= nowMs) {
       if (l) this.leases.delete(handle);
-      throw new GfsError(ErrorCode.NOT_PRIMARY, `no lease on chunk ${handle} here`);
+      throw new GfsError(ErrorCode.NOT_PRIMARY, `no lease on chunk ${handleName(handle)} here`);
     }
-    if (l.version !== version) throw new GfsError(ErrorCode.STALE, `chunk ${handle} is at version ${l.version}, request says ${version}`);
+    if (l.version !== version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} is at version ${l.version}, request says ${version}`);
     l.active = true;
     l.appendEnd = Math.max(l.appendEnd, endOffset); // appends never land on written bytes
     const serial = l.nextSerial++;
@@ -71,8 +72,8 @@ export class MutationOrder {
    */
   decideAppend(handle: Handle, version: number, sizeBytes: number, chunkSizeBytes: number, nowMs: number): AppendDecision {
     const l = this.leases.get(handle);
-    if (!l || l.expiresAtMs <= nowMs) throw new GfsError(ErrorCode.NOT_PRIMARY, `no lease on chunk ${handle} here`);
-    if (l.version !== version) throw new GfsError(ErrorCode.STALE, `chunk ${handle} is at version ${l.version}, request says ${version}`);
+    if (!l || l.expiresAtMs <= nowMs) throw new GfsError(ErrorCode.NOT_PRIMARY, `no lease on chunk ${handleName(handle)} here`);
+    if (l.version !== version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} is at version ${l.version}, request says ${version}`);
     assert(l.appendEnd <= chunkSizeBytes, "appends stay inside the chunk");
     if (l.appendEnd + sizeBytes <= chunkSizeBytes) {
       const offset = l.appendEnd;
@@ -92,7 +93,7 @@ export class MutationOrder {
     const last = this.lastApplied.get(handle);
     if (last && last.version === version) {
       if (serial <= last.serial) {
-        throw new GfsError(ErrorCode.INVALID_ARGUMENT, `chunk ${handle}: serial ${serial} arrived after ${last.serial}`);
+        throw new GfsError(ErrorCode.INVALID_ARGUMENT, `chunk ${handleName(handle)}: serial ${serial} arrived after ${last.serial}`);
       }
     }
     assert(serial > 0, "serial numbers start at 1");

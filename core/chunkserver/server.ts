@@ -63,7 +63,8 @@ export class ChunkServer {
   private heartbeatMs = 5_000;
   private leaseMs = 60_000;
   private chunkSizeBytes = 0;
-  private readonly changedSizes = new Set<Handle>();
+  /** Lengths to report in the next heartbeat: acknowledged ends (as primary) and copies. */
+  private readonly reportSizes = new Map<Handle, number>();
   private stopped = false;
   private timers: ReturnType<typeof setTimeout>[] = [];
   private registered: Promise<void>;
@@ -154,7 +155,7 @@ export class ChunkServer {
       this.store = new ChunkStore(this.cfg.dataDir, this.chunkSizeBytes);
       const { loaded, damaged } = this.store.load();
       this.log.info(`loaded ${loaded} chunks from ${this.store.dir}${damaged.length ? `, ${damaged.length} damaged` : ""}`);
-      for (const h of damaged) this.log.warn(`chunk ${handleName(h)} damaged on disk; not reported`);
+      for (const h of damaged) this.log.warn(`chunk ${handleName(h)} damaged on disk (${this.store.get(h)?.damage}); not reported`);
     }
     const rep = await master.call("register", {
       id: this.id,
@@ -173,11 +174,11 @@ export class ChunkServer {
     while (!this.stopped && !master.closed) {
       await sleep(this.heartbeatMs);
       if (this.stopped || master.closed) return;
-      const sizes = [...this.changedSizes].flatMap((h) => {
+      const sizes = [...this.reportSizes].flatMap(([h, size]) => {
         const c = this.store.get(h);
-        return c ? [{ handle: h, version: c.version, size: c.sizeBytes }] : [];
+        return c ? [{ handle: h, version: c.version, size }] : [];
       });
-      this.changedSizes.clear();
+      this.reportSizes.clear();
       const rep = await master.call("heartbeat", {
         ...this.space(),
         chunks: this.store.count,
@@ -269,7 +270,6 @@ export class ChunkServer {
   private createChunk(b: ReqBody<"createChunk">): {} {
     checkHandle(b.handle);
     this.store.create(b.handle, b.version);
-    this.changedSizes.add(b.handle);
     this.log.info(`chunk ${handleName(b.handle)} created at version ${b.version}`);
     return {};
   }
@@ -296,7 +296,7 @@ export class ChunkServer {
     if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.from)} here`);
     if (c.version !== b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.from)} here is at version ${c.version}, not ${b.version}`);
     const size = await this.store.copy(b.from, b.to, b.version);
-    this.changedSizes.add(b.to);
+    this.acknowledged(b.to, size);
     this.log.info(`chunk ${handleName(b.from)} copied to ${handleName(b.to)} here (copy-on-write, ${size} bytes)`);
     return { size };
   }
@@ -439,6 +439,7 @@ export class ChunkServer {
     const { serial, secondaries } = this.order.beginPrimary(b.handle, b.version, Date.now(), b.offset + b.size);
     if (secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
     const chunkBytes = await this.applyEverywhere({ handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial }, peers, secondaries);
+    this.acknowledged(b.handle, b.offset + b.size);
     return { chunkBytes };
   }
 
@@ -462,13 +463,24 @@ export class ChunkServer {
       if (d.kind === "pad") {
         if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
         await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true }, peers, d.secondaries);
+        this.acknowledged(b.handle, this.chunkSizeBytes);
         this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
       }
       throw new GfsError(ErrorCode.CHUNK_FULL, `chunk ${handleName(b.handle)} is full`);
     }
     if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
     await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial }, peers, d.secondaries);
+    this.acknowledged(b.handle, d.offset + b.size);
     return { offset: d.offset };
+  }
+
+  /**
+   * Bytes up to `end` are on every replica of the lease: reported to the
+   * master, which checks readers against it (a replica shorter than that is
+   * damaged). Lengths that include failed mutations are never reported.
+   */
+  private acknowledged(handle: Handle, end: number): void {
+    if (end > (this.reportSizes.get(handle) ?? 0)) this.reportSizes.set(handle, end);
   }
 
   /** Applies a mutation here and forwards it to the secondaries at once; succeeds only if all did. */
@@ -503,7 +515,6 @@ export class ChunkServer {
     const data = m.zeros ? Promise.resolve(new Uint8Array(m.size)) : this.waits.get(m.dataId, m.size, m.handle, m.version);
     try {
       const size = await this.store.write(m.handle, m.offset, data);
-      this.changedSizes.add(m.handle);
       if (!m.zeros) {
         const buf = await data;
         if (!this.unrecyclable.has(buf)) this.buffer.recycle(buf);

@@ -1,19 +1,26 @@
 // Chunk files on local disk (C1, C2, C5). Each chunk is two files:
 //   <handle>.chunk  the bytes, nothing else; its length is the chunk's length
-//   <handle>.meta   a 16-byte header (magic, format, chunk version) then one
-//                   CRC32C per 64 KiB block of the data
+//   <handle>.meta   a 24-byte header (magic, format, chunk version, CRC32C of
+//                   those 16 bytes) then one CRC32C per 64 KiB block of the data
 // Data is written before its checksums, so a crash between the two leaves a
 // block whose checksum does not match: detected on read, never served.
+// The length is checked against the checksums at load: a data file shorter
+// than its checksums cover was truncated, one longer holds bytes never
+// checksummed; both mark the replica damaged (C5). A damaged header (a flipped
+// bit in the version) does too, so a damaged replica is never reported.
 import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, GfsError, assert } from "../../net/errors";
 import type { ChunkReport, Handle } from "../../net/messages";
+import { handleName } from "../handles";
 import { BLOCK_BYTES, crc32c, crc32cExtend } from "./checksums";
 
 const META_MAGIC = 0x47465343; // "GFSC"
-const META_FORMAT = 1;
-const META_HEADER_BYTES = 16;
+const META_FORMAT = 2;
+const META_HEADER_BYTES = 24;
+/** Bytes of the header its own checksum covers. */
+const META_CHECKED_BYTES = 16;
 const MAX_OPEN_FILES = 512;
 /** Writes at least this large go to the thread pool instead of blocking the event loop. */
 const ASYNC_WRITE_BYTES = 256 * 1024;
@@ -25,11 +32,11 @@ export interface ChunkState {
   /** Block checksums; length === ceil(sizeBytes / BLOCK_BYTES). */
   crcs: Uint32Array;
   corrupt: boolean;
+  /** Why the replica counts as damaged, when it does. */
+  damage?: string;
 }
 
-export function handleName(handle: Handle): string {
-  return handle.toString(16).padStart(16, "0");
-}
+export { handleName } from "../handles";
 
 export class ChunkStore {
   private readonly chunks = new Map<Handle, ChunkState>();
@@ -326,6 +333,10 @@ export class ChunkStore {
 
   private readMeta(handle: Handle): ChunkState {
     const state: ChunkState = { handle, version: 0, sizeBytes: 0, crcs: new Uint32Array(0), corrupt: false };
+    const damaged = (why: string) => {
+      state.corrupt = true;
+      state.damage ??= why;
+    };
     try {
       state.sizeBytes = statSync(this.dataPath(handle)).size;
       const mpath = this.metaPath(handle);
@@ -335,17 +346,20 @@ export class ChunkStore {
       const meta = new Uint8Array(metaSize);
       readSync(mfd, meta, 0, metaSize, 0);
       const dv = new DataView(meta.buffer);
-      if (metaSize < META_HEADER_BYTES || dv.getUint32(0) !== META_MAGIC || dv.getUint32(4) !== META_FORMAT) throw new Error("bad header");
+      if (metaSize < META_HEADER_BYTES || dv.getUint32(0) !== META_MAGIC || dv.getUint32(4) !== META_FORMAT) throw new Error("meta header is not a format-2 header");
+      if (crc32c(meta.subarray(0, META_CHECKED_BYTES)) !== dv.getUint32(META_CHECKED_BYTES)) throw new Error("meta header fails its checksum");
       state.version = dv.getUint32(8) * 2 ** 32 + dv.getUint32(12);
       const blocks = Math.ceil(state.sizeBytes / BLOCK_BYTES);
       state.crcs = new Uint32Array(blocks);
-      const stored = Math.min(blocks, Math.floor((metaSize - META_HEADER_BYTES) / 4));
+      const stored = Math.floor((metaSize - META_HEADER_BYTES) / 4);
       // Native byte order: the file is only ever read by the machine that wrote it.
-      state.crcs.set(new Uint32Array(meta.buffer.slice(META_HEADER_BYTES, META_HEADER_BYTES + stored * 4)));
-      if (stored < blocks) state.corrupt = true;
-      if (state.sizeBytes > this.chunkSizeBytes) state.corrupt = true;
-    } catch {
-      state.corrupt = true;
+      const n = Math.min(blocks, stored);
+      state.crcs.set(new Uint32Array(meta.buffer.slice(META_HEADER_BYTES, META_HEADER_BYTES + n * 4)));
+      if (stored > blocks) damaged(`data file is ${state.sizeBytes} bytes, shorter than its ${stored} block checksums cover (truncated)`);
+      if (stored < blocks) damaged(`data file is ${state.sizeBytes} bytes, longer than its ${stored} block checksums cover`);
+      if (state.sizeBytes > this.chunkSizeBytes) damaged(`data file is ${state.sizeBytes} bytes, over the chunk size`);
+    } catch (err) {
+      damaged((err as Error).message);
     }
     return state;
   }
@@ -383,6 +397,8 @@ function writeHeader(buf: Uint8Array, version: number): void {
   dv.setUint32(4, META_FORMAT);
   dv.setUint32(8, Math.floor(version / 2 ** 32));
   dv.setUint32(12, version >>> 0);
+  dv.setUint32(META_CHECKED_BYTES, crc32c(buf.subarray(0, META_CHECKED_BYTES)));
+  dv.setUint32(META_CHECKED_BYTES + 4, 0);
 }
 
 function growCrcs(crcs: Uint32Array, blocks: number): Uint32Array {

@@ -6,6 +6,7 @@
 // window whatever the file size.
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { ChunkLocation, ReplicaRef } from "../../net/messages";
+import { handleName } from "../handles";
 import { sleep, type GfsClient } from "./client";
 
 export interface ReadOptions {
@@ -112,6 +113,11 @@ class ChunkReader {
         try {
           const peer = await this.client.pool.get(r.addr);
           const rep = await peer.call("read", { handle: this.loc!.handle, version: this.loc!.version, offset, length });
+          // Bytes the master knows were acknowledged are on every current
+          // replica: one that ends before them is damaged, never the file's end.
+          if (rep.chunkBytes < this.loc!.size) {
+            throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(this.loc!.handle)} on ${r.addr} holds ${rep.chunkBytes} bytes, fewer than the ${this.loc!.size} acknowledged`);
+          }
           return { data: rep.data, chunkBytes: rep.chunkBytes };
         } catch (err) {
           lastErr = err as Error;

@@ -2,6 +2,7 @@
 // handle, in typed arrays indexed by the handle itself (handles are allocated
 // densely from 1, so this is about 12 bytes a chunk).
 import { assert } from "../../net/errors";
+import { handleName } from "../handles";
 import type { Handle } from "../../net/messages";
 
 export interface ChunkInfo {
@@ -49,8 +50,8 @@ export class ChunkTable {
   }
 
   setVersion(h: Handle, version: number): void {
-    assert(this.has(h), `chunk ${h} exists`);
-    assert(version >= this.version[h]!, `chunk ${h} version never goes back (${this.version[h]} -> ${version})`);
+    assert(this.has(h), `chunk ${handleName(h)} exists`);
+    assert(version >= this.version[h]!, `chunk ${handleName(h)} version never goes back (${this.version[h]} -> ${version})`);
     assert(version <= 0xffffffff, "chunk versions fit 32 bits");
     this.version[h] = version;
   }
@@ -65,14 +66,14 @@ export class ChunkTable {
   }
 
   addRef(h: Handle): void {
-    assert(this.has(h), `chunk ${h} exists`);
+    assert(this.has(h), `chunk ${handleName(h)} exists`);
     this.refs[h]!++;
   }
 
   /** Drops one reference; returns true when none is left and the chunk is gone. */
   release(h: Handle): boolean {
     if (!this.has(h)) return false;
-    assert(this.refs[h]! > 0, `chunk ${h} reference count stays non-negative`);
+    assert(this.refs[h]! > 0, `chunk ${handleName(h)} reference count stays non-negative`);
     if (--this.refs[h]! > 0) return false;
     this.version[h] = 0;
     this.sizeBytes[h] = 0;

@@ -18,6 +18,8 @@ import { choosePlacement } from "./placement";
 import { ServerRegistry, type ServerRecord } from "./servers";
 import { establishClusterParams } from "./cluster-params";
 import { MasterState, type ClusterParams, type Op } from "./state";
+import { RaisedVersions, judgeReplica, nextVersion } from "./versions";
+import { handleName } from "../handles";
 
 export interface MasterConfig {
   dataDir: string;
@@ -52,6 +54,8 @@ export class Master {
   private readonly nsLocks = new NamespaceLocks();
   private timers: ReturnType<typeof setInterval>[] = [];
   private checkpointing = false;
+  /** Chunks whose version this run has raised (versions.ts). */
+  private readonly raised = new RaisedVersions();
   port = 0;
 
   constructor(readonly cfg: MasterConfig) {
@@ -385,14 +389,14 @@ export class Master {
     const info = this.state.chunks.get(shared);
     if (!info || info.refs <= 1) return shared;
     const holders = this.registry.replicaRefs(shared);
-    if (holders.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no live replica of chunk ${shared} to copy`);
+    if (holders.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no live replica of chunk ${handleName(shared)} to copy`);
     const copy = await this.allocateHandle();
     const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "copyChunk", { from: shared, to: copy, version: info.version })));
     const copied = holders.filter((_, i) => results[i]!.status === "fulfilled");
-    if (copied.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no server could copy chunk ${shared}`);
+    if (copied.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no server could copy chunk ${handleName(shared)}`);
     await this.commit({ o: "cow", p: path, i: index, h: copy, v: info.version });
     for (const h of copied) this.registry.addLocation(copy, h.id);
-    this.log.info(`chunk ${shared} of ${path}[${index}] is shared: copied to chunk ${copy} on ${copied.map((h) => h.addr).join(", ")}`);
+    this.log.info(`chunk ${handleName(shared)} of ${path}[${index}] is shared: copied to chunk ${handleName(copy)} on ${copied.map((h) => h.addr).join(", ")}`);
     return copy;
   }
 
@@ -435,7 +439,7 @@ export class Master {
     } catch {
       const waitMs = l.expiresAtMs - Date.now();
       if (waitMs > 0) {
-        this.log.info(`chunk ${handle}: primary unreachable; waiting ${waitMs} ms for its lease to run out`);
+        this.log.info(`chunk ${handleName(handle)}: primary unreachable; waiting ${waitMs} ms for its lease to run out`);
         await new Promise((r) => setTimeout(r, waitMs));
       }
     }
@@ -458,7 +462,7 @@ export class Master {
         const id = picks[i]!;
         tried.add(id);
         if (r.status === "fulfilled") created.push(id);
-        else this.log.warn(`chunk ${handle}: create on ${this.registry.ref(id)?.addr ?? id} failed: ${(r.reason as Error).message}`);
+        else this.log.warn(`chunk ${handleName(handle)}: create on ${this.registry.ref(id)?.addr ?? id} failed: ${(r.reason as Error).message}`);
       });
     }
     if (created.length === 0) throw new GfsError(ErrorCode.NO_SERVERS, "no chunk server is available to hold a new chunk");
@@ -468,21 +472,26 @@ export class Master {
       const s = this.registry.servers.get(id);
       if (s) s.recentCreations++;
     }
-    this.log.debug(`chunk ${handle} created for ${path}[${index}] on ${created.length} servers`);
-    return this.locked(`chunk:${handle}`, () => this.grantLease(handle, index, false, false));
+    // Created in this run: no earlier run can have handed out an unlogged version of it.
+    this.raised.add(handle);
+    this.log.debug(`chunk ${handleName(handle)} created for ${path}[${index}] on ${created.length} servers`);
+    return this.locked(`chunk:${handle}`, () => this.grantLease(handle, index, false));
   }
 
   /**
-   * Returns the chunk's live lease, or grants a new one. A new lease raises the
-   * version on the live replicas first, then in the log; replicas that miss it
-   * are stale from then on and never handed out (M10). `renew` (a client's
-   * write failed) replaces the lease only if one of its servers is gone:
-   * many clients fail together when a replica dies, and each new lease would
-   * make the others' writes stale.
+   * Returns the chunk's live lease, or grants a new one. A new lease raises
+   * the version on the live replicas first, then in the log (versions.ts). A
+   * replica that does not confirm the new version leaves the lease; because it
+   * may still apply the change late, the others move on to one more version
+   * (another round) before anyone gets the lease, so it is stale by
+   * construction, across master restarts too (M10). `renew` (a client's write
+   * failed) replaces the lease only if one of its servers is gone: many
+   * clients fail together when a replica dies, and each new lease would make
+   * the others' writes stale.
    */
-  private async grantLease(handle: Handle, index: number, renew: boolean, bump = true): Promise<LeaseGrant> {
+  private async grantLease(handle: Handle, index: number, renew: boolean): Promise<LeaseGrant> {
     const meta = this.state.chunks.get(handle);
-    if (!meta) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handle} no longer exists`);
+    if (!meta) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handleName(handle)} no longer exists`);
     const now = Date.now();
     const cur = this.leases.current(handle, now);
     const liveIds = new Set(this.registry.replicaRefs(handle).map((r) => r.id));
@@ -490,22 +499,24 @@ export class Master {
       return this.grantReply(handle, index, cur);
     }
     this.leases.revoke(handle);
-    const holders = this.registry.replicaRefs(handle);
-    if (holders.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no live replica of chunk ${handle}`);
+    let live = this.registry.replicaRefs(handle);
     let version = meta.version;
-    let live = holders;
-    if (bump) {
-      version = meta.version + 1;
+    for (;;) {
+      if (live.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no live replica of chunk ${handleName(handle)}`);
+      version = nextVersion(this.state.chunks.versionOf(handle), this.raised.has(handle));
+      this.raised.add(handle);
+      const holders = live;
       const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "setVersion", { handle, version })));
       live = holders.filter((_, i) => results[i]!.status === "fulfilled");
+      if (live.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no replica of chunk ${handleName(handle)} accepted version ${version}`);
+      if (!this.state.chunks.has(handle)) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handleName(handle)} no longer exists`);
+      await this.commit({ o: "ver", h: handle, v: version });
+      if (live.length === holders.length) break;
       results.forEach((r, i) => {
-        if (r.status === "rejected") {
-          this.log.warn(`chunk ${handle}: ${holders[i]!.addr} missed version ${version} (${(r.reason as Error).message}); its replica is stale`);
-          this.registry.removeLocation(handle, holders[i]!.id);
-        }
+        if (r.status !== "rejected") return;
+        this.log.warn(`chunk ${handleName(handle)}: ${holders[i]!.addr} did not confirm version ${version} (${(r.reason as Error).message}); its replica leaves the lease`);
+        this.registry.removeLocation(handle, holders[i]!.id);
       });
-      if (live.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no replica of chunk ${handle} accepted version ${version}`);
-      if (this.state.chunks.has(handle) && version > this.state.chunks.versionOf(handle)) await this.commit({ o: "ver", h: handle, v: version });
     }
     const primary = live[0]!;
     const secondaries = live.slice(1);
@@ -543,30 +554,31 @@ export class Master {
     const discard: Handle[] = [...s.discard];
     s.discard.clear();
     let stale = 0;
+    let unknown = 0;
+    let unexplained = 0;
     for (const r of b.chunks) {
       const meta = this.state.chunks.get(r.handle);
       if (!meta) {
+        unknown++;
         discard.push(r.handle);
         continue;
       }
-      if (r.version < meta.version) {
+      const verdict = judgeReplica(meta.version, r.version, this.raised.has(r.handle));
+      if (verdict === "stale") {
         stale++;
         discard.push(r.handle);
         continue;
       }
-      if (r.version > meta.version) {
-        // The master died between raising the version on replicas and logging it.
-        this.log.warn(`chunk ${r.handle}: ${b.addr} has version ${r.version} > ${meta.version}; adopting it`);
-        for (const id of [...this.registry.holders(r.handle)]) {
-          this.registry.removeLocation(r.handle, id);
-          this.registry.servers.get(id)?.discard.add(r.handle);
-        }
-        await this.commit({ o: "ver", h: r.handle, v: r.version });
+      if (verdict === "unexplained") {
+        // Never adopted: the replicas the master has stay; this one stays on disk for inspection.
+        unexplained++;
+        this.log.warn(`chunk ${handleName(r.handle)}: ${b.addr} reports version ${r.version}, the master has ${meta.version}; not listed (damaged or forged metadata)`);
+        continue;
       }
       this.state.chunks.raiseSize(r.handle, r.size);
       this.registry.addLocation(r.handle, s.id);
     }
-    this.log.info(`chunk server ${b.addr} (${b.id}, rack ${s.rack}) registered with ${b.chunks.length} chunks${stale ? `, ${stale} stale` : ""}${discard.length - stale ? `, ${discard.length - stale} unknown` : ""}`);
+    this.log.info(`chunk server ${b.addr} (${b.id}, rack ${s.rack}) registered with ${b.chunks.length} chunks${stale ? `, ${stale} stale` : ""}${unknown ? `, ${unknown} unknown` : ""}${unexplained ? `, ${unexplained} with an unexplained version` : ""}`);
     return { chunkSize: this.state.params.chunkSizeBytes, heartbeatMs: this.cfg.heartbeatMs, discard };
   }
 
@@ -594,7 +606,7 @@ export class Master {
   private corrupt(b: ReqBody<"corrupt">, peer: Peer): {} {
     const s = peer.tag as ServerRecord | null;
     if (!s) throw new GfsError(ErrorCode.PROTOCOL, "report before registration");
-    this.log.warn(`chunk ${b.handle}: replica on ${s.addr} is corrupt (${b.reason}); dropping it`);
+    this.log.warn(`chunk ${handleName(b.handle)}: replica on ${s.addr} is corrupt (${b.reason}); dropping it`);
     this.registry.removeLocation(b.handle, s.id);
     s.discard.add(b.handle);
     const l = this.leases.current(b.handle, Date.now());

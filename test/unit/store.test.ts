@@ -90,6 +90,35 @@ describe("chunk store", () => {
     truncateSync(join(dir, "chunks", `${handleName(5)}.chunk`), 10);
   });
 
+  test("a chunk file truncated at a block boundary is damaged at load, not a shorter replica", async () => {
+    const { dir, store } = fresh();
+    store.create(9, 4);
+    await store.write(9, 0, randomBytes(CHUNK, 13));
+    store.closeAll();
+    truncateSync(join(dir, "chunks", `${handleName(9)}.chunk`), 3 * BLOCK_BYTES);
+    const again = new ChunkStore(dir, CHUNK);
+    expect(again.load().damaged).toEqual([9]);
+    expect(again.get(9)!.damage).toMatch(/shorter than its 16 block checksums cover/);
+    expect(again.reports()).toEqual([]);
+    await expect(again.read(9, 0, 10)).rejects.toThrow(/corrupt/);
+  });
+
+  test("one flipped bit in a replica's stored version makes it damaged, never a newer version", async () => {
+    const { dir, store } = fresh();
+    store.create(10, 1);
+    await store.write(10, 0, randomBytes(1000, 14));
+    store.setVersion(10, 7);
+    store.closeAll();
+    const meta = join(dir, "chunks", `${handleName(10)}.meta`);
+    const bytes = readFileSync(meta);
+    bytes[8] = bytes[8]! ^ 0x10; // the high word of the version: 7 -> 2^36 + 7
+    writeFileSync(meta, bytes);
+    const again = new ChunkStore(dir, CHUNK);
+    expect(again.load().damaged).toEqual([10]);
+    expect(again.get(10)!.damage).toMatch(/fails its checksum/);
+    expect(again.reports()).toEqual([]);
+  });
+
   test("writes and reads of one chunk take effect in the order they were issued", async () => {
     const { store } = fresh();
     store.create(8, 1);

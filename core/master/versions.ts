@@ -1,0 +1,52 @@
+// Chunk versions (M9, M10): which replica a master may list, and which version
+// a new lease gets. Pure.
+//
+// Every lease, a chunk's first included, raises the version on the replicas
+// that take part, so a replica that missed a creation, a version change or a
+// mutation is behind by construction. The master raises the version on the
+// replicas before it logs it, so after a crash in between some replicas may
+// be one version ahead of the log. Such a replica is current: no lease was
+// handed out at that version (the lease is given only after the log write),
+// so its bytes are those of the logged version. To make sure no replica of
+// that unlogged version can later pass for one of a new lease, the first
+// version change of a chunk after the master starts skips one number.
+
+export type ReplicaVerdict =
+  /** At the master's version (or one ahead, unlogged): list it. */
+  | "current"
+  /** Behind the master's version: it missed a change; delete it. */
+  | "stale"
+  /** Ahead in a way no crash explains (damaged or forged metadata): keep it off the list, keep it on disk, report it. */
+  | "unexplained";
+
+export function judgeReplica(masterVersion: number, replicaVersion: number, raisedThisRun: boolean): ReplicaVerdict {
+  if (replicaVersion < masterVersion) return "stale";
+  if (replicaVersion === masterVersion) return "current";
+  if (replicaVersion === masterVersion + 1 && !raisedThisRun) return "current";
+  return "unexplained";
+}
+
+/** The version a new lease gets. */
+export function nextVersion(masterVersion: number, raisedThisRun: boolean): number {
+  return masterVersion + (raisedThisRun ? 1 : 2);
+}
+
+/** One bit per chunk handle: whether this master run has raised its version. */
+export class RaisedVersions {
+  private bits: Uint8Array<ArrayBuffer> = new Uint8Array(1024);
+
+  has(handle: number): boolean {
+    const i = handle >>> 3;
+    return i < this.bits.length && (this.bits[i]! & (1 << (handle & 7))) !== 0;
+  }
+
+  add(handle: number): void {
+    const i = handle >>> 3;
+    if (i >= this.bits.length) {
+      const bigger = new Uint8Array(Math.max(i + 1, this.bits.length * 2));
+      bigger.set(this.bits);
+      this.bits = bigger;
+    }
+    this.bits[i]! |= 1 << (handle & 7);
+  }
+}

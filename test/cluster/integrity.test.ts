@@ -1,0 +1,103 @@
+// Never silently wrong (R1, R2): replicas that missed a creation, were cut
+// short on disk, or carry a damaged version are never served or adopted.
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { handleName } from "../../core/handles";
+import { TestCluster, randomBytes, stopAll, waitFor, type Daemon } from "../helpers/cluster";
+
+afterAll(stopAll);
+
+const MiB = 1024 * 1024;
+
+interface StatChunk {
+  handle: number;
+  version: number;
+  size: number;
+  replicas: { server: string }[];
+}
+
+async function chunksOf(cluster: TestCluster, path: string): Promise<StatChunk[]> {
+  return JSON.parse((await cluster.gfs(["stat", path, "--json"])).stdout).chunks;
+}
+
+function chunkFile(d: Daemon, handle: number, ext: "chunk" | "meta"): string {
+  return join(d.dataDir, "chunks", `${handleName(handle)}.${ext}`);
+}
+
+async function restartServer(cluster: TestCluster, i: number): Promise<Daemon> {
+  await cluster.kill(cluster.chunkservers[i]!);
+  cluster.chunkservers[i] = await cluster.startChunkserver(i, cluster.chunkservers[i]!.port);
+  return cluster.chunkservers[i]!;
+}
+
+describe("replicas that must never be served", () => {
+  test("a chunk server hung while the master created a chunk is never served that chunk when it comes back", async () => {
+    const cluster = await new TestCluster({ chunkservers: 4, replication: 3 }).start();
+    try {
+      const hung = cluster.chunkservers[0]!;
+      hung.proc.kill("SIGSTOP");
+      const data = randomBytes(8 * MiB + 5, 21);
+      await cluster.gfs(["put", "-", "/f"], { stdin: data });
+      // Its queued createChunk runs once it resumes; then it registers again.
+      hung.proc.kill("SIGCONT");
+      await cluster.waitForServers(4);
+      await waitFor("the resumed server to register again", () => hung.log.filter((l) => /registered with master/.test(l)).length >= 2, 20_000);
+      for (const c of await chunksOf(cluster, "/f")) {
+        expect(c.replicas.map((r) => r.server)).not.toContain(hung.addr);
+        expect(c.replicas).toHaveLength(3);
+      }
+      for (let i = 0; i < 3; i++) {
+        const out = await cluster.gfs(["cat", "/f"]);
+        expect(out.stdoutBytes.byteLength).toBe(data.byteLength);
+        expect(Buffer.compare(out.stdoutBytes, data)).toBe(0);
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
+
+  test("a replica's data file truncated at a block boundary is detected at restart; cat returns every byte", async () => {
+    const cluster = await new TestCluster({ chunkservers: 3, replication: 3, chunkSize: "4MiB" }).start();
+    try {
+      const data = randomBytes(4 * MiB, 22);
+      await cluster.gfs(["put", "-", "/f"], { stdin: data });
+      const [chunk] = await chunksOf(cluster, "/f");
+      truncateSync(chunkFile(cluster.chunkservers[1]!, chunk!.handle, "chunk"), 196_608);
+      const restarted = await restartServer(cluster, 1);
+      await cluster.waitForServers(3);
+      await waitFor("the damage to be logged", () => restarted.log.some((l) => /damaged on disk \(.*truncated\)/.test(l)));
+      for (let i = 0; i < 10; i++) {
+        const out = await cluster.gfs(["cat", "/f"]);
+        expect(out.stdoutBytes.byteLength).toBe(data.byteLength);
+        expect(Buffer.compare(out.stdoutBytes, data)).toBe(0);
+      }
+      expect((await chunksOf(cluster, "/f"))[0]!.replicas.map((r) => r.server)).not.toContain(restarted.addr);
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
+
+  test("one flipped bit in a replica's stored version: the good replicas are kept, the damaged one is not listed", async () => {
+    const cluster = await new TestCluster({ chunkservers: 3, replication: 3 }).start();
+    try {
+      const data = randomBytes(MiB, 23);
+      await cluster.gfs(["put", "-", "/f"], { stdin: data });
+      const [chunk] = await chunksOf(cluster, "/f");
+      const meta = chunkFile(cluster.chunkservers[0]!, chunk!.handle, "meta");
+      const bytes = readFileSync(meta);
+      bytes[12] = bytes[12]! ^ 0x10; // version v -> v + 2^28
+      writeFileSync(meta, bytes);
+      const restarted = await restartServer(cluster, 0);
+      await cluster.waitForServers(3);
+      await waitFor("the damage to be logged", () => restarted.log.some((l) => /damaged on disk/.test(l)));
+      const after = (await chunksOf(cluster, "/f"))[0]!;
+      expect(after.version).toBe(chunk!.version);
+      expect(after.replicas.map((r) => r.server).sort()).toEqual([cluster.chunkservers[1]!.addr, cluster.chunkservers[2]!.addr].sort());
+      for (const d of cluster.chunkservers.slice(1)) expect(existsSync(chunkFile(d, chunk!.handle, "chunk"))).toBe(true);
+      expect(Buffer.compare((await cluster.gfs(["cat", "/f"])).stdoutBytes, data)).toBe(0);
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
+});

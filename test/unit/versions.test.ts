@@ -1,0 +1,37 @@
+import { describe, expect, test } from "bun:test";
+import { RaisedVersions, judgeReplica, nextVersion } from "../../core/master/versions";
+
+describe("chunk version rules", () => {
+  test("a replica behind the master is stale, at its version current", () => {
+    expect(judgeReplica(5, 4, false)).toBe("stale");
+    expect(judgeReplica(5, 1, true)).toBe("stale");
+    expect(judgeReplica(5, 5, false)).toBe("current");
+    expect(judgeReplica(5, 5, true)).toBe("current");
+  });
+
+  test("one version ahead is a change the last run made but did not log: current, until this run raises the version itself", () => {
+    expect(judgeReplica(5, 6, false)).toBe("current");
+    expect(judgeReplica(5, 6, true)).toBe("unexplained");
+  });
+
+  test("further ahead is never adopted (a flipped bit, forged metadata)", () => {
+    expect(judgeReplica(1, 268435457, false)).toBe("unexplained");
+    expect(judgeReplica(5, 7, false)).toBe("unexplained");
+  });
+
+  test("the first raise of a run skips the version an unlogged change may have used", () => {
+    const raised = new RaisedVersions();
+    expect(nextVersion(5, raised.has(9))).toBe(7);
+    raised.add(9);
+    expect(nextVersion(7, raised.has(9))).toBe(8);
+    // A replica that took the unlogged version 6 is now behind.
+    expect(judgeReplica(7, 6, raised.has(9))).toBe("stale");
+  });
+
+  test("the raised set holds large handles", () => {
+    const raised = new RaisedVersions();
+    for (const h of [1, 7, 8, 100_000, 5_000_003]) raised.add(h);
+    for (const h of [1, 7, 8, 100_000, 5_000_003]) expect(raised.has(h)).toBe(true);
+    for (const h of [2, 9, 99_999, 5_000_002]) expect(raised.has(h)).toBe(false);
+  });
+});
