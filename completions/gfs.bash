@@ -11,7 +11,7 @@ _gfs() {
   case "$cmd" in
     master)
       case "$prev" in --data|--listen|--chunk-size|--replication|--lease|--heartbeat|--dead-after|--trash-ttl|--gc-interval|--http|--checkpoint-bytes|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --http --checkpoint-bytes --secret-file --help -h' -- "$cur") )
+      COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --http --checkpoint-bytes --secret-file --recover --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     chunkserver)

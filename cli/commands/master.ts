@@ -23,6 +23,7 @@ export default defineCommand({
     http: { type: "string", description: "Address for the status page and metrics", valueHint: "HOST:PORT" },
     "checkpoint-bytes": { type: "string", description: "Operation log size that triggers a checkpoint", default: "64MiB", valueHint: "SIZE" },
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
+    recover: { type: "boolean", description: "Start even though the operation log is damaged: keep it up to the last good record, move the damaged part and later logs aside (changes logged after the damage are lost)" },
     "write-checkpoint": { type: "string", description: "(internal) write checkpoint N of --data and exit", valueHint: "N" },
   },
   async run({ args }) {
@@ -33,7 +34,7 @@ export default defineCommand({
       const seq = parseCount(args["write-checkpoint"], "--write-checkpoint", 1);
       const params = readClusterParams(args.data);
       if (!params) throw new UsageError(`${args.data} holds no cluster`);
-      const { state } = recover(args.data, params, seq, false);
+      const { state } = recover(args.data, params, { uptoSeq: seq, repairTail: false });
       writeCheckpoint(args.data, state, seq);
       return;
     }
@@ -52,6 +53,7 @@ export default defineCommand({
       deadAfterMs: parseDuration(args["dead-after"], "--dead-after"),
       secret: loadSecret(args["secret-file"]),
       checkpointBytes: parseSize(args["checkpoint-bytes"], "--checkpoint-bytes"),
+      recoverLog: args.recover === true,
     });
     parseDuration(args["trash-ttl"], "--trash-ttl");
     parseDuration(args["gc-interval"], "--gc-interval");

@@ -8,7 +8,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readdirSync, 
 import { join } from "node:path";
 import { GfsError, ErrorCode, assert } from "../../net/errors";
 import { logFileName } from "./oplog";
-import { decodeRecords, encodeRecord } from "./records";
+import { decodeRecords, encodeRecord, intactRecordAfter } from "./records";
 import { MasterState, ROOT, type ClusterParams, type Op } from "./state";
 
 export function checkpointFileName(seq: number): string {
@@ -16,7 +16,8 @@ export function checkpointFileName(seq: number): string {
 }
 
 type CheckpointRecord =
-  | { o: "ckpt"; seq: number; handleLimit: number; cs: number; r: number }
+  /** lastOp: the sequence number of the last logged change the checkpoint holds. */
+  | { o: "ckpt"; seq: number; handleLimit: number; cs: number; r: number; lastOp: number }
   | { o: "dir"; p: string; t: number }
   /** c: [handle, version, size, handle, version, size, ...] */
   | { o: "file"; p: string; r: number; t: number; c: number[] }
@@ -46,7 +47,7 @@ export function writeCheckpoint(dir: string, state: MasterState, seq: number): s
     bufBytes = 0;
   };
   try {
-    put({ o: "ckpt", seq, handleLimit: state.handleLimit, cs: state.params.chunkSizeBytes, r: state.params.replication });
+    put({ o: "ckpt", seq, handleLimit: state.handleLimit, cs: state.params.chunkSizeBytes, r: state.params.replication, lastOp: state.lastOp });
     const ns = state.ns;
     put({ o: "dir", p: "/", t: ns.mtimeOf(ROOT) });
     for (const [path, id] of state.walk()) {
@@ -64,12 +65,7 @@ export function writeCheckpoint(dir: string, state: MasterState, seq: number): s
     closeSync(fd);
   }
   renameSync(tmp, final);
-  const dfd = openSync(dir, "r");
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  syncDir(dir);
   return final;
 }
 
@@ -82,7 +78,9 @@ export function readCheckpoint(path: string, params?: ClusterParams): MasterStat
   if (head.o !== "ckpt" || tail.o !== "end" || tail.n !== values.length) return null;
   if (params && (params.chunkSizeBytes !== head.cs || params.replication !== head.r)) return null;
   const state = new MasterState(params ?? { chunkSizeBytes: head.cs, replication: head.r });
+  if (!Number.isSafeInteger(head.lastOp)) return null;
   state.handleLimit = head.handleLimit;
+  state.lastOp = head.lastOp;
   const ns = state.ns;
   const dirs = new Map<string, number>([["/", ROOT]]);
   for (let i = 1; i < values.length - 1; i++) {
@@ -136,14 +134,36 @@ export interface Recovered {
   lastLogBytes: number;
   checkpointSeq: number;
   replayedOps: number;
+  /** What `recoverDamage` moved aside, if anything. */
+  recovered?: string;
+}
+
+export interface RecoverOptions {
+  /** Replay only logs below this one (the checkpoint writer). */
+  uptoSeq?: number;
+  /** Cut a torn record at the end of the last log (off for the checkpoint writer, which must change nothing). */
+  repairTail?: boolean;
+  /**
+   * Start from the last good record when a log is damaged (the operator's
+   * --recover): the damaged log and every later one are moved aside and the
+   * good part of the damaged one is written back in its place.
+   */
+  recoverDamage?: boolean;
 }
 
 /**
  * Rebuilds the state from the newest complete checkpoint below `uptoSeq` plus
- * the logs after it. A torn record at the end of the last log is cut off
- * (it was never acknowledged); damage anywhere else stops recovery.
+ * the logs after it (M5, M6, R2). Logged changes carry consecutive sequence
+ * numbers from the checkpoint on. A torn record at the very end of the last
+ * log, with nothing intact after it, is a write cut short by a crash: never
+ * acknowledged, so it is cut off. Anything else (a damaged record with intact
+ * ones after it, damage in an earlier log, a gap in the numbers) would lose
+ * acknowledged changes: recovery refuses, naming the file and the offset,
+ * and changes nothing on disk, unless `recoverDamage` says to go on.
  */
-export function recover(dir: string, params: ClusterParams, uptoSeq = Infinity, repairTail = true): Recovered {
+export function recover(dir: string, params: ClusterParams, opts: RecoverOptions = {}): Recovered {
+  const uptoSeq = opts.uptoSeq ?? Infinity;
+  const repairTail = opts.repairTail ?? uptoSeq === Infinity;
   const files = listFiles(dir);
   let state: MasterState | null = null;
   let checkpointSeq = 0;
@@ -159,24 +179,76 @@ export function recover(dir: string, params: ClusterParams, uptoSeq = Infinity, 
   let replayedOps = 0;
   let lastLogBytes = 0;
   let lastLogSeq = Math.max(checkpointSeq, 1);
-  logs.forEach((seq, i) => {
+  let recovered: string | undefined;
+  for (let i = 0; i < logs.length; i++) {
+    const seq = logs[i]!;
     const path = join(dir, logFileName(seq));
     const bytes = new Uint8Array(readFileSync(path));
-    const { values, validBytes, damaged } = decodeRecords(bytes);
+    const { values, offsets, validBytes, damaged } = decodeRecords(bytes);
     const isLast = i === logs.length - 1;
-    if (damaged && !(isLast && uptoSeq === Infinity)) {
-      if (!isLast) throw new GfsError(ErrorCode.INTERNAL, `${path} is damaged at byte ${validBytes}; refusing to start with a gap in the log`);
-    }
-    for (const v of values) {
-      state!.apply(v as Op);
+    let problem: { at: number; why: string } | null = null;
+    for (let k = 0; k < values.length; k++) {
+      const op = values[k] as Op;
+      if (op.q !== state.lastOp + 1) {
+        problem = { at: offsets[k]!, why: `holds change ${op.q ?? "(unnumbered)"} where change ${state.lastOp + 1} was expected` };
+        break;
+      }
+      state.apply(op);
+      state.lastOp = op.q;
       replayedOps++;
     }
-    // Cut a torn tail; the log is preallocated again when it is reopened.
-    if (damaged && isLast && repairTail) truncateSync(path, validBytes);
+    if (!problem && damaged) {
+      const next = intactRecordAfter(bytes, validBytes + 1);
+      if (isLast && uptoSeq === Infinity && next < 0) {
+        // A torn tail; the log is preallocated again when it is reopened.
+        if (repairTail) truncateSync(path, validBytes);
+      } else {
+        problem = { at: validBytes, why: next >= 0 ? `has a damaged record with intact records after it (from byte ${next})` : "has a damaged record and later logs follow it" };
+      }
+    }
     lastLogSeq = seq;
     lastLogBytes = validBytes;
-  });
-  return { state, lastLogSeq, lastLogBytes, checkpointSeq, replayedOps };
+    if (problem) {
+      const later = logs.slice(i + 1).length;
+      if (!opts.recoverDamage) {
+        throw new GfsError(
+          ErrorCode.INTERNAL,
+          `operation log ${path} is damaged at byte ${problem.at}: it ${problem.why}; starting would lose acknowledged changes, so the master refuses to start and has changed nothing on disk ` +
+            `(to start from the last good record, moving the damaged log${later ? ` and ${later} later one${later > 1 ? "s" : ""}` : ""} aside, run it once with --recover)`,
+        );
+      }
+      recovered = moveAside(dir, path, bytes, problem.at, logs.slice(i + 1));
+      lastLogBytes = problem.at;
+      break;
+    }
+  }
+  return { state, lastLogSeq, lastLogBytes, checkpointSeq, replayedOps, recovered };
+}
+
+/** Moves a damaged log and the logs after it aside; writes the good part back in the damaged one's place. */
+function moveAside(dir: string, path: string, bytes: Uint8Array, goodBytes: number, laterSeqs: number[]): string {
+  const suffix = `.damaged-${Date.now()}`;
+  renameSync(path, path + suffix);
+  const fd = openSync(path, "w");
+  try {
+    let done = 0;
+    while (done < goodBytes) done += writeSync(fd, bytes, done, goodBytes - done);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  for (const s of laterSeqs) renameSync(join(dir, logFileName(s)), join(dir, logFileName(s)) + suffix);
+  syncDir(dir);
+  return `kept the first ${goodBytes} bytes of ${path}; moved it${laterSeqs.length ? ` and ${laterSeqs.length} later log(s)` : ""} aside with the suffix ${suffix}`;
+}
+
+function syncDir(dir: string): void {
+  const dfd = openSync(dir, "r");
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
 }
 
 /** Removes checkpoints and logs older than the checkpoint before `keepFrom`. */

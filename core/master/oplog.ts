@@ -15,6 +15,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../../net/errors";
 import { encodeRecord } from "./records";
+import type { Op } from "./state";
 
 export const PREALLOC_BYTES = 4 * 1024 * 1024;
 
@@ -40,14 +41,17 @@ export class OpLog {
   /** Bytes of the file that exist on disk (records plus zeros ahead). */
   private allocatedBytes = 0;
   seq = 0;
+  /** Sequence number the next change gets (consecutive across log files). */
+  nextOp = 1;
   /** Records written since start, and durable writes that carried them. */
   stats = { records: 0, flushes: 0 };
 
   constructor(readonly dir: string, readonly preallocBytes = PREALLOC_BYTES) {}
 
-  /** Opens log `seq` to continue after its first `existingBytes` bytes. */
-  async openSeq(seq: number, existingBytes: number): Promise<void> {
+  /** Opens log `seq` to continue after its first `existingBytes` bytes; the next change is number `nextOp`. */
+  async openSeq(seq: number, existingBytes: number, nextOp = 1): Promise<void> {
     await this.idle();
+    this.nextOp = nextOp;
     const next = await this.openFile(seq);
     const prev = this.fh;
     this.fh = next;
@@ -68,10 +72,11 @@ export class OpLog {
     return p;
   }
 
-  /** Appends one record; resolves once it is on disk. */
-  append(value: unknown): Promise<void> {
+  /** Numbers and appends one change; resolves once it is on disk. */
+  append(op: Op): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    const rec = encodeRecord(value);
+    op.q = this.nextOp++;
+    const rec = encodeRecord(op);
     this.pending.push(rec);
     this.pendingBytes += rec.byteLength;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));

@@ -33,6 +33,8 @@ export interface MasterConfig {
   secret: Uint8Array | null;
   /** Log size that triggers a checkpoint. */
   checkpointBytes: number;
+  /** Start from the last good record of a damaged operation log (moving the damage aside). */
+  recoverLog?: boolean;
 }
 
 const HANDLE_BATCH = 4096;
@@ -66,11 +68,12 @@ export class Master {
     mkdirSync(this.cfg.dataDir, { recursive: true });
     const params = this.clusterParams();
     const t0 = performance.now();
-    const rec = recover(this.cfg.dataDir, params);
+    const rec = recover(this.cfg.dataDir, params, { recoverDamage: this.cfg.recoverLog });
+    if (rec.recovered) this.log.warn(`--recover: the operation log was damaged; ${rec.recovered}. Changes logged after the damage are lost.`);
     this.state = rec.state;
     this.nextHandle = this.state.handleLimit;
     this.oplog = new OpLog(this.cfg.dataDir);
-    await this.oplog.openSeq(rec.lastLogSeq, rec.lastLogBytes);
+    await this.oplog.openSeq(rec.lastLogSeq, rec.lastLogBytes, rec.state.lastOp + 1);
     this.log.info(
       `recovered ${this.state.fileCount} files, ${this.state.dirCount} directories, ${this.state.chunks.size} chunks ` +
         `(checkpoint ${rec.checkpointSeq}, ${rec.replayedOps} logged changes) in ${Math.round(performance.now() - t0)} ms`,

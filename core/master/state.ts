@@ -11,8 +11,11 @@ import { splitPath } from "./paths";
 
 export { ROOT } from "./namespace";
 
-/** One logged metadata change. Field names are short: the log holds millions. */
-export type Op =
+/**
+ * One logged metadata change. Field names are short: the log holds millions.
+ * `q` is its sequence number, given by the log: consecutive from 1.
+ */
+export type Op = { q?: number } & (
   | { o: "mkdir"; p: string; t: number }
   | { o: "create"; p: string; r: number; t: number }
   | { o: "handles"; n: Handle }
@@ -24,7 +27,7 @@ export type Op =
   /** Snapshot (M15): `d` becomes a copy of `s` sharing its chunks. */
   | { o: "snap"; s: string; d: string; t: number }
   /** Copy-on-write: chunk `i` of file `p` is now `h`, a copy of the shared chunk at version `v`. */
-  | { o: "cow"; p: string; i: number; h: Handle; v: number };
+  | { o: "cow"; p: string; i: number; h: Handle; v: number });
 
 export interface ClusterParams {
   chunkSizeBytes: number;
@@ -39,6 +42,8 @@ export class MasterState {
    * It only grows, and the allocator restarts from it, so no handle is reused.
    */
   handleLimit = 1;
+  /** Sequence number of the last logged change applied (replay checks each is the next). */
+  lastOp = 0;
 
   constructor(readonly params: ClusterParams) {}
 

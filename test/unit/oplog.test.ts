@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { initChecksums } from "../../core/chunkserver/checksums";
 import { checkpointFileName, listFiles, pruneOld, readCheckpoint, recover, writeCheckpoint } from "../../core/master/checkpoint";
@@ -10,10 +10,14 @@ import { tempDir } from "../helpers/cluster";
 beforeAll(initChecksums);
 const params = { chunkSizeBytes: 1000, replication: 3 };
 
+/** The next change number of each test directory's log (numbers run on across log files). */
+const nextOps = new Map<string, number>();
+
 async function logOps(dir: string, seq: number, ops: Op[]): Promise<OpLog> {
   const log = new OpLog(dir, 64 * 1024);
-  await log.openSeq(seq, 0);
+  await log.openSeq(seq, 0, nextOps.get(dir) ?? 1);
   await Promise.all(ops.map((op) => log.append(op)));
+  nextOps.set(dir, log.nextOp);
   return log;
 }
 
@@ -35,7 +39,7 @@ describe("operation log", () => {
     const dir = tempDir("gfs-log-");
     await (await logOps(dir, 1, creates(10))).close();
     const path = join(dir, logFileName(1));
-    const clean = recover(dir, params, Infinity, false);
+    const clean = recover(dir, params, { repairTail: false });
     expect(clean.state.fileCount).toBe(10);
     const good = clean.lastLogBytes;
     expect(statSync(path).size).toBeGreaterThan(good); // zeros preallocated ahead
@@ -57,10 +61,60 @@ describe("operation log", () => {
     expect(() => recover(dir, params)).toThrow(/damaged/);
   });
 
+  test("one flipped byte in the middle of the log is corruption: recovery refuses, names the file and offset, and changes nothing", async () => {
+    const dir = tempDir("gfs-log-");
+    await (await logOps(dir, 1, creates(200))).close();
+    const path = join(dir, logFileName(1));
+    const good = recover(dir, params, { repairTail: false }).lastLogBytes;
+    const bytes = readFileSync(path);
+    const at = Math.floor(good / 4);
+    bytes[at] = bytes[at]! ^ 0x40;
+    writeFileSync(path, bytes);
+    const before = readFileSync(path);
+    expect(() => recover(dir, params)).toThrow(new RegExp(`${logFileName(1)} is damaged at byte \\d+: it has a damaged record with intact records after it.*--recover`));
+    expect(Buffer.compare(readFileSync(path), before)).toBe(0);
+    expect(readdirSync(dir)).toEqual([logFileName(1)]);
+  });
+
+  test("--recover starts from the last good record and moves the damaged log and later ones aside", async () => {
+    const dir = tempDir("gfs-log-");
+    await (await logOps(dir, 1, creates(100))).close();
+    const at = Math.floor(recover(dir, params, { repairTail: false }).lastLogBytes / 2);
+    await (await logOps(dir, 2, creates(10, "/later"))).close();
+    const path = join(dir, logFileName(1));
+    const bytes = readFileSync(path);
+    bytes[at] = bytes[at]! ^ 0x01;
+    writeFileSync(path, bytes);
+    expect(() => recover(dir, params)).toThrow(/and 1 later one aside/);
+    const r = recover(dir, params, { recoverDamage: true });
+    expect(r.recovered).toMatch(/moved it and 1 later log\(s\) aside/);
+    expect(r.state.fileCount).toBeGreaterThan(30);
+    expect(r.state.fileCount).toBeLessThan(60);
+    expect(listFiles(dir).logs).toEqual([1]);
+    expect(readdirSync(dir).filter((n) => n.includes(".damaged-"))).toHaveLength(2);
+    // The log goes on from there, numbers and all.
+    const log = new OpLog(dir, 64 * 1024);
+    await log.openSeq(r.lastLogSeq, r.lastLogBytes, r.state.lastOp + 1);
+    await log.append({ o: "mkdir", p: "/after", t: 1 });
+    await log.close();
+    const again = recover(dir, params);
+    expect(again.state.fileCount).toBe(r.state.fileCount);
+    expect(again.state.dirCount).toBe(2);
+  });
+
+  test("a gap in the change numbers (a log that does not follow its checkpoint) is refused", async () => {
+    const dir = tempDir("gfs-log-");
+    await (await logOps(dir, 1, creates(5))).close();
+    writeCheckpoint(dir, recover(dir, params, { uptoSeq: 2, repairTail: false }).state, 2);
+    nextOps.set(dir, 9); // changes 6, 7 and 8 are missing
+    await (await logOps(dir, 2, creates(3, "/g"))).close();
+    expect(() => recover(dir, params)).toThrow(/holds change 9 where change 6 was expected/);
+  });
+
   test("recovery loads the newest complete checkpoint and replays only later logs", async () => {
     const dir = tempDir("gfs-log-");
     await (await logOps(dir, 1, [{ o: "handles", n: 10 }, ...creates(20), { o: "chunk", p: "/f1", h: 3, v: 1 }, { o: "size", p: "/f1", s: 700, t: 9 }])).close();
-    const upto = recover(dir, params, 2, false);
+    const upto = recover(dir, params, { uptoSeq: 2, repairTail: false });
     writeCheckpoint(dir, upto.state, 2);
     await (await logOps(dir, 2, [{ o: "rm", p: "/f0", t: 1 }, { o: "ver", h: 3, v: 4 }])).close();
     const r = recover(dir, params);
@@ -78,8 +132,8 @@ describe("operation log", () => {
   test("pruning keeps the previous checkpoint and the logs after it", async () => {
     const dir = tempDir("gfs-log-");
     for (const seq of [1, 2, 3]) await (await logOps(dir, seq, creates(2, `/s${seq}-`))).close();
-    writeCheckpoint(dir, recover(dir, params, 2, false).state, 2);
-    writeCheckpoint(dir, recover(dir, params, 3, false).state, 3);
+    writeCheckpoint(dir, recover(dir, params, { uptoSeq: 2, repairTail: false }).state, 2);
+    writeCheckpoint(dir, recover(dir, params, { uptoSeq: 3, repairTail: false }).state, 3);
     pruneOld(dir, 3);
     expect(listFiles(dir)).toEqual({ checkpoints: [2, 3], logs: [2, 3] });
     expect(recover(dir, params).state.fileCount).toBe(6);
@@ -104,7 +158,7 @@ describe("checkpoints with snapshots", () => {
   test("shared chunks come back shared, with their reference counts", async () => {
     const dir = tempDir("gfs-log-");
     await (await logOps(dir, 1, [{ o: "handles", n: 10 }, { o: "create", p: "/a", r: 3, t: 1 }, { o: "chunk", p: "/a", h: 3, v: 2 }, { o: "snap", s: "/a", d: "/b", t: 2 }])).close();
-    writeCheckpoint(dir, recover(dir, params, 2, false).state, 2);
+    writeCheckpoint(dir, recover(dir, params, { uptoSeq: 2, repairTail: false }).state, 2);
     const r = recover(dir, params);
     expect(r.checkpointSeq).toBe(2);
     expect(r.state.chunks.get(3)).toEqual({ version: 2, sizeBytes: 0, refs: 2 });
