@@ -1,13 +1,20 @@
 // Opens a client from the common command-line arguments.
 import { connect, type GfsClient } from "../core/client";
-import { UsageError, loadSecret, masterAddress } from "./options";
+import { UsageError, loadSecret, masterAddress, parseDuration } from "./options";
 
-export function clientFrom(args: { master?: unknown; "secret-file"?: unknown }): GfsClient {
-  return connect({ master: masterAddress(args.master), secret: loadSecret(args["secret-file"]) });
+type ClientArgs = { master?: unknown; "secret-file"?: unknown; deadline?: unknown };
+
+export function clientFrom(args: ClientArgs): GfsClient {
+  return connect({
+    master: masterAddress(args.master),
+    secret: loadSecret(args["secret-file"]),
+    deadlineMs: args.deadline !== undefined ? parseDuration(args.deadline, "--deadline") : undefined,
+    onWait: (msg) => process.stderr.write(`gfs: ${msg}\n`),
+  });
 }
 
 /** Runs `fn` with a client and closes it afterwards. */
-export async function withClient<T>(args: { master?: unknown; "secret-file"?: unknown }, fn: (c: GfsClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(args: ClientArgs, fn: (c: GfsClient) => Promise<T>): Promise<T> {
   const client = clientFrom(args);
   try {
     return await fn(client);

@@ -78,4 +78,5 @@ export function loadSecret(secretFile: unknown): Uint8Array | null {
 export const clientArgs = {
   master: { type: "string", description: "Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows", valueHint: "HOST:PORT" },
   "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
+  deadline: { type: "string", description: "How long to keep retrying while the master restarts or chunk servers come and go", default: "60s", valueHint: "DURATION" },
 } as const;

@@ -25,73 +25,73 @@ _gfs() {
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     put)
-      case "$prev" in --replication|--master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--replication --parents -p --force --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --replication|--master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--replication --parents -p --force --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     cat)
-      case "$prev" in --offset|--length|--master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--offset --length --records --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --offset|--length|--master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--offset --length --records --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     append)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--lines --raw --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--lines --raw --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     ls)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--long -l --recursive -R --json --all -a --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--long -l --recursive -R --json --all -a --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     stat)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--json --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--json --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     mkdir)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--parents -p --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--parents -p --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     mv)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     rm)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--recursive -r --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--recursive -r --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     undelete)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     snapshot)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--json --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--json --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     setrep)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     fsck)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--json --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--json --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     rebalance)
-      case "$prev" in --threshold|--master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--threshold --wait --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --threshold|--master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--threshold --wait --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     cluster)
-      case "$prev" in --master|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--json --master --secret-file --help -h' -- "$cur") )
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--json --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     completion)

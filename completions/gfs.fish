@@ -55,6 +55,7 @@ complete -c gfs -n '__fish_seen_subcommand_from put' -l parents -s p -d 'Create 
 complete -c gfs -n '__fish_seen_subcommand_from put' -l force -d 'Replace an existing file'
 complete -c gfs -n '__fish_seen_subcommand_from put' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from put' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from put' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from put' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from put' -F
 complete -c gfs -n '__fish_seen_subcommand_from cat' -l offset -r -d 'Start at this byte'
@@ -62,12 +63,14 @@ complete -c gfs -n '__fish_seen_subcommand_from cat' -l length -r -d 'At most th
 complete -c gfs -n '__fish_seen_subcommand_from cat' -l records -d 'Print each valid record once (files written by gfs append)'
 complete -c gfs -n '__fish_seen_subcommand_from cat' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from cat' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from cat' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from cat' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from cat' -F
 complete -c gfs -n '__fish_seen_subcommand_from append' -l lines -d 'Each input line is its own record; streams (pipe a producer into it)'
 complete -c gfs -n '__fish_seen_subcommand_from append' -l raw -d 'Write the bytes without record framing'
 complete -c gfs -n '__fish_seen_subcommand_from append' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from append' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from append' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from append' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from append' -F
 complete -c gfs -n '__fish_seen_subcommand_from ls' -l long -s l -d 'Type, replication, size, chunks and modification time'
@@ -76,54 +79,65 @@ complete -c gfs -n '__fish_seen_subcommand_from ls' -l json -d 'One JSON array o
 complete -c gfs -n '__fish_seen_subcommand_from ls' -l all -s a -d 'Include names starting with '\''.'\'' (such as /.put, where puts in progress live)'
 complete -c gfs -n '__fish_seen_subcommand_from ls' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from ls' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from ls' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from ls' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from ls' -F
 complete -c gfs -n '__fish_seen_subcommand_from stat' -l json -d 'One JSON object'
 complete -c gfs -n '__fish_seen_subcommand_from stat' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from stat' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from stat' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from stat' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from stat' -F
 complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l parents -s p -d 'Create missing parents; no error if it exists'
 complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from mkdir' -F
 complete -c gfs -n '__fish_seen_subcommand_from mv' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from mv' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from mv' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from mv' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from mv' -F
 complete -c gfs -n '__fish_seen_subcommand_from rm' -l recursive -s r -d 'Delete a directory and everything below it'
 complete -c gfs -n '__fish_seen_subcommand_from rm' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from rm' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from rm' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from rm' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from rm' -F
 complete -c gfs -n '__fish_seen_subcommand_from undelete' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from undelete' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from undelete' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from undelete' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from undelete' -F
 complete -c gfs -n '__fish_seen_subcommand_from snapshot' -l json -d 'Print what was copied as JSON'
 complete -c gfs -n '__fish_seen_subcommand_from snapshot' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from snapshot' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from snapshot' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from snapshot' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from snapshot' -F
 complete -c gfs -n '__fish_seen_subcommand_from setrep' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from setrep' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from setrep' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from setrep' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from setrep' -F
 complete -c gfs -n '__fish_seen_subcommand_from fsck' -l json -d 'One JSON object'
 complete -c gfs -n '__fish_seen_subcommand_from fsck' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from fsck' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from fsck' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from fsck' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from fsck' -F
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l threshold -r -d 'Allowed distance from the average, in percentage points'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l wait -d 'Wait until done'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -F
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l json -d 'One JSON object'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from cluster' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -F
 complete -c gfs -n '__fish_seen_subcommand_from completion' -l help -s h -d 'Show help'

@@ -8,7 +8,10 @@ export const ErrorCode = {
   NOT_EMPTY: "NOT_EMPTY",
   INVALID_PATH: "INVALID_PATH",
   INVALID_ARGUMENT: "INVALID_ARGUMENT",
+  /** No chunk server is registered to hold a new chunk (yet: servers register after a master restart). */
   NO_SERVERS: "NO_SERVERS",
+  /** No live replica of a chunk is known (yet, or any more). */
+  NO_REPLICA: "NO_REPLICA",
   STALE: "STALE",
   NOT_PRIMARY: "NOT_PRIMARY",
   NO_DATA: "NO_DATA",
@@ -36,6 +39,8 @@ export class GfsError extends Error {
   get retryable(): boolean {
     return (
       this.code === ErrorCode.UNAVAILABLE ||
+      this.code === ErrorCode.NO_SERVERS ||
+      this.code === ErrorCode.NO_REPLICA ||
       this.code === ErrorCode.TIMEOUT ||
       this.code === ErrorCode.STALE ||
       this.code === ErrorCode.NOT_PRIMARY ||

@@ -13,12 +13,11 @@
 import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { LeaseGrant } from "../../net/messages";
-import { sleep, type GfsClient } from "./client";
+import { asGfsError, sleep, type GfsClient } from "./client";
 import { IssueOrder } from "./issue-order";
 import { encodeRecord } from "./records";
 import { pushAhead } from "./writer";
 
-const RETRY_MS = 60_000;
 const BATCHES_IN_FLIGHT = 4;
 const MAX_BATCH_BYTES = 1024 * 1024;
 /** Queued bytes that leave as a batch of their own while another is in flight. */
@@ -176,7 +175,8 @@ export class AppendBatcher {
   private async appendBlob(blob: Uint8Array): Promise<number> {
     // Requests go out in the order batches were formed: take a turn now.
     const turn = this.order.take();
-    const deadline = Date.now() + RETRY_MS;
+    const deadline = Date.now() + this.client.deadlineMs;
+    const retrier = this.client.retrier();
     let delayMs = 20;
     let failedWith: LeaseGrant | null = null;
     try {
@@ -203,13 +203,14 @@ export class AppendBatcher {
           return grant.index * grant.chunkSize + offset;
         } catch (err) {
           await turn.pass(); // later batches need not wait for this one's retry
-          const e = err instanceof GfsError ? err : new GfsError(ErrorCode.INTERNAL, (err as Error).message);
+          const e = asGfsError(err);
           if (e.code === ErrorCode.CHUNK_FULL) {
             this.moveOn(grant.index);
             continue;
           }
           if (!e.retryable) throw e;
           if (Date.now() + delayMs > deadline) throw new GfsError(e.code, `appending to ${this.path}: ${e.message}`);
+          retrier.retry(`appending to ${this.path}: ${e.message}`);
           await sleep(delayMs);
           delayMs = Math.min(delayMs * 2, 1_000);
           failedWith = grant;

@@ -17,8 +17,14 @@ export interface ClientOptions {
   /** Master address, or a list: the master first, then shadows. */
   master: string | string[];
   secret?: Uint8Array | null;
-  /** How long master calls keep retrying while the master is unreachable. */
-  retryMs?: number;
+  /**
+   * How long an operation keeps retrying what can pass (the master
+   * unreachable or restarting, no chunk server registered yet, a lease
+   * changing, a replica gone) before it fails. Default 60 s.
+   */
+  deadlineMs?: number;
+  /** Told once when an operation starts waiting on such a condition (the CLI prints it). */
+  onWait?: (message: string) => void;
   locationTtlMs?: number;
 }
 
@@ -32,7 +38,7 @@ export class GfsClient {
   readonly pool: PeerPool;
   readonly locations: LocationCache;
   readonly masters: string[];
-  readonly retryMs: number;
+  readonly deadlineMs: number;
   private readonly localHosts: Set<string>;
   private readonly leaseCache = new Map<string, { grant: LeaseGrant; untilMs: number }>();
   private readonly leasePending = new Map<string, Promise<LeaseGrant>>();
@@ -41,7 +47,7 @@ export class GfsClient {
   constructor(readonly opts: ClientOptions) {
     this.masters = Array.isArray(opts.master) ? opts.master : opts.master.split(",").map((s) => s.trim()).filter(Boolean);
     if (this.masters.length === 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "no master address given");
-    this.retryMs = opts.retryMs ?? 30_000;
+    this.deadlineMs = opts.deadlineMs ?? 60_000;
     this.pool = new PeerPool("client", `client-${process.pid}`, { secret: opts.secret ?? null });
     this.locations = new LocationCache(opts.locationTtlMs ?? 60_000);
     this.localHosts = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -54,29 +60,60 @@ export class GfsClient {
 
   // ---- master calls ----
 
-  /** Calls the master, retrying while it is unreachable (for example restarting). */
+  /**
+   * Calls the master, retrying with backoff up to the deadline while it is
+   * unreachable or restarting, or answers with a condition that passes (no
+   * chunk server registered yet, no live replica yet). Other answers return
+   * at once.
+   */
   async master<T extends RequestType>(type: T, body: ReqBody<T>): Promise<RepBody<T>> {
-    const deadline = Date.now() + this.retryMs;
+    const deadline = Date.now() + this.deadlineMs;
+    const retrier = this.retrier();
     let delayMs = 50;
     for (;;) {
-      let peer: Peer;
+      let err: GfsError;
+      let peer: Peer | null = null;
       try {
         peer = await this.pool.get(this.masters[0]!);
-      } catch (err) {
-        if (err instanceof GfsError && err.code === ErrorCode.AUTH) throw err;
-        if (Date.now() + delayMs > deadline) throw new GfsError(ErrorCode.UNAVAILABLE, `master ${this.masters[0]} is unreachable: ${(err as Error).message}`);
-        await sleep(delayMs);
-        delayMs = Math.min(delayMs * 2, 1_000);
-        continue;
+      } catch (e) {
+        err = asGfsError(e);
+        if (err.code === ErrorCode.AUTH) throw err;
+        err = new GfsError(ErrorCode.UNAVAILABLE, `master ${this.masters[0]} is unreachable: ${err.message}`);
       }
-      try {
-        return await peer.call(type, body);
-      } catch (err) {
-        // A call cut off by a dropped connection may be retried; other errors are answers.
-        if (!(err instanceof GfsError) || err.code !== ErrorCode.UNAVAILABLE || !peer.closed || Date.now() + delayMs > deadline) throw err;
-        await sleep(delayMs);
+      if (peer) {
+        try {
+          return await peer.call(type, body);
+        } catch (e) {
+          // A call cut off by a dropped connection may be retried; of the answers, only those that can pass.
+          err = asGfsError(e);
+          if (!(err.code === ErrorCode.UNAVAILABLE && peer.closed) && !passes(err)) throw err;
+        }
       }
+      if (Date.now() + delayMs > deadline) throw err!;
+      retrier.retry(err!.message);
+      await sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, 1_000);
     }
+  }
+
+  /**
+   * A retry loop's voice: the first retry starts the clock, and once it has
+   * waited a second the loop says so once (`onWait`). Brief hiccups (a
+   * replica dying under a write) stay silent.
+   */
+  retrier(): Retrier {
+    let since = 0;
+    let said = false;
+    return {
+      retry: (why: string) => {
+        const now = Date.now();
+        if (since === 0) since = now;
+        else if (!said && now - since >= WAIT_NOTICE_MS) {
+          said = true;
+          this.opts.onWait?.(`${why}; retrying for up to ${Math.round(this.deadlineMs / 1000)} s`);
+        }
+      },
+    };
   }
 
   mkdir(path: string, parents = false): Promise<{}> {
@@ -237,6 +274,22 @@ export const PUT_DIR = "/.put";
 
 export function connect(opts: ClientOptions): GfsClient {
   return new GfsClient(opts);
+}
+
+/** A retry loop waiting this long says so (once). */
+const WAIT_NOTICE_MS = 1_000;
+
+export interface Retrier {
+  retry(why: string): void;
+}
+
+/** Answers from the master that say "not yet" rather than "no": worth retrying until the deadline. */
+function passes(err: GfsError): boolean {
+  return err.code === ErrorCode.NO_SERVERS || err.code === ErrorCode.NO_REPLICA;
+}
+
+export function asGfsError(err: unknown): GfsError {
+  return err instanceof GfsError ? err : new GfsError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err));
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -104,7 +104,8 @@ class ChunkReader {
 
   /** One piece, with failover across replicas and location refreshes. */
   async readPiece(offset: number, length: number): Promise<Piece> {
-    const deadline = Date.now() + this.client.retryMs;
+    const deadline = Date.now() + this.client.deadlineMs;
+    const retrier = this.client.retrier();
     let delayMs = 50;
     let lastErr: Error | null = null;
     for (;;) {
@@ -125,10 +126,9 @@ class ChunkReader {
           this.failed.add(r.id);
         }
       }
-      if (Date.now() + delayMs > deadline) {
-        const why = replicas.length === 0 ? "no live replica is known" : `every replica failed (last: ${lastErr?.message})`;
-        throw new GfsError(ErrorCode.UNAVAILABLE, `cannot read ${this.path} chunk ${this.index}: ${why}`);
-      }
+      const why = replicas.length === 0 ? "no live replica is known" : `every replica failed (last: ${lastErr?.message})`;
+      if (Date.now() + delayMs > deadline) throw new GfsError(ErrorCode.UNAVAILABLE, `cannot read ${this.path} chunk ${this.index}: ${why}`);
+      retrier.retry(`reading ${this.path} chunk ${this.index}: ${why}`);
       await sleep(delayMs);
       delayMs = Math.min(delayMs * 2, 1_000);
       // Ask the master again: servers may have re-registered or versions changed.

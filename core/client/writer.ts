@@ -7,13 +7,12 @@ import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { LeaseGrant, ReplicaRef } from "../../net/messages";
 import type { Peer } from "../../net/peer";
-import { sleep, type GfsClient } from "./client";
+import { asGfsError, sleep, type GfsClient } from "./client";
 import { IssueOrder, type Turn } from "./issue-order";
 
 const PIECE_BYTES = 4 * 1024 * 1024;
 const PUSH_PART_BYTES = 512 * 1024;
 const IN_FLIGHT = 4;
-const WRITE_RETRY_MS = 60_000;
 
 export async function writeChunks(client: GfsClient, path: string, source: AsyncIterable<Uint8Array>): Promise<number> {
   const { chunkSize } = await client.locate(path, 0);
@@ -93,7 +92,8 @@ export async function* cutPieces(
 }
 
 async function writePiece(client: GfsClient, path: string, index: number, within: number, data: Uint8Array, turn: Turn): Promise<void> {
-  const deadline = Date.now() + WRITE_RETRY_MS;
+  const deadline = Date.now() + client.deadlineMs;
+  const retrier = client.retrier();
   let renew = false;
   let delayMs = 50;
   try {
@@ -110,9 +110,10 @@ async function writePiece(client: GfsClient, path: string, index: number, within
         return;
       } catch (err) {
         await turn.pass(); // later pieces go on; this one retries out of order
-        const e = err instanceof GfsError ? err : new GfsError(ErrorCode.INTERNAL, (err as Error).message);
+        const e = asGfsError(err);
         if (!e.retryable) throw e;
         if (Date.now() + delayMs > deadline) throw new GfsError(e.code, `writing ${path} chunk ${index}: ${e.message}`);
+        retrier.retry(`writing ${path} chunk ${index}: ${e.message}`);
         renew = true;
         await sleep(delayMs);
         delayMs = Math.min(delayMs * 2, 2_000);

@@ -392,11 +392,11 @@ export class Master {
     const info = this.state.chunks.get(shared);
     if (!info || info.refs <= 1) return shared;
     const holders = this.registry.replicaRefs(shared);
-    if (holders.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no live replica of chunk ${handleName(shared)} to copy`);
+    if (holders.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no live replica of chunk ${handleName(shared)} to copy`);
     const copy = await this.allocateHandle();
     const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "copyChunk", { from: shared, to: copy, version: info.version })));
     const copied = holders.filter((_, i) => results[i]!.status === "fulfilled");
-    if (copied.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no server could copy chunk ${handleName(shared)}`);
+    if (copied.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no server could copy chunk ${handleName(shared)}`);
     await this.commit({ o: "cow", p: path, i: index, h: copy, v: info.version });
     for (const h of copied) this.registry.addLocation(copy, h.id);
     this.log.info(`chunk ${handleName(shared)} of ${path}[${index}] is shared: copied to chunk ${handleName(copy)} on ${copied.map((h) => h.addr).join(", ")}`);
@@ -505,13 +505,13 @@ export class Master {
     let live = this.registry.replicaRefs(handle);
     let version = meta.version;
     for (;;) {
-      if (live.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no live replica of chunk ${handleName(handle)}`);
+      if (live.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no live replica of chunk ${handleName(handle)}`);
       version = nextVersion(this.state.chunks.versionOf(handle), this.raised.has(handle));
       this.raised.add(handle);
       const holders = live;
       const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "setVersion", { handle, version })));
       live = holders.filter((_, i) => results[i]!.status === "fulfilled");
-      if (live.length === 0) throw new GfsError(ErrorCode.UNAVAILABLE, `no replica of chunk ${handleName(handle)} accepted version ${version}`);
+      if (live.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no replica of chunk ${handleName(handle)} accepted version ${version}`);
       if (!this.state.chunks.has(handle)) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handleName(handle)} no longer exists`);
       await this.commit({ o: "ver", h: handle, v: version });
       if (live.length === holders.length) break;

@@ -15,7 +15,7 @@ describe("master durability", () => {
       const acked: string[] = [];
       let stop = false;
       const workers = Array.from({ length: 8 }, async (_, w) => {
-        const c = connect({ master: cluster.masterAddr, retryMs: 0 });
+        const c = connect({ master: cluster.masterAddr, deadlineMs: 0 });
         await c.mkdir(`/w${w}`).catch(() => {});
         for (let i = 0; !stop; i++) {
           try {
