@@ -57,6 +57,13 @@ export interface LeaseGrant {
   chunkSize: number;
 }
 
+/** A lease as the primary shows it to its secondaries: the master's token over these terms. */
+export interface LeaseProof {
+  primary: string;
+  secondaries: string[];
+  token: Uint8Array;
+}
+
 export interface ChunkReport {
   handle: Handle;
   version: number;
@@ -102,13 +109,15 @@ export interface Requests {
   snapshot: [{ src: string; dst: string }, { files: number; chunks: number; revokedLeases: number }];
 
   // chunk server -> master
-  register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[] }];
+  /** `tokenKey`: the key lease tokens are signed with, sent only when the cluster has no secret to derive it from. */
+  register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[]; tokenKey?: Uint8Array }];
   heartbeat: [{ usedBytes: number; capacityBytes: number; chunks: number; extend: Handle[]; sizes: ChunkReport[] }, { discard: Handle[]; extended: Handle[]; leaseMs: number }];
   corrupt: [{ handle: Handle; reason: string }, Record<string, never>];
 
   // master -> chunk server
   createChunk: [{ handle: Handle; version: number }, Record<string, never>];
-  setVersion: [{ handle: Handle; version: number; lease?: { leaseMs: number; secondaries: ReplicaRef[] } }, { size: number }];
+  /** With `lease`, this server becomes the chunk's primary; `token` is the master's signature of the lease (core/lease-tokens.ts). */
+  setVersion: [{ handle: Handle; version: number; lease?: { leaseMs: number; secondaries: ReplicaRef[]; token: Uint8Array } }, { size: number }];
   /** Ends this server's lease on a chunk (snapshot). */
   revokeLease: [{ handle: Handle }, Record<string, never>];
   /** Copy-on-write (M15): copy local chunk `from` to a new chunk `to` at `version`. */
@@ -121,7 +130,8 @@ export interface Requests {
   /** Record append (D3): the primary picks the offset; CHUNK_FULL means the chunk was padded, go to the next. */
   append: [{ handle: Handle; version: number; dataId: string; size: number }, { offset: number }];
   /** `zeros` writes `size` zero bytes (padding) instead of pushed data. */
-  applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number; zeros?: boolean }, { chunkBytes: number }];
+  /** Primary -> secondary. `lease` proves the sender holds the chunk's current lease: refused without it. */
+  applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number; zeros?: boolean; lease: LeaseProof }, { chunkBytes: number }];
 }
 
 /** One-way messages. */

@@ -423,6 +423,11 @@ export function listen(host: string, port: number, opts: PeerOptions): Listener 
   };
 }
 
+/** Whether a listen host is reachable only from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
 export function parseAddr(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(":");
   if (i <= 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `address must be HOST:PORT, got '${addr}'`);

@@ -10,6 +10,8 @@ export interface Lease {
   version: number;
   expiresAtMs: number;
   secondaries: ReplicaRef[];
+  /** The master's token for this lease, shown to the secondaries with every mutation. */
+  token: Uint8Array;
   nextSerial: number;
   /** Where the next record append goes; starts at the chunk's length here. */
   appendEnd: number;
@@ -18,8 +20,8 @@ export interface Lease {
 }
 
 export type AppendDecision =
-  | { kind: "append"; offset: number; serial: number; secondaries: ReplicaRef[] }
-  | { kind: "pad"; offset: number; padBytes: number; serial: number; secondaries: ReplicaRef[] }
+  | { kind: "append"; offset: number; serial: number; secondaries: ReplicaRef[]; token: Uint8Array }
+  | { kind: "pad"; offset: number; padBytes: number; serial: number; secondaries: ReplicaRef[]; token: Uint8Array }
   | { kind: "full" };
 
 /** Part of the lease kept back against clock drift between master and primary. */
@@ -31,8 +33,8 @@ export class MutationOrder {
   private readonly leases = new Map<Handle, Lease>();
   private readonly lastApplied = new Map<Handle, { version: number; serial: number }>();
 
-  grantLease(handle: Handle, version: number, leaseMs: number, secondaries: ReplicaRef[], nowMs: number, chunkBytes = 0): void {
-    this.leases.set(handle, { version, expiresAtMs: nowMs + leaseMs - leaseMarginMs(leaseMs), secondaries, nextSerial: 1, appendEnd: chunkBytes, active: false });
+  grantLease(handle: Handle, version: number, leaseMs: number, secondaries: ReplicaRef[], nowMs: number, chunkBytes = 0, token: Uint8Array = new Uint8Array(0)): void {
+    this.leases.set(handle, { version, expiresAtMs: nowMs + leaseMs - leaseMarginMs(leaseMs), secondaries, token, nextSerial: 1, appendEnd: chunkBytes, active: false });
   }
 
   /** A version change ends any lease held under an older version. */
@@ -52,7 +54,7 @@ export class MutationOrder {
   }
 
   /** Checks this server is primary for `handle` at `version`; returns the next serial. */
-  beginPrimary(handle: Handle, version: number, nowMs: number, endOffset = 0): { serial: number; secondaries: ReplicaRef[] } {
+  beginPrimary(handle: Handle, version: number, nowMs: number, endOffset = 0): { serial: number; secondaries: ReplicaRef[]; token: Uint8Array } {
     const l = this.leases.get(handle);
     if (!l || l.expiresAtMs <= nowMs) {
       if (l) this.leases.delete(handle);
@@ -62,7 +64,7 @@ export class MutationOrder {
     l.active = true;
     l.appendEnd = Math.max(l.appendEnd, endOffset); // appends never land on written bytes
     const serial = l.nextSerial++;
-    return { serial, secondaries: l.secondaries };
+    return { serial, secondaries: l.secondaries, token: l.token };
   }
 
   /**
@@ -79,13 +81,13 @@ export class MutationOrder {
       const offset = l.appendEnd;
       l.appendEnd += sizeBytes;
       l.active = true;
-      return { kind: "append", offset, serial: l.nextSerial++, secondaries: l.secondaries };
+      return { kind: "append", offset, serial: l.nextSerial++, secondaries: l.secondaries, token: l.token };
     }
     if (l.appendEnd === chunkSizeBytes) return { kind: "full" };
     const offset = l.appendEnd;
     l.appendEnd = chunkSizeBytes;
     l.active = true;
-    return { kind: "pad", offset, padBytes: chunkSizeBytes - offset, serial: l.nextSerial++, secondaries: l.secondaries };
+    return { kind: "pad", offset, padBytes: chunkSizeBytes - offset, serial: l.nextSerial++, secondaries: l.secondaries, token: l.token };
   }
 
   /** Secondary side: serials must increase within a version; gaps are allowed (failed mutations). */

@@ -6,8 +6,9 @@ import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
-import type { Handle, NotifyType, ReplicaRef, ReqBody, RequestType } from "../../net/messages";
-import { connect, listen, type Listener, type Peer } from "../../net/peer";
+import type { Handle, LeaseProof, NotifyType, ReplicaRef, ReqBody, RequestType } from "../../net/messages";
+import { leaseTokenValid, tokenKey } from "../lease-tokens";
+import { connect, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
 import { logger } from "../log";
 import { initChecksums } from "./checksums";
@@ -65,6 +66,10 @@ export class ChunkServer {
   private chunkSizeBytes = 0;
   /** Lengths to report in the next heartbeat: acknowledged ends (as primary) and copies. */
   private readonly reportSizes = new Map<Handle, number>();
+  /** Key that lease tokens are checked with (from the secret, or from the master when there is none). */
+  private tokenKey: Uint8Array | null;
+  /** The lease token last checked for each chunk, so each lease's token is verified once. */
+  private readonly tokensSeen = new Map<Handle, { version: number; token: Uint8Array }>();
   private stopped = false;
   private timers: ReturnType<typeof setTimeout>[] = [];
   private registered: Promise<void>;
@@ -79,6 +84,7 @@ export class ChunkServer {
       this.id = randomUUID();
       writeFileSync(idPath, this.id + "\n");
     }
+    this.tokenKey = cfg.secret ? tokenKey(cfg.secret) : null;
     this.buffer = new PushBuffer(cfg.bufferBytes, PUSH_MAX_AGE_MS);
     this.waits = new DataWaits(this.buffer, DATA_ANNOUNCE_MS);
     const peerOpts = { secret: cfg.secret, logger: this.log, onNotify: this.onNotify.bind(this) };
@@ -98,6 +104,7 @@ export class ChunkServer {
     const host = this.cfg.listenHost === "0.0.0.0" || this.cfg.listenHost === "::" ? "127.0.0.1" : this.cfg.listenHost;
     this.addr = this.cfg.advertise ?? `${host}:${this.listener.port}`;
     this.log.info(`listening on ${this.cfg.listenHost}:${this.listener.port} (advertised as ${this.addr}), id ${this.id}, rack ${this.cfg.rack}`);
+    if (!this.cfg.secret && !isLoopbackHost(this.cfg.listenHost)) this.log.warn(`no cluster secret configured and listening on ${this.cfg.listenHost}: anyone who can reach this port can read chunks (--secret-file)`);
     void this.masterLoop();
     if (this.cfg.scrubIntervalMs > 0) this.scheduleScrub();
   }
@@ -165,6 +172,10 @@ export class ChunkServer {
       chunks: this.store.reports(),
     });
     this.heartbeatMs = rep.heartbeatMs;
+    if (!this.cfg.secret) {
+      if (!(rep.tokenKey instanceof Uint8Array)) throw new GfsError(ErrorCode.PROTOCOL, "the master sent no lease token key");
+      this.tokenKey = rep.tokenKey;
+    }
     this.discard(rep.discard, "master does not want it");
     this.log.info(`registered with master ${this.cfg.master} (${this.store.count} chunks)`);
     this.markRegistered();
@@ -218,6 +229,10 @@ export class ChunkServer {
 
   private onRequest(type: RequestType, body: any, peer: Peer): unknown {
     if (!this.store) throw new GfsError(ErrorCode.UNAVAILABLE, "chunk server is not registered with its master yet");
+    if (MASTER_COMMANDS.has(type) && peer !== this.master) {
+      // Only the master, on the connection this server opened to it, changes chunks (R4).
+      throw new GfsError(ErrorCode.AUTH, `${type} is taken only from this server's master`);
+    }
     switch (type) {
       case "createChunk":
         return this.createChunk(body);
@@ -283,7 +298,7 @@ export class ChunkServer {
     this.order.versionChanged(b.handle, b.version);
     this.waits.versionChanged(b.handle, b.version);
     if (b.lease) {
-      this.order.grantLease(b.handle, b.version, b.lease.leaseMs, b.lease.secondaries, Date.now(), c.sizeBytes);
+      this.order.grantLease(b.handle, b.version, b.lease.leaseMs, b.lease.secondaries, Date.now(), c.sizeBytes, b.lease.token);
       this.log.debug(`chunk ${handleName(b.handle)}: primary at version ${b.version}`);
     }
     return { size: c.sizeBytes };
@@ -436,9 +451,10 @@ export class ChunkServer {
     // Connections first, so that serial assignment, local apply and forwarding
     // below run without yielding and reach each secondary in serial order.
     const peers = await Promise.all(leaseSecondaries.map((s) => this.pool.get(s.addr)));
-    const { serial, secondaries } = this.order.beginPrimary(b.handle, b.version, Date.now(), b.offset + b.size);
+    const { serial, secondaries, token } = this.order.beginPrimary(b.handle, b.version, Date.now(), b.offset + b.size);
     if (secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-    const chunkBytes = await this.applyEverywhere({ handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial }, peers, secondaries);
+    const lease = this.proof(secondaries, token);
+    const chunkBytes = await this.applyEverywhere({ handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial, lease }, peers, secondaries);
     this.acknowledged(b.handle, b.offset + b.size);
     return { chunkBytes };
   }
@@ -462,14 +478,16 @@ export class ChunkServer {
       this.waits.discard(b.dataId);
       if (d.kind === "pad") {
         if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-        await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true }, peers, d.secondaries);
+        const lease = this.proof(d.secondaries, d.token);
+        await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true, lease }, peers, d.secondaries);
         this.acknowledged(b.handle, this.chunkSizeBytes);
         this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
       }
       throw new GfsError(ErrorCode.CHUNK_FULL, `chunk ${handleName(b.handle)} is full`);
     }
     if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-    await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial }, peers, d.secondaries);
+    const lease = this.proof(d.secondaries, d.token);
+    await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial, lease }, peers, d.secondaries);
     this.acknowledged(b.handle, d.offset + b.size);
     return { offset: d.offset };
   }
@@ -500,11 +518,33 @@ export class ChunkServer {
     return chunkBytes;
   }
 
+  /** The lease as this primary shows it to its secondaries. */
+  private proof(secondaries: ReplicaRef[], token: Uint8Array): LeaseProof {
+    return { primary: this.id, secondaries: secondaries.map((s) => s.id), token };
+  }
+
+  /**
+   * Whether a mutation comes from the holder of the chunk's current lease
+   * (R4): the master's token over (chunk, version, primary, secondaries), with
+   * this server among the secondaries. A token checked once per lease is
+   * remembered.
+   */
+  private leaseShown(b: ReqBody<"applyWrite">): boolean {
+    const p = b.lease as Partial<LeaseProof> | undefined;
+    if (!p || !(p.token instanceof Uint8Array) || typeof p.primary !== "string" || !Array.isArray(p.secondaries) || !p.secondaries.includes(this.id)) return false;
+    const known = this.tokensSeen.get(b.handle);
+    if (known && known.version === b.version && Buffer.compare(known.token, p.token) === 0) return true;
+    if (!this.tokenKey || !leaseTokenValid(this.tokenKey, { handle: b.handle, version: b.version, primary: p.primary, secondaries: p.secondaries }, p.token)) return false;
+    this.tokensSeen.set(b.handle, { version: b.version, token: p.token });
+    return true;
+  }
+
   private applyWrite(b: ReqBody<"applyWrite">): Promise<{ chunkBytes: number }> {
     checkHandle(b.handle);
     const c = this.store.get(b.handle);
     if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
     if (c.version !== b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.handle)} here is at version ${c.version}, not ${b.version}`);
+    if (!this.leaseShown(b)) throw new GfsError(ErrorCode.AUTH, `a mutation of chunk ${handleName(b.handle)} without a valid lease token is refused`);
     this.order.acceptSerial(b.handle, b.version, b.serial);
     if (b.zeros && b.offset + b.size > this.chunkSizeBytes) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "padding passes the chunk size");
     return this.applyLocal(b).then((chunkBytes) => ({ chunkBytes }));
@@ -541,6 +581,9 @@ export class ChunkServer {
     this.timers.push(t);
   }
 }
+
+/** Requests that change chunks on the master's say. */
+const MASTER_COMMANDS: ReadonlySet<RequestType> = new Set<RequestType>(["createChunk", "setVersion", "revokeLease", "copyChunk"]);
 
 /** A mutation as the primary sends it to each secondary. */
 type Mutation = ReqBody<"applyWrite">;

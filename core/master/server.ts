@@ -6,7 +6,7 @@ import { mkdirSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { ChunkLocation, DirEntry, Handle, LeaseGrant, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
-import { listen, type Listener, type Peer } from "../../net/peer";
+import { isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { logger } from "../log";
 import { selfArgv } from "../self";
 import { pruneOld, recover } from "./checkpoint";
@@ -20,6 +20,7 @@ import { establishClusterParams } from "./cluster-params";
 import { MasterState, type ClusterParams, type Op } from "./state";
 import { RaisedVersions, judgeReplica, nextVersion } from "./versions";
 import { handleName } from "../handles";
+import { signLease, tokenKey } from "../lease-tokens";
 
 export interface MasterConfig {
   dataDir: string;
@@ -60,8 +61,12 @@ export class Master {
   private readonly raised = new RaisedVersions();
   port = 0;
 
+  /** Signs lease tokens (core/lease-tokens.ts). */
+  private readonly tokenKey: Uint8Array;
+
   constructor(readonly cfg: MasterConfig) {
     this.leases = new LeaseTable(cfg.leaseMs);
+    this.tokenKey = tokenKey(cfg.secret);
   }
 
   async start(): Promise<void> {
@@ -85,7 +90,7 @@ export class Master {
       onClose: (p, why) => this.onPeerClosed(p, why),
     });
     this.port = this.listener.port;
-    if (!this.cfg.secret) this.log.warn("no cluster secret configured: any client on the network can connect");
+    if (!this.cfg.secret && !isLoopbackHost(this.cfg.listenHost)) this.log.warn(`no cluster secret configured and listening on ${this.cfg.listenHost}: anyone who can reach this port can read and change the file system (--secret-file)`);
     this.log.info(`listening on ${this.cfg.listenHost}:${this.port} (chunk size ${params.chunkSizeBytes}, replication ${params.replication})`);
     const tick = Math.max(50, Math.min(this.cfg.heartbeatMs, this.cfg.deadAfterMs) / 2);
     this.timers.push(setInterval(() => this.checkLiveness(), tick));
@@ -523,7 +528,8 @@ export class Master {
     }
     const primary = live[0]!;
     const secondaries = live.slice(1);
-    await this.callServer(primary.id, "setVersion", { handle, version, lease: { leaseMs: this.cfg.leaseMs, secondaries } });
+    const token = signLease(this.tokenKey, { handle, version, primary: primary.id, secondaries: secondaries.map((r) => r.id) });
+    await this.callServer(primary.id, "setVersion", { handle, version, lease: { leaseMs: this.cfg.leaseMs, secondaries, token } });
     const lease = this.leases.grant(handle, primary.id, version, Date.now(), live.map((r) => r.id));
     return this.grantReply(handle, index, lease);
   }
@@ -582,7 +588,7 @@ export class Master {
       this.registry.addLocation(r.handle, s.id);
     }
     this.log.info(`chunk server ${b.addr} (${b.id}, rack ${s.rack}) registered with ${b.chunks.length} chunks${stale ? `, ${stale} stale` : ""}${unknown ? `, ${unknown} unknown` : ""}${unexplained ? `, ${unexplained} with an unexplained version` : ""}`);
-    return { chunkSize: this.state.params.chunkSizeBytes, heartbeatMs: this.cfg.heartbeatMs, discard };
+    return { chunkSize: this.state.params.chunkSizeBytes, heartbeatMs: this.cfg.heartbeatMs, discard, ...(this.cfg.secret ? {} : { tokenKey: this.tokenKey }) };
   }
 
   private heartbeat(b: ReqBody<"heartbeat">, peer: Peer): RepBody<"heartbeat"> {

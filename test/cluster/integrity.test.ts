@@ -3,7 +3,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect } from "../../core/client";
 import { handleName } from "../../core/handles";
+import { ErrorCode } from "../../net/errors";
 import { TestCluster, randomBytes, stopAll, waitFor, type Daemon } from "../helpers/cluster";
 
 afterAll(stopAll);
@@ -14,7 +16,7 @@ interface StatChunk {
   handle: number;
   version: number;
   size: number;
-  replicas: { server: string }[];
+  replicas: { server: string; id: string }[];
 }
 
 async function chunksOf(cluster: TestCluster, path: string): Promise<StatChunk[]> {
@@ -100,4 +102,48 @@ describe("replicas that must never be served", () => {
       await cluster.stop();
     }
   }, 120_000);
+});
+
+describe("authority", () => {
+  test("a client cannot write a replica directly, forge a lease token, or send the master's commands; the data stays intact", async () => {
+    const cluster = await new TestCluster({ chunkservers: 3, replication: 3 }).start();
+    try {
+      const data = randomBytes(200_000, 24);
+      await cluster.gfs(["put", "-", "/f"], { stdin: data });
+      const [chunk] = await chunksOf(cluster, "/f");
+      const c = connect({ master: cluster.masterAddr });
+      try {
+        const peer = await c.pool.get(chunk!.replicas[1]!.server);
+        const ids = chunk!.replicas.map((r) => r.id);
+        const forged = { handle: chunk!.handle, version: chunk!.version, offset: 0, dataId: "", size: 100_000, serial: 2 ** 40, zeros: true };
+        const attempts: Promise<unknown>[] = [
+          peer.call("applyWrite", forged as never),
+          peer.call("applyWrite", { ...forged, lease: { primary: ids[0]!, secondaries: ids.slice(1), token: new Uint8Array(16).fill(7) } }),
+          peer.call("setVersion", { handle: chunk!.handle, version: chunk!.version + 10 }),
+          peer.call("createChunk", { handle: chunk!.handle + 1000, version: 1 }),
+          peer.call("copyChunk", { from: chunk!.handle, to: chunk!.handle + 1001, version: chunk!.version }),
+          peer.call("revokeLease", { handle: chunk!.handle }),
+        ];
+        for (const a of attempts) {
+          const err = await a.then(() => null, (e) => e);
+          expect(err?.code).toBe(ErrorCode.AUTH);
+        }
+      } finally {
+        c.close();
+      }
+      // Every replica still holds the data: read each one directly.
+      const c2 = connect({ master: cluster.masterAddr });
+      try {
+        for (const r of chunk!.replicas) {
+          const rep = await (await c2.pool.get(r.server)).call("read", { handle: chunk!.handle, version: chunk!.version, offset: 0, length: data.byteLength });
+          expect(Buffer.compare(rep.data, data)).toBe(0);
+        }
+      } finally {
+        c2.close();
+      }
+      expect(Buffer.compare((await cluster.gfs(["cat", "/f"])).stdoutBytes, data)).toBe(0);
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
 });
