@@ -124,7 +124,8 @@ export interface Requests {
   copyChunk: [{ from: Handle; to: Handle; version: number }, { size: number }];
 
   // client -> chunk server, chunk server -> chunk server
-  push: [{ dataId: string; size: number; chain: string[] }, Record<string, never>];
+  /** `crc`: CRC32C of the whole data, checked by every replica before it writes the bytes. */
+  push: [{ dataId: string; size: number; chain: string[]; crc: number }, Record<string, never>];
   read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number }];
   write: [{ handle: Handle; version: number; offset: number; dataId: string; size: number }, { chunkBytes: number }];
   /** Record append (D3): the primary picks the offset; CHUNK_FULL means the chunk was padded, go to the next. */
@@ -143,7 +144,7 @@ export interface Notifies {
    * inline and no reply; the mutation that names `dataId` fails if it never
    * arrives. Forwarded down `chain` the same way.
    */
-  pushAhead: { dataId: string; size: number; chain: string[]; data: Uint8Array };
+  pushAhead: { dataId: string; size: number; chain: string[]; crc: number; data: Uint8Array };
 }
 
 export type RequestType = keyof Requests;

@@ -62,6 +62,48 @@ export function crc32cExtend(crc: number, data: Uint8Array): number {
   return ~c >>> 0;
 }
 
+// ---- combining: CRC32C(A || B) from CRC32C(A), CRC32C(B) and the length of B ----
+// A CRC is a polynomial over GF(2) in reflected bit order (bit 31 is x^0).
+// Appending n bytes to A multiplies A's CRC by x^(8n) modulo the CRC
+// polynomial, so combining costs O(log n) multiplications and never touches
+// the data: a chunk server checks a whole push against the sender's CRC from
+// the block checksums it computes anyway.
+
+/** a(x) * b(x) modulo the CRC polynomial. `a` must not be 0. */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLY_REFLECTED : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** X2N[k] = x^(2^k) modulo the CRC polynomial. */
+const X2N: number[] = (() => {
+  const t = [1 << 30]; // x^1
+  for (let k = 1; k < 32; k++) t.push(multModP(t[k - 1]!, t[k - 1]!));
+  return t;
+})();
+
+/** x^(8n) modulo the CRC polynomial. */
+function xPow8n(n: number): number {
+  let p = 0x80000000; // x^0
+  for (let k = 3; n > 0; k++, n = Math.floor(n / 2)) if (n % 2 === 1) p = multModP(X2N[k & 31]!, p);
+  return p;
+}
+
+/** CRC32C(A || B), given crcA = CRC32C(A), crcB = CRC32C(B) and B's length. */
+export function crc32cCombine(crcA: number, crcB: number, bytesB: number): number {
+  if (bytesB === 0) return crcA >>> 0;
+  return (multModP(xPow8n(bytesB), crcA >>> 0) ^ crcB) >>> 0;
+}
+
 /** Checksums of consecutive blocks of `data` (the last may be partial). */
 export function blockChecksums(data: Uint8Array): number[] {
   const out: number[] = [];

@@ -6,14 +6,14 @@
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { Handle } from "../../net/messages";
 import { handleName } from "../handles";
-import type { PushBuffer } from "./push-buffer";
+import type { PushBuffer, Pushed } from "./push-buffer";
 
 interface Wait {
   /** The size the mutation expects, or null for data nobody will use (dropped on arrival). */
   size: number | null;
   handle: Handle;
   version: number;
-  resolve(data: Uint8Array): void;
+  resolve(data: Pushed): void;
   reject(err: Error): void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -36,7 +36,7 @@ export class DataWaits {
   }
 
   /** The complete data of `dataId`, taken from the push buffer: at once if it is here, else once its push completes. */
-  get(dataId: string, size: number, handle: Handle, version: number): Promise<Uint8Array> {
+  get(dataId: string, size: number, handle: Handle, version: number): Promise<Pushed> {
     if (this.buffer.isComplete(dataId)) {
       try {
         return Promise.resolve(this.take(dataId, size));
@@ -46,7 +46,7 @@ export class DataWaits {
     }
     const failure = this.failedPushes.get(dataId);
     if (failure) return Promise.reject(failure);
-    return new Promise<Uint8Array>((resolve, reject) => this.wait(dataId, { size, handle, version, resolve, reject }));
+    return new Promise<Pushed>((resolve, reject) => this.wait(dataId, { size, handle, version, resolve, reject }));
   }
 
   /**
@@ -122,11 +122,11 @@ export class DataWaits {
     this.waits.delete(dataId);
   }
 
-  private take(dataId: string, size: number): Uint8Array {
-    const data = this.buffer.take(dataId);
-    if (data.byteLength !== size) {
-      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${dataId} has ${data.byteLength} bytes, the mutation says ${size}`);
+  private take(dataId: string, size: number): Pushed {
+    const pushed = this.buffer.take(dataId);
+    if (pushed.data.byteLength !== size) {
+      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `data ${dataId} has ${pushed.data.byteLength} bytes, the mutation says ${size}`);
     }
-    return data;
+    return pushed;
   }
 }

@@ -7,9 +7,16 @@
 // Pure: time is passed in.
 import { ErrorCode, GfsError } from "../../net/errors";
 
+/** Pushed bytes and the CRC32C their sender computed (checked where they are written). */
+export interface Pushed {
+  data: Uint8Array;
+  crc?: number;
+}
+
 interface Entry {
   dataId: string;
   buf: Uint8Array;
+  crc?: number;
   receivedBytes: number;
   touchedMs: number;
 }
@@ -32,7 +39,7 @@ export class PushBuffer {
   }
 
   /** Reserves room for a push of `sizeBytes`; throws UNAVAILABLE when it cannot fit. */
-  begin(dataId: string, sizeBytes: number, nowMs: number): void {
+  begin(dataId: string, sizeBytes: number, nowMs: number, crc?: number): void {
     if (sizeBytes > this.capacityBytes) {
       throw new GfsError(ErrorCode.INVALID_ARGUMENT, `push of ${sizeBytes} bytes exceeds the push buffer (${this.capacityBytes})`);
     }
@@ -45,7 +52,7 @@ export class PushBuffer {
     if (this.reservedBytes + sizeBytes > this.capacityBytes) {
       throw new GfsError(ErrorCode.UNAVAILABLE, "push buffer is full, try again");
     }
-    this.entries.set(dataId, { dataId, buf: this.allocate(sizeBytes), receivedBytes: 0, touchedMs: nowMs });
+    this.entries.set(dataId, { dataId, buf: this.allocate(sizeBytes), crc, receivedBytes: 0, touchedMs: nowMs });
     this.reservedBytes += sizeBytes;
   }
 
@@ -81,15 +88,15 @@ export class PushBuffer {
     return this.entries.get(dataId)?.buf;
   }
 
-  /** Returns the complete data and forgets it; hand it to `recycle` once written. */
-  take(dataId: string): Uint8Array {
+  /** Returns the complete data and forgets it; hand the bytes to `recycle` once written. */
+  take(dataId: string): Pushed {
     const e = this.entries.get(dataId);
     if (!e || e.receivedBytes !== e.buf.byteLength) {
       throw new GfsError(ErrorCode.NO_DATA, `data ${dataId} is not here (never pushed, incomplete, or aged out)`);
     }
     this.entries.delete(dataId);
     this.reservedBytes -= e.buf.byteLength;
-    return e.buf;
+    return { data: e.buf, crc: e.crc };
   }
 
   /** Gives back a buffer from `take` that nothing refers to any more. */

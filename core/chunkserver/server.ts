@@ -338,13 +338,13 @@ export class ChunkServer {
    * shows as the failure of the mutation that names it.
    */
   private push(b: ReqBody<"push">, upstream: Peer, ahead: boolean): Promise<{}> {
-    if (typeof b.dataId !== "string" || !Number.isInteger(b.size) || b.size < 0 || !Array.isArray(b.chain)) {
+    if (typeof b.dataId !== "string" || !Number.isInteger(b.size) || b.size < 0 || !Array.isArray(b.chain) || !Number.isInteger(b.crc)) {
       throw new GfsError(ErrorCode.INVALID_ARGUMENT, "malformed push");
     }
     const dataId = b.dataId;
     // The entry is created synchronously: the pieces follow on this connection.
     try {
-      this.buffer.begin(dataId, b.size, Date.now());
+      this.buffer.begin(dataId, b.size, Date.now(), b.crc);
     } catch (err) {
       this.waits.pushFailed(dataId, err as Error);
       throw err;
@@ -395,7 +395,7 @@ export class ChunkServer {
       try {
         const downstream = await this.pool.get(next);
         let sent = 0;
-        const rest = { dataId, size: b.size, chain: b.chain.slice(1) };
+        const rest = { dataId, size: b.size, chain: b.chain.slice(1), crc: b.crc };
         if (ahead) {
           sent = Math.min(receivedBytes, FORWARD_PIECE_BYTES);
           downstream.notifyData("pushAhead", rest, whole.subarray(0, sent));
@@ -552,12 +552,12 @@ export class ChunkServer {
 
   /** Queues the write in the chunk's order now (without yielding); it runs once its data is here. */
   private async applyLocal(m: Mutation): Promise<number> {
-    const data = m.zeros ? Promise.resolve(new Uint8Array(m.size)) : this.waits.get(m.dataId, m.size, m.handle, m.version);
+    const input = m.zeros ? { data: new Uint8Array(m.size) } : this.waits.get(m.dataId, m.size, m.handle, m.version);
     try {
-      const size = await this.store.write(m.handle, m.offset, data);
-      if (!m.zeros) {
-        const buf = await data;
-        if (!this.unrecyclable.has(buf)) this.buffer.recycle(buf);
+      const size = await this.store.write(m.handle, m.offset, input);
+      if (input instanceof Promise) {
+        const { data } = await input;
+        if (!this.unrecyclable.has(data)) this.buffer.recycle(data);
       }
       return size;
     } catch (err) {

@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { ErrorCode, GfsError, assert } from "../../net/errors";
 import type { ChunkReport, Handle } from "../../net/messages";
 import { handleName } from "../handles";
-import { BLOCK_BYTES, crc32c, crc32cExtend } from "./checksums";
+import { BLOCK_BYTES, crc32c, crc32cCombine } from "./checksums";
+import type { Pushed } from "./push-buffer";
 
 const META_MAGIC = 0x47465343; // "GFSC"
 const META_FORMAT = 2;
@@ -191,14 +192,18 @@ export class ChunkStore {
    * server keeps moving data meanwhile; the chunk's length and checksums
    * change only once the bytes are written.
    */
-  write(handle: Handle, offset: number, data: Uint8Array | Promise<Uint8Array>): Promise<number> {
-    if (data instanceof Promise) {
+  write(handle: Handle, offset: number, input: Uint8Array | Pushed | Promise<Pushed>): Promise<number> {
+    if (input instanceof Promise) {
       // The data may still be travelling: this write keeps its place in the
       // chunk's order and runs once the bytes are here (or fails with them).
-      data.catch(() => {});
-      return this.inOrder(handle, async () => this.writeNow(handle, offset, await data));
+      input.catch(() => {});
+      return this.inOrder(handle, async () => {
+        const { data, crc } = await input;
+        return this.writeNow(handle, offset, data, crc);
+      });
     }
-    return this.inOrder(handle, () => this.writeNow(handle, offset, data));
+    if (input instanceof Uint8Array) return this.inOrder(handle, () => this.writeNow(handle, offset, input));
+    return this.inOrder(handle, () => this.writeNow(handle, offset, input.data, input.crc));
   }
 
   /** Reads after every earlier operation on the chunk (see `readNow`). */
@@ -220,7 +225,12 @@ export class ChunkStore {
     return run;
   }
 
-  private async writeNow(handle: Handle, offset: number, data: Uint8Array): Promise<number> {
+  /**
+   * `expectedCrc` is the CRC32C the data's sender computed: bytes damaged on
+   * the way are refused (NO_DATA: push again) before anything is written.
+   * It is checked from the block checksums computed here anyway.
+   */
+  private async writeNow(handle: Handle, offset: number, data: Uint8Array, expectedCrc?: number): Promise<number> {
     const c = this.require(handle);
     if (c.corrupt) throw new GfsError(ErrorCode.CHECKSUM, `chunk ${handleName(handle)} is corrupt here`);
     assert(offset >= 0, "write offset is non-negative");
@@ -230,6 +240,7 @@ export class ChunkStore {
     if (data.byteLength === 0) return c.sizeBytes;
     if (offset > c.sizeBytes) {
       // A hole: fill it with zeros so every byte below the length has a checksum.
+      if (expectedCrc !== undefined) checkArrived(handle, crc32c(data), expectedCrc);
       const filled = new Uint8Array(offset - c.sizeBytes + data.byteLength);
       filled.set(data, offset - c.sizeBytes);
       return this.writeNow(handle, c.sizeBytes, filled);
@@ -242,6 +253,7 @@ export class ChunkStore {
     // New checksums are computed first and committed only after the data write,
     // so a failed verification or write leaves the chunk's state untouched.
     const updated: number[] = [];
+    let arrivedCrc = 0; // CRC32C of the data, folded from its parts
     for (let b = firstBlock; b <= lastBlock; b++) {
       const blockStart = b * BLOCK_BYTES;
       const blockEnd = Math.min(blockStart + BLOCK_BYTES, newSize);
@@ -249,12 +261,14 @@ export class ChunkStore {
       const dataFrom = Math.max(offset, blockStart);
       const dataTo = Math.min(end, blockEnd);
       const part = data.subarray(dataFrom - offset, dataTo - offset);
+      const partCrc = crc32c(part);
+      arrivedCrc = crc32cCombine(arrivedCrc, partCrc, part.byteLength);
       if (oldBlockEnd <= blockStart || (dataFrom === blockStart && dataTo >= oldBlockEnd)) {
         // No old bytes survive in this block.
-        updated.push(crc32c(part));
+        updated.push(partCrc);
       } else if (dataFrom === oldBlockEnd) {
         // Pure append into a partial block: extend the stored checksum.
-        updated.push(crc32cExtend(c.crcs[b]!, part));
+        updated.push(crc32cCombine(c.crcs[b]!, partCrc, part.byteLength));
       } else {
         // Overwrite inside old bytes: verify the old block, then merge.
         const old = this.readRaw(handle, blockStart, oldBlockEnd - blockStart);
@@ -268,6 +282,7 @@ export class ChunkStore {
         updated.push(crc32c(merged));
       }
     }
+    if (expectedCrc !== undefined) checkArrived(handle, arrivedCrc, expectedCrc);
     const dataPath = this.dataPath(handle);
     if (data.byteLength >= ASYNC_WRITE_BYTES) await writeFullyAsync(dataPath, data, offset);
     else writeFully(this.fd(dataPath), data, offset);
@@ -388,6 +403,10 @@ export class ChunkStore {
       closeSync(fd);
     }
   }
+}
+
+function checkArrived(handle: Handle, crc: number, expected: number): void {
+  if (crc !== expected >>> 0) throw new GfsError(ErrorCode.NO_DATA, `data for chunk ${handleName(handle)} arrived damaged (CRC32C ${crc.toString(16)}, sent as ${(expected >>> 0).toString(16)}); not written`);
 }
 
 function writeHeader(buf: Uint8Array, version: number): void {

@@ -7,6 +7,7 @@ import type { ChunkLocation, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestTy
 import type { Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
 import { hostOf, orderNearest } from "../master/placement";
+import { crc32c, initChecksums } from "../chunkserver/checksums";
 import { AppendBatcher, Appender, type AppendOptions } from "./appender";
 import { LocationCache } from "./locations";
 import { RecordScanner, RecordSequencer, type Record } from "./records";
@@ -56,6 +57,12 @@ export class GfsClient {
 
   close(): void {
     this.pool.closeAll();
+  }
+
+  /** CRC32C of data this client pushes: every replica checks it before writing (end to end). */
+  async crc32c(data: Uint8Array): Promise<number> {
+    await (checksumsReady ??= initChecksums());
+    return crc32c(data);
   }
 
   // ---- master calls ----
@@ -275,6 +282,8 @@ export const PUT_DIR = "/.put";
 export function connect(opts: ClientOptions): GfsClient {
   return new GfsClient(opts);
 }
+
+let checksumsReady: Promise<void> | null = null;
 
 /** A retry loop waiting this long says so (once). */
 const WAIT_NOTICE_MS = 1_000;

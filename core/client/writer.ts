@@ -127,7 +127,7 @@ async function writePiece(client: GfsClient, path: string, index: number, within
 /** Pushes `data` to the nearest replica, which forwards it down the chain; resolves once every replica has it. */
 export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
   const { head, rest } = await chainOf(client, grant);
-  const reply = head.call("push", { dataId, size: data.byteLength, chain: rest }, 120_000);
+  const reply = head.call("push", { dataId, size: data.byteLength, chain: rest, crc: await client.crc32c(data) }, 120_000);
   reply.catch(() => {});
   await sendPieces(head, dataId, data, 0);
   await reply;
@@ -139,9 +139,10 @@ export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataI
  * Resolves once the bytes are handed to the connection; `data` must not change.
  */
 export async function pushAhead(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
+  const crc = await client.crc32c(data);
   const { head, rest } = await chainOf(client, grant);
   const first = Math.min(data.byteLength, PUSH_PART_BYTES);
-  head.notifyData("pushAhead", { dataId, size: data.byteLength, chain: rest }, data.subarray(0, first));
+  head.notifyData("pushAhead", { dataId, size: data.byteLength, chain: rest, crc }, data.subarray(0, first));
   await sendPieces(head, dataId, data, first);
 }
 

@@ -104,6 +104,37 @@ describe("replicas that must never be served", () => {
   }, 120_000);
 });
 
+describe("end-to-end checksums", () => {
+  test("bytes that do not match the CRC32C their client sent never land on any replica", async () => {
+    const cluster = await new TestCluster({ chunkservers: 3, replication: 3 }).start();
+    const c = connect({ master: cluster.masterAddr });
+    try {
+      await c.create("/e");
+      const grant = await c.lease("/e", 0, false);
+      const data = randomBytes(300_000, 25);
+      const crc = await c.crc32c(data);
+      const damaged = Uint8Array.from(data);
+      damaged[123_456] = damaged[123_456]! ^ 1;
+      const chain = [grant.primary, ...grant.secondaries];
+      const head = await c.pool.get(chain[0]!.addr);
+      const pushed = head.call("push", { dataId: "bad", size: damaged.byteLength, chain: chain.slice(1).map((r) => r.addr), crc });
+      head.notifyData("pushData", { dataId: "bad" }, damaged);
+      await pushed;
+      const primary = await c.pool.get(grant.primary.addr);
+      const err = await primary.call("write", { handle: grant.handle, version: grant.version, offset: 0, dataId: "bad", size: damaged.byteLength }).then(() => null, (e) => e);
+      expect(err?.code).toBe(ErrorCode.NO_DATA);
+      expect(err?.message).toMatch(/arrived damaged/);
+      for (const r of chain) {
+        const rep = await (await c.pool.get(r.addr)).call("read", { handle: grant.handle, version: grant.version, offset: 0, length: 10 });
+        expect(rep.chunkBytes).toBe(0);
+      }
+    } finally {
+      c.close();
+      await cluster.stop();
+    }
+  }, 60_000);
+});
+
 describe("authority", () => {
   test("a client cannot write a replica directly, forge a lease token, or send the master's commands; the data stays intact", async () => {
     const cluster = await new TestCluster({ chunkservers: 3, replication: 3 }).start();

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { blockChecksums, crc32c, crc32cExtend, initChecksums, BLOCK_BYTES } from "../../core/chunkserver/checksums";
+import { blockChecksums, crc32c, crc32cCombine, crc32cExtend, initChecksums, BLOCK_BYTES } from "../../core/chunkserver/checksums";
 import { randomBytes } from "../helpers/bytes";
 
 beforeAll(initChecksums);
@@ -16,6 +16,22 @@ describe("CRC32C", () => {
     for (const cut of [0, 1, 7, 8, 9, 63, 64, 1000, 4999, 5000]) {
       expect(crc32cExtend(crc32c(data.subarray(0, cut)), data.subarray(cut))).toBe(crc32c(data));
     }
+  });
+
+  test("combining two checksums equals checksumming the concatenation, without the data", () => {
+    const data = randomBytes(3 * BLOCK_BYTES + 77, 10);
+    for (const cut of [0, 1, 3, 4, 5, 100, BLOCK_BYTES, 2 * BLOCK_BYTES + 1, data.byteLength - 1, data.byteLength]) {
+      const a = data.subarray(0, cut);
+      const b = data.subarray(cut);
+      expect(crc32cCombine(crc32c(a), crc32c(b), b.byteLength)).toBe(crc32c(data));
+    }
+    // Folding block by block, as a chunk server checks a push.
+    let whole = 0;
+    for (let at = 0; at < data.byteLength; at += BLOCK_BYTES) {
+      const part = data.subarray(at, Math.min(at + BLOCK_BYTES, data.byteLength));
+      whole = crc32cCombine(whole, crc32c(part), part.byteLength);
+    }
+    expect(whole).toBe(crc32c(data));
   });
 
   test("block checksums cover 64 KiB blocks with a partial last one", () => {

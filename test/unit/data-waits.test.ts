@@ -12,7 +12,7 @@ describe("mutations waiting for their pushed data", () => {
     const { buffer, waits } = setup();
     buffer.begin("d", 2, 0);
     buffer.add("d", new Uint8Array([7, 8]), 0);
-    expect([...(await waits.get("d", 2, 1, 1))]).toEqual([7, 8]);
+    expect([...(await waits.get("d", 2, 1, 1)).data]).toEqual([7, 8]);
     expect(buffer.has("d")).toBe(false);
   });
 
@@ -24,7 +24,7 @@ describe("mutations waiting for their pushed data", () => {
     waits.arrived("x"); // another push: nothing happens
     buffer.add("d", new Uint8Array([2, 3]), 0);
     waits.arrived("d");
-    expect([...(await got)]).toEqual([1, 2, 3]);
+    expect([...(await got).data]).toEqual([1, 2, 3]);
     expect(waits.size).toBe(0);
   });
 
@@ -69,7 +69,7 @@ describe("mutations waiting for their pushed data", () => {
     expect(waits.size).toBe(1);
     buffer.add("slow", new Uint8Array(2), 0);
     waits.arrived("slow");
-    expect((await got).byteLength).toBe(2);
+    expect((await got).data.byteLength).toBe(2);
   });
 
   test("discarded data is dropped when its push completes", () => {

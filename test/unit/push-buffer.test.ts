@@ -8,7 +8,7 @@ describe("push buffer", () => {
     expect(b.add("a", new Uint8Array([1, 2]), 1)).toBe(false);
     expect(() => b.take("a")).toThrow(/not here/);
     expect(b.add("a", new Uint8Array([3, 4, 5]), 2)).toBe(true);
-    expect([...b.take("a")]).toEqual([1, 2, 3, 4, 5]);
+    expect([...b.take("a").data]).toEqual([1, 2, 3, 4, 5]);
     expect(b.usedBytes).toBe(0);
   });
 

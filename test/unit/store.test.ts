@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import { BLOCK_BYTES, initChecksums } from "../../core/chunkserver/checksums";
+import { BLOCK_BYTES, crc32c, initChecksums } from "../../core/chunkserver/checksums";
 import { ChunkStore, handleName } from "../../core/chunkserver/store";
 import { tempDir } from "../helpers/cluster";
 import { randomBytes } from "../helpers/bytes";
@@ -117,6 +117,22 @@ describe("chunk store", () => {
     expect(again.load().damaged).toEqual([10]);
     expect(again.get(10)!.damage).toMatch(/fails its checksum/);
     expect(again.reports()).toEqual([]);
+  });
+
+  test("data that does not match its sender's CRC32C is refused before anything is written", async () => {
+    const { store } = fresh();
+    store.create(11, 1);
+    const first = randomBytes(100_000, 15);
+    await store.write(11, 0, { data: first, crc: crc32c(first) });
+    const next = randomBytes(3 * BLOCK_BYTES + 5, 16);
+    const crc = crc32c(next);
+    next[70_000] = next[70_000]! ^ 4; // damaged on the way
+    await expect(store.write(11, first.byteLength, { data: next, crc })).rejects.toThrow(/arrived damaged/);
+    expect(store.get(11)!.sizeBytes).toBe(first.byteLength);
+    await expect(store.write(11, 200_000, { data: next, crc })).rejects.toThrow(/arrived damaged/); // past the end
+    next[70_000] = next[70_000]! ^ 4;
+    await store.write(11, first.byteLength, { data: next, crc });
+    expect(Buffer.compare(await store.read(11, 0, CHUNK), Buffer.concat([first, next]))).toBe(0);
   });
 
   test("writes and reads of one chunk take effect in the order they were issued", async () => {
