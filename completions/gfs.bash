@@ -10,13 +10,13 @@ _gfs() {
   fi
   case "$cmd" in
     master)
-      case "$prev" in --data|--listen|--chunk-size|--replication|--lease|--heartbeat|--dead-after|--trash-ttl|--gc-interval|--http|--checkpoint-bytes|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --http --checkpoint-bytes --secret-file --recover --help -h' -- "$cur") )
+      case "$prev" in --data|--listen|--chunk-size|--replication|--lease|--heartbeat|--dead-after|--trash-ttl|--gc-interval|--http|--checkpoint-bytes|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --http --checkpoint-bytes --secret-file --idle-timeout --recover --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     chunkserver)
-      case "$prev" in --data|--master|--listen|--advertise|--rack|--buffer|--scrub-interval|--secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--data --master --listen --advertise --rack --buffer --scrub-interval --secret-file --help -h' -- "$cur") )
+      case "$prev" in --data|--master|--listen|--advertise|--rack|--buffer|--scrub-interval|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--data --master --listen --advertise --rack --buffer --scrub-interval --secret-file --idle-timeout --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     dev)

@@ -30,6 +30,7 @@ complete -c gfs -n '__fish_seen_subcommand_from master' -l gc-interval -r -d 'Ho
 complete -c gfs -n '__fish_seen_subcommand_from master' -l http -r -d 'Address for the status page and metrics'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l checkpoint-bytes -r -d 'Operation log size that triggers a checkpoint'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from master' -l idle-timeout -r -d 'Close connections that send nothing for this long'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l recover -d 'Start even though the operation log is damaged: keep it up to the last good record, move the damaged part and later logs aside (changes logged after the damage are lost)'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from master' -F
@@ -41,6 +42,7 @@ complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l rack -r -d 'Rack
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l buffer -r -d 'Memory for pushed data waiting to be written'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l scrub-interval -r -d 'How often idle chunks are re-verified'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l idle-timeout -r -d 'Close connections that send nothing for this long'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -F
 complete -c gfs -n '__fish_seen_subcommand_from dev' -l dir -r -d 'Keep the cluster'\''s data here (survives a restart); default: a temporary directory'

@@ -1,9 +1,13 @@
 // Length-prefixed frames: a 4-byte big-endian body length, then the body.
 // The decoder accepts bytes split and merged arbitrarily and never holds more
 // than one frame (bounded by maxFrameBytes) plus the bytes of the next prefix.
+// A frame's buffer grows with the bytes that actually arrive, so announcing a
+// large frame and sending little costs little (R5).
 
 export const FRAME_PREFIX_BYTES = 4;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** The first buffer of a frame in progress; it doubles as bytes arrive. */
+const FIRST_BUFFER_BYTES = 256 * 1024;
 
 export class FrameTooLargeError extends Error {
   constructor(readonly frameBytes: number, readonly maxFrameBytes: number) {
@@ -33,12 +37,14 @@ export function encodeFrame(body: Uint8Array): Uint8Array {
  * (Bun hands each `data` event its own buffer, so views are safe there).
  */
 export class FrameDecoder {
-  private partial: Uint8Array | null = null; // body being assembled
+  private partial: Uint8Array | null = null; // body being assembled (may be shorter than the frame so far)
+  private partialBytes = 0; // the frame's announced length
   private partialFilled = 0;
   private prefix = new Uint8Array(FRAME_PREFIX_BYTES);
   private prefixFilled = 0;
 
-  constructor(readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+  /** Frames above this close the connection; a server raises it once its peer has authenticated. */
+  constructor(public maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
   /** Bytes held for the frame in progress: bounded by maxFrameBytes + 4. */
   get bufferedBytes(): number {
@@ -59,8 +65,7 @@ export class FrameDecoder {
             pos += FRAME_PREFIX_BYTES + len;
             continue;
           }
-          this.partial = Buffer.allocUnsafeSlow(len); // every byte is written before use
-          this.partialFilled = 0;
+          this.startFrame(len);
           pos += FRAME_PREFIX_BYTES;
         } else {
           const take = Math.min(FRAME_PREFIX_BYTES - this.prefixFilled, chunk.byteLength - pos);
@@ -71,22 +76,36 @@ export class FrameDecoder {
           this.prefixFilled = 0;
           const len = readU32(this.prefix, 0);
           this.check(len);
-          this.partial = Buffer.allocUnsafeSlow(len); // every byte is written before use
-          this.partialFilled = 0;
+          this.startFrame(len);
         }
       }
-      const need = this.partial.byteLength - this.partialFilled;
+      const need = this.partialBytes - this.partialFilled;
       const take = Math.min(need, chunk.byteLength - pos);
-      this.partial.set(chunk.subarray(pos, pos + take), this.partialFilled);
+      if (this.partialFilled + take > this.partial!.byteLength) this.grow(this.partialFilled + take);
+      this.partial!.set(chunk.subarray(pos, pos + take), this.partialFilled);
       this.partialFilled += take;
       pos += take;
-      if (this.partialFilled === this.partial.byteLength) {
-        frames.push(this.partial);
+      if (this.partialFilled === this.partialBytes) {
+        frames.push(this.partial!);
         this.partial = null;
         this.partialFilled = 0;
       }
     }
     return frames;
+  }
+
+  private startFrame(len: number): void {
+    this.partialBytes = len;
+    this.partialFilled = 0;
+    this.partial = Buffer.allocUnsafeSlow(Math.min(len, FIRST_BUFFER_BYTES)); // every byte is written before use
+  }
+
+  private grow(atLeast: number): void {
+    let n = this.partial!.byteLength;
+    while (n < atLeast) n *= 2;
+    const bigger = Buffer.allocUnsafeSlow(Math.min(n, this.partialBytes));
+    bigger.set(this.partial!.subarray(0, this.partialFilled));
+    this.partial = bigger;
   }
 
   private check(len: number): void {

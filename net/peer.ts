@@ -35,11 +35,25 @@ export interface PeerOptions {
   logger?: PeerLogger;
   /** Default timeout for calls on this connection. */
   callTimeoutMs?: number;
+  /** Accepted connections at most (listen only). */
+  maxConnections?: number;
+  /** Idle accepted connections are closed after this long (listen only). */
+  idleMs?: number;
 }
 
 const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const SMALL_FRAME_BYTES = 64 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Largest frame a peer may send before the handshake is done (hello and auth are tiny). */
+export const HANDSHAKE_MAX_FRAME_BYTES = 4 * 1024;
+/** Connections a daemon accepts at once; more are closed on arrival. */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+/** An accepted connection that completes no frame for this long, while nothing waits on it, is closed. */
+export const DEFAULT_IDLE_MS = 120_000;
+
+/** Why reading from a socket is paused; it reads again once no reason is left. */
+export const PAUSE_FOR_DOWNSTREAM = 1; // a push is forwarded to a congested next hop (W4)
+const PAUSE_FOR_REPLIES = 2; // the peer does not read the replies it asked for (R5)
 const EMPTY = new Uint8Array(0);
 
 type State = "handshake" | "ready" | "closed";
@@ -67,6 +81,9 @@ export class Peer {
   private nextId = 1;
   private challenge: Uint8Array | null = null;
   private closeReason = "";
+  private pauses = 0;
+  /** When the last whole frame arrived (idle connections are closed). */
+  lastFrameMs = Date.now();
 
   constructor(
     private readonly socket: Socket<any>,
@@ -74,7 +91,8 @@ export class Peer {
     private readonly opts: PeerOptions,
   ) {
     this.remote = `${socket.remoteAddress}:${(socket as any).remotePort ?? "?"}`;
-    this.decoder = new FrameDecoder(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    // Until a peer that connected to us has shown it belongs, it may send only tiny frames.
+    this.decoder = new FrameDecoder(isServerSide ? HANDSHAKE_MAX_FRAME_BYTES : (opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES));
     // Requests are small and latency-bound: never hold a frame back waiting for an ACK.
     socket.setNoDelay?.(true);
   }
@@ -128,12 +146,20 @@ export class Peer {
     return new Promise((r) => this.drainWaiters.push(r));
   }
 
-  pauseReading(): void {
-    (this.socket as any).pause?.();
+  /** Calls waiting for a reply on this connection. */
+  get pendingCalls(): number {
+    return this.pending.size;
   }
 
-  resumeReading(): void {
-    (this.socket as any).resume?.();
+  pauseReading(reason = PAUSE_FOR_DOWNSTREAM): void {
+    if (this.pauses === 0) (this.socket as any).pause?.();
+    this.pauses |= reason;
+  }
+
+  resumeReading(reason = PAUSE_FOR_DOWNSTREAM): void {
+    if (this.pauses === 0) return;
+    this.pauses &= ~reason;
+    if (this.pauses === 0) (this.socket as any).resume?.();
   }
 
   close(reason: string): void {
@@ -182,6 +208,8 @@ export class Peer {
     }
     this.sendQueue.push(bytes);
     this.queuedBytes += bytes.byteLength;
+    // A peer that asks and does not read the answers is not read from until it does.
+    if (this.isServerSide && this.queuedBytes > SEND_HIGH_WATER_BYTES) this.pauseReading(PAUSE_FOR_REPLIES);
   }
 
   // ---- socket events ----
@@ -198,6 +226,7 @@ export class Peer {
       }
       this.sendQueue.shift();
     }
+    if (this.queuedBytes < SEND_HIGH_WATER_BYTES / 2) this.resumeReading(PAUSE_FOR_REPLIES);
     if (this.queuedBytes < SEND_HIGH_WATER_BYTES && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
@@ -214,6 +243,7 @@ export class Peer {
       this.violation(`bad frame: ${(err as Error).message}`);
       return;
     }
+    if (frames.length > 0) this.lastFrameMs = Date.now();
     for (const frame of frames) {
       if (this.closed) return;
       let msg: any;
@@ -321,7 +351,7 @@ export class Peer {
       if (body.proto !== PROTOCOL_VERSION) return this.refuse(id, ErrorCode.PROTOCOL, `protocol version ${body.proto} is not supported (this server speaks ${PROTOCOL_VERSION})`);
       this.remoteRole = body.role === "chunkserver" || body.role === "master" ? body.role : "client";
       if (!secret) {
-        this.state = "ready";
+        this.becomeReady();
         return this.reply(id, { proto: PROTOCOL_VERSION });
       }
       this.challenge = newNonce();
@@ -333,10 +363,15 @@ export class Peer {
       if (!macEqual(clientProof(secret, this.challenge, nonce), body.mac)) {
         return this.refuse(id, ErrorCode.AUTH, "authentication failed: wrong cluster secret");
       }
-      this.state = "ready";
+      this.becomeReady();
       return this.reply(id, { mac: serverProof(secret, this.challenge, nonce) });
     }
     this.violation(`unexpected ${type} during handshake`);
+  }
+
+  private becomeReady(): void {
+    this.state = "ready";
+    this.decoder.maxFrameBytes = this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
 
   /** Client side of the handshake; resolves when the connection is ready. */
@@ -384,6 +419,9 @@ export interface Listener {
 
 export function listen(host: string, port: number, opts: PeerOptions): Listener {
   const peers = new Set<Peer>();
+  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
+  let refusedSinceLog = 0;
   let server: TCPSocketListener<Peer | undefined>;
   try {
     server = Bun.listen<Peer | undefined>({
@@ -392,6 +430,11 @@ export function listen(host: string, port: number, opts: PeerOptions): Listener 
       data: undefined,
       socket: {
         open(socket) {
+          if (peers.size >= maxConnections) {
+            if (refusedSinceLog++ === 0) opts.logger?.warn(`refusing connections from ${socket.remoteAddress}: ${maxConnections} are open already`);
+            socket.end();
+            return;
+          }
           const peer = new Peer(socket, true, {
             ...opts,
             onClose: (p, why) => {
@@ -412,11 +455,20 @@ export function listen(host: string, port: number, opts: PeerOptions): Listener 
   } catch (err) {
     throw new GfsError(ErrorCode.UNAVAILABLE, `cannot listen on ${host}:${port}: ${(err as Error).message}`);
   }
+  // Connections that neither send whole frames nor wait for anything are closed.
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const p of peers) if (now - p.lastFrameMs > idleMs && p.pendingCalls === 0) p.close(`idle for ${Math.round((now - p.lastFrameMs) / 1000)} s`);
+    if (refusedSinceLog > 1) opts.logger?.warn(`refused ${refusedSinceLog - 1} more connections: ${maxConnections} are open`);
+    refusedSinceLog = 0;
+  }, Math.min(10_000, Math.max(100, idleMs / 4)));
+  sweep.unref?.();
   return {
     host,
     port: server.port,
     peers,
     stop() {
+      clearInterval(sweep);
       server.stop(true);
       for (const p of peers) p.close("server stopping");
     },

@@ -15,6 +15,7 @@ export default defineCommand({
     buffer: { type: "string", description: "Memory for pushed data waiting to be written", default: "256MiB", valueHint: "SIZE" },
     "scrub-interval": { type: "string", description: "How often idle chunks are re-verified", default: "1h", valueHint: "DURATION" },
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
+    "idle-timeout": { type: "string", description: "Close connections that send nothing for this long", default: "2m", valueHint: "DURATION" },
   },
   async run({ args }) {
     if (!args.data) throw new UsageError("--data DIR is required");
@@ -32,6 +33,7 @@ export default defineCommand({
       bufferBytes: parseSize(args.buffer, "--buffer"),
       scrubIntervalMs: parseDuration(args["scrub-interval"], "--scrub-interval"),
       secret: loadSecret(args["secret-file"]),
+      idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
     });
     await server.start();
     await runUntilSignal(() => server.stop());

@@ -23,6 +23,7 @@ export default defineCommand({
     http: { type: "string", description: "Address for the status page and metrics", valueHint: "HOST:PORT" },
     "checkpoint-bytes": { type: "string", description: "Operation log size that triggers a checkpoint", default: "64MiB", valueHint: "SIZE" },
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
+    "idle-timeout": { type: "string", description: "Close connections that send nothing for this long", default: "2m", valueHint: "DURATION" },
     recover: { type: "boolean", description: "Start even though the operation log is damaged: keep it up to the last good record, move the damaged part and later logs aside (changes logged after the damage are lost)" },
     "write-checkpoint": { type: "string", description: "(internal) write checkpoint N of --data and exit", valueHint: "N" },
   },
@@ -52,6 +53,7 @@ export default defineCommand({
       heartbeatMs: parseDuration(args.heartbeat, "--heartbeat"),
       deadAfterMs: parseDuration(args["dead-after"], "--dead-after"),
       secret: loadSecret(args["secret-file"]),
+      idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
       checkpointBytes: parseSize(args["checkpoint-bytes"], "--checkpoint-bytes"),
       recoverLog: args.recover === true,
     });

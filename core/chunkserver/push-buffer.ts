@@ -1,7 +1,9 @@
 // Pushed data waiting for the write or append that uses it (C4). Bounded in
 // bytes; when a new push does not fit, the least recently used complete
 // entries are dropped (their writes fail with NO_DATA and the client pushes
-// again); entries unused for `maxAgeMs` are aged out. Each push gets one
+// again); entries unused for `maxAgeMs` are aged out. A push may name its
+// sender: one sender holds at most a quarter of the buffer, so a client that
+// announces pushes and never sends them cannot starve the others (R5). Each push gets one
 // buffer of its announced size; buffers come back through `recycle` once
 // written, so steady streams reuse memory instead of faulting in new pages.
 // Pure: time is passed in.
@@ -17,15 +19,19 @@ interface Entry {
   dataId: string;
   buf: Uint8Array;
   crc?: number;
+  sender?: string;
   receivedBytes: number;
   touchedMs: number;
 }
 
 const POOL_MAX_BUFFERS = 8;
+/** Part of the buffer one named sender may hold. */
+const SENDER_SHARE = 1 / 4;
 
 export class PushBuffer {
   private readonly entries = new Map<string, Entry>(); // insertion order = LRU order
   private reservedBytes = 0;
+  private readonly bySender = new Map<string, number>();
   private readonly pool: Uint8Array[] = [];
 
   constructor(readonly capacityBytes: number, readonly maxAgeMs: number) {}
@@ -39,12 +45,15 @@ export class PushBuffer {
   }
 
   /** Reserves room for a push of `sizeBytes`; throws UNAVAILABLE when it cannot fit. */
-  begin(dataId: string, sizeBytes: number, nowMs: number, crc?: number): void {
+  begin(dataId: string, sizeBytes: number, nowMs: number, crc?: number, sender?: string): void {
     if (sizeBytes > this.capacityBytes) {
       throw new GfsError(ErrorCode.INVALID_ARGUMENT, `push of ${sizeBytes} bytes exceeds the push buffer (${this.capacityBytes})`);
     }
     this.drop(dataId);
     this.expire(nowMs);
+    if (sender !== undefined && (this.bySender.get(sender) ?? 0) + sizeBytes > Math.max(sizeBytes, this.capacityBytes * SENDER_SHARE)) {
+      throw new GfsError(ErrorCode.UNAVAILABLE, "this sender's share of the push buffer is full, try again");
+    }
     for (const e of this.entries.values()) {
       if (this.reservedBytes + sizeBytes <= this.capacityBytes) break;
       if (e.receivedBytes === e.buf.byteLength) this.drop(e.dataId);
@@ -52,8 +61,9 @@ export class PushBuffer {
     if (this.reservedBytes + sizeBytes > this.capacityBytes) {
       throw new GfsError(ErrorCode.UNAVAILABLE, "push buffer is full, try again");
     }
-    this.entries.set(dataId, { dataId, buf: this.allocate(sizeBytes), crc, receivedBytes: 0, touchedMs: nowMs });
+    this.entries.set(dataId, { dataId, buf: this.allocate(sizeBytes), crc, sender, receivedBytes: 0, touchedMs: nowMs });
     this.reservedBytes += sizeBytes;
+    if (sender !== undefined) this.bySender.set(sender, (this.bySender.get(sender) ?? 0) + sizeBytes);
   }
 
   /** Adds the next piece; returns true when the push is complete. */
@@ -94,8 +104,7 @@ export class PushBuffer {
     if (!e || e.receivedBytes !== e.buf.byteLength) {
       throw new GfsError(ErrorCode.NO_DATA, `data ${dataId} is not here (never pushed, incomplete, or aged out)`);
     }
-    this.entries.delete(dataId);
-    this.reservedBytes -= e.buf.byteLength;
+    this.forget(e);
     return { data: e.buf, crc: e.crc };
   }
 
@@ -108,9 +117,16 @@ export class PushBuffer {
 
   drop(dataId: string): void {
     const e = this.entries.get(dataId);
-    if (!e) return;
-    this.entries.delete(dataId);
+    if (e) this.forget(e);
+  }
+
+  private forget(e: Entry): void {
+    this.entries.delete(e.dataId);
     this.reservedBytes -= e.buf.byteLength;
+    if (e.sender === undefined) return;
+    const left = this.bySender.get(e.sender)! - e.buf.byteLength;
+    if (left > 0) this.bySender.set(e.sender, left);
+    else this.bySender.delete(e.sender);
   }
 
   expire(nowMs: number): void {

@@ -13,6 +13,7 @@ import { PeerPool } from "../../net/pool";
 import { logger } from "../log";
 import { initChecksums } from "./checksums";
 import { DataWaits } from "./data-waits";
+import { ReadBudget } from "./read-budget";
 import { MutationOrder } from "./mutations";
 import { PushBuffer } from "./push-buffer";
 import { ChunkStore, handleName } from "./store";
@@ -28,11 +29,18 @@ export interface ChunkServerConfig {
   bufferBytes: number;
   scrubIntervalMs: number;
   secret: Uint8Array | null;
+  /** Connections idle this long are closed. */
+  idleMs?: number;
 }
 
 const PUSH_MAX_AGE_MS = 60_000;
-const PUSH_PIECE_TIMEOUT_MS = 30_000;
+/** A push that receives nothing for this long is given up and its buffer freed. */
+const PUSH_STALL_MS = 5_000;
 const FORWARD_PIECE_BYTES = 512 * 1024;
+/** Largest read served at once; readers ask for 1 MiB pieces. */
+const MAX_READ_BYTES = 8 * 1024 * 1024;
+/** Bytes of read replies one connection may have in the making. */
+const READ_BUDGET_BYTES = 16 * 1024 * 1024;
 /** How long a mutation waits for data whose push has not begun here. */
 const DATA_ANNOUNCE_MS = 5_000;
 
@@ -70,6 +78,7 @@ export class ChunkServer {
   private tokenKey: Uint8Array | null;
   /** The lease token last checked for each chunk, so each lease's token is verified once. */
   private readonly tokensSeen = new Map<Handle, { version: number; token: Uint8Array }>();
+  private readonly readBudgets = new WeakMap<Peer, ReadBudget>();
   private stopped = false;
   private timers: ReturnType<typeof setTimeout>[] = [];
   private registered: Promise<void>;
@@ -97,6 +106,7 @@ export class ChunkServer {
     this.listener = listen(this.cfg.listenHost, this.cfg.listenPort, {
       secret: this.cfg.secret,
       logger: this.log,
+      idleMs: this.cfg.idleMs,
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onNotify: this.onNotify.bind(this),
       onClose: (peer) => this.upstreamClosed(peer),
@@ -247,7 +257,7 @@ export class ChunkServer {
       case "push":
         return this.push(body, peer, false);
       case "read":
-        return this.read(body);
+        return this.read(body, peer);
       case "write":
         return this.writePrimary(body);
       case "append":
@@ -316,17 +326,27 @@ export class ChunkServer {
     return { size };
   }
 
-  private async read(b: ReqBody<"read">): Promise<{ data: Uint8Array; chunkBytes: number }> {
+  private async read(b: ReqBody<"read">, peer: Peer): Promise<{ data: Uint8Array; chunkBytes: number }> {
     checkHandle(b.handle);
-    const c = this.store.get(b.handle);
-    if (!c) throw new GfsError(ErrorCode.NOT_FOUND, `no chunk ${handleName(b.handle)} here`);
-    if (c.version < b.version) throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(b.handle)} here is at version ${c.version} < ${b.version}`);
+    if (!isCount(b.offset) || !isCount(b.length) || !isCount(b.version)) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "malformed read");
+    const length = Math.min(b.length, MAX_READ_BYTES);
+    // Replies in the making are bounded per connection, and none starts while
+    // earlier ones wait to be read (R5).
+    let budget = this.readBudgets.get(peer);
+    if (!budget) this.readBudgets.set(peer, (budget = new ReadBudget(READ_BUDGET_BYTES)));
+    await budget.acquire(length);
     try {
-      const data = await this.store.read(b.handle, b.offset, Math.min(b.length, 8 * 1024 * 1024));
+      await peer.writable();
+      const c = this.store.get(b.handle);
+      if (!c) throw new GfsError(ErrorCode.NOT_FOUND, `no chunk ${handleName(b.handle)} here`);
+      if (c.version < b.version) throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(b.handle)} here is at version ${c.version} < ${b.version}`);
+      const data = await this.store.read(b.handle, b.offset, length);
       return { chunkBytes: c.sizeBytes, data };
     } catch (err) {
       if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(b.handle, err.message);
       throw err;
+    } finally {
+      budget.release(length);
     }
   }
 
@@ -344,7 +364,8 @@ export class ChunkServer {
     const dataId = b.dataId;
     // The entry is created synchronously: the pieces follow on this connection.
     try {
-      this.buffer.begin(dataId, b.size, Date.now(), b.crc);
+      // A client's pushes share a part of the buffer; chunk servers forwarding a chain do not.
+      this.buffer.begin(dataId, b.size, Date.now(), b.crc, upstream.remoteRole === "chunkserver" ? undefined : upstream.remote);
     } catch (err) {
       this.waits.pushFailed(dataId, err as Error);
       throw err;
@@ -369,7 +390,7 @@ export class ChunkServer {
       wake?.();
       settle(err);
     };
-    timer = setTimeout(() => fail(new GfsError(ErrorCode.TIMEOUT, `push ${dataId} stalled`)), PUSH_PIECE_TIMEOUT_MS);
+    timer = setTimeout(() => fail(new GfsError(ErrorCode.TIMEOUT, `push ${dataId} from ${upstream.remote} received nothing for ${PUSH_STALL_MS} ms`)), PUSH_STALL_MS);
     const piece = (bytes: number, done: boolean) => {
       receivedBytes = bytes;
       timer!.refresh();
@@ -587,6 +608,10 @@ const MASTER_COMMANDS: ReadonlySet<RequestType> = new Set<RequestType>(["createC
 
 /** A mutation as the primary sends it to each secondary. */
 type Mutation = ReqBody<"applyWrite">;
+
+function isCount(n: unknown): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+}
 
 function checkHandle(h: unknown): asserts h is Handle {
   if (typeof h !== "number" || !Number.isSafeInteger(h) || h <= 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "bad chunk handle");

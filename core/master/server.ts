@@ -6,7 +6,7 @@ import { mkdirSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { ChunkLocation, DirEntry, Handle, LeaseGrant, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
-import { isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
+import { DEFAULT_IDLE_MS, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { logger } from "../log";
 import { selfArgv } from "../self";
 import { pruneOld, recover } from "./checkpoint";
@@ -36,6 +36,8 @@ export interface MasterConfig {
   checkpointBytes: number;
   /** Start from the last good record of a damaged operation log (moving the damage aside). */
   recoverLog?: boolean;
+  /** Connections idle this long are closed (at least three heartbeats). */
+  idleMs?: number;
 }
 
 const HANDLE_BATCH = 4096;
@@ -86,6 +88,7 @@ export class Master {
     this.listener = listen(this.cfg.listenHost, this.cfg.listenPort, {
       secret: this.cfg.secret,
       logger: this.log,
+      idleMs: Math.max(this.cfg.idleMs ?? DEFAULT_IDLE_MS, 3 * this.cfg.heartbeatMs),
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onClose: (p, why) => this.onPeerClosed(p, why),
     });

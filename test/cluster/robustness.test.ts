@@ -2,7 +2,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { TestCluster, randomBytes, runGfs, stopAll, tempDir } from "../helpers/cluster";
+import { TestCluster, randomBytes, rssOf, runGfs, stopAll, tempDir, waitFor } from "../helpers/cluster";
+import { encodeBody } from "../../net/codec";
+import { encodeFrame } from "../../net/frame";
+import { PROTOCOL_VERSION } from "../../net/messages";
 
 async function sendRaw(port: number, bytes: Uint8Array, holdMs = 100): Promise<void> {
   await new Promise<void>((resolve) => {
@@ -150,4 +153,123 @@ describe("a cluster with a secret", () => {
     expect(none.stderr).toMatch(/requires a cluster secret/);
     expect(cluster.master.log.some((l) => /refused .*wrong cluster secret/.test(l))).toBe(true);
   });
+});
+
+/** A raw connection for hostile tests: frames are written as given; replies are ignored (or not read at all). */
+async function hostile(port: number, opts: { hello?: boolean; paused?: boolean } = {}): Promise<{ write(b: Uint8Array): void; closed: Promise<void>; end(): void }> {
+  let onHello!: () => void;
+  const helloDone = new Promise<void>((r) => (onHello = r));
+  let closedResolve!: () => void;
+  const closed = new Promise<void>((r) => (closedResolve = r));
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data() {
+        onHello();
+      },
+      close() {
+        closedResolve();
+      },
+      error() {
+        closedResolve();
+      },
+    },
+  });
+  if (opts.hello) {
+    socket.write(encodeFrame(encodeBody({ i: 1, t: "hello", b: { proto: PROTOCOL_VERSION, role: "client", name: "hostile" } })));
+    await helloDone;
+  }
+  if (opts.paused) socket.pause();
+  return { write: (b) => socket.write(b), closed, end: () => socket.end() };
+}
+
+const prefix16MiB = new Uint8Array([0x01, 0, 0, 0]);
+
+async function settledPeak(pid: number): Promise<number> {
+  // The high-water mark once it has stopped moving for a second.
+  let last = -1;
+  let since = Date.now();
+  await waitFor("memory to settle", () => {
+    const now = rssOf(pid)!;
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    }
+    return Date.now() - since > 1_000;
+  }, 30_000, 100);
+  return last;
+}
+
+describe("memory stays bounded whatever the network sends", () => {
+  const cluster = new TestCluster({ chunkSize: "8MiB", chunkservers: 1, replication: 1, masterArgs: ["--idle-timeout", "2s"], chunkserverArgs: () => ["--idle-timeout", "2s"] });
+  const MiB = 1024 * 1024;
+  beforeAll(async () => {
+    await cluster.start();
+  });
+  afterAll(async () => {
+    await cluster.stop();
+    await stopAll();
+  });
+
+  test("60 connections announcing 16 MiB frames, before and after the handshake, grow the master by under 100 MiB", async () => {
+    const pid = cluster.master.proc.pid;
+    const before = await settledPeak(pid);
+    const junk = randomBytes(512 * 1024, 40);
+    const conns = [];
+    for (let i = 0; i < 30; i++) {
+      const c = await hostile(cluster.master.port);
+      c.write(prefix16MiB);
+      c.write(junk);
+      conns.push(c);
+    }
+    for (let i = 0; i < 30; i++) {
+      const c = await hostile(cluster.master.port, { hello: true });
+      c.write(prefix16MiB);
+      c.write(junk);
+      conns.push(c);
+    }
+    const after = await settledPeak(pid);
+    expect(after - before).toBeLessThan(100 * MiB);
+    expect((await cluster.gfs(["ls", "/"])).code).toBe(0);
+    // The 30 that never said hello were cut off at once; the others once idle.
+    await Promise.all(conns.map((c) => c.closed));
+    expect(cluster.master.log.some((l) => /exceeds the limit of 4096/.test(l))).toBe(true);
+  }, 60_000);
+
+  test("200 reads whose replies are never read grow a chunk server by under 100 MiB", async () => {
+    await cluster.gfs(["put", "-", "/big"], { stdin: randomBytes(8 * MiB, 41) });
+    const chunk = JSON.parse((await cluster.gfs(["stat", "/big", "--json"])).stdout).chunks[0];
+    const cs = cluster.chunkservers[0]!;
+    const before = await settledPeak(cs.proc.pid);
+    const c = await hostile(cs.port, { hello: true, paused: true });
+    for (let i = 0; i < 200; i++) c.write(encodeFrame(encodeBody({ i: 10 + i, t: "read", b: { handle: chunk.handle, version: chunk.version, offset: 0, length: 8 * MiB } })));
+    // It keeps serving others meanwhile.
+    expect((await cluster.gfs(["cat", "/big"])).stdoutBytes.byteLength).toBe(8 * MiB);
+    const after = await settledPeak(cs.proc.pid);
+    expect(after - before).toBeLessThan(100 * MiB);
+    c.end();
+  }, 60_000);
+
+  test("a client that announces 4 pushes of 64 MiB and sends nothing does not hold up a put", async () => {
+    const c = await hostile(cluster.chunkservers[0]!.port, { hello: true });
+    for (let i = 0; i < 4; i++) c.write(encodeFrame(encodeBody({ i: 100 + i, t: "push", b: { dataId: `silent-${i}`, size: 64 * MiB, chain: [], crc: 0 } })));
+    const t0 = Date.now();
+    await cluster.gfs(["put", "-", "/while-silent"], { stdin: randomBytes(16 * MiB, 42) });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    c.end();
+  }, 60_000);
+
+  test("a connection that trickles a byte now and then is closed once idle", async () => {
+    const c = await hostile(cluster.chunkservers[0]!.port, { hello: true });
+    c.write(prefix16MiB);
+    let open = true;
+    void c.closed.then(() => (open = false));
+    const trickle = setInterval(() => open && c.write(new Uint8Array([1])), 200);
+    try {
+      await waitFor("the trickling connection to be closed", () => !open, 20_000);
+    } finally {
+      clearInterval(trickle);
+    }
+  }, 30_000);
 });
