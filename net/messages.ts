@@ -92,6 +92,8 @@ export type Role = "client" | "chunkserver" | "master";
 export interface Requests {
   hello: [HelloReq, HelloRep];
   auth: [AuthReq, AuthRep];
+  /** Answered by the connection itself: a quiet peer shows it is alive (net/peer.ts). */
+  ping: [Record<string, never>, Record<string, never>];
 
   // client -> master
   mkdir: [{ path: string; parents: boolean }, Record<string, never>];
@@ -156,7 +158,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "snapshot",
+  "hello", "auth", "ping", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "snapshot",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead"]);

@@ -33,8 +33,13 @@ export interface PeerOptions {
   onNotify?: NotifyHandler;
   onClose?: (peer: Peer, reason: string) => void;
   logger?: PeerLogger;
-  /** Default timeout for calls on this connection. */
-  callTimeoutMs?: number;
+  /**
+   * A connection with calls waiting that receives nothing, and takes none of
+   * our bytes, for this long is given up (its calls fail with UNAVAILABLE).
+   * A live peer answers the ping sent at half of it, so a slow reply is
+   * never cut off; only silence is. Default 5 s.
+   */
+  stallMs?: number;
   /** Accepted connections at most (listen only). */
   maxConnections?: number;
   /** Idle accepted connections are closed after this long (listen only). */
@@ -61,7 +66,27 @@ type State = "handshake" | "ready" | "closed";
 interface Pending {
   resolve(v: unknown): void;
   reject(e: GfsError): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export const DEFAULT_STALL_MS = 5_000;
+
+/** Peers with calls waiting, checked for progress by one timer per process. */
+const watched = new Set<Peer>();
+let watchTimer: ReturnType<typeof setInterval> | null = null;
+
+function watch(peer: Peer): void {
+  watched.add(peer);
+  if (watchTimer) return;
+  watchTimer = setInterval(() => {
+    const now = Date.now();
+    for (const p of watched) p.checkProgress(now);
+    if (watched.size === 0 && watchTimer) {
+      clearInterval(watchTimer);
+      watchTimer = null;
+    }
+  }, 100);
+  watchTimer.unref?.();
 }
 
 export class Peer {
@@ -84,6 +109,10 @@ export class Peer {
   private pauses = 0;
   /** When the last whole frame arrived (idle connections are closed). */
   lastFrameMs = Date.now();
+  /** When bytes last arrived, and when the socket last took bytes of ours. */
+  private lastRecvMs = Date.now();
+  private lastSentMs = Date.now();
+  private pinging = false;
 
   constructor(
     private readonly socket: Socket<any>,
@@ -107,19 +136,57 @@ export class Peer {
 
   // ---- outgoing ----
 
+  /**
+   * Sends a request; resolves with the reply. There is no wall-clock limit
+   * unless `timeoutMs` is given: a call waits while its peer is alive and
+   * fails once the connection stalls (see `stallMs`).
+   */
   call<T extends RequestType>(type: T, body: ReqBody<T>, timeoutMs?: number): Promise<RepBody<T>> {
     if (this.state === "closed") return Promise.reject(new GfsError(ErrorCode.UNAVAILABLE, `connection to ${this.remote} is closed${this.closeReason ? `: ${this.closeReason}` : ""}`));
     const id = this.nextId++;
     if (this.nextId > 0x7fffffff) this.nextId = 1;
+    if (this.pending.size === 0) {
+      // Quiet until now: silence is measured from here.
+      this.lastRecvMs = Date.now();
+      watch(this);
+    }
     return new Promise((resolve, reject) => {
-      const ms = timeoutMs ?? this.opts.callTimeoutMs ?? 30_000;
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new GfsError(ErrorCode.TIMEOUT, `${type} to ${this.remote} timed out after ${ms} ms`));
-      }, ms);
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              this.pending.delete(id);
+              reject(new GfsError(ErrorCode.TIMEOUT, `${type} to ${this.remote} timed out after ${timeoutMs} ms`));
+            }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.send({ i: id, t: type, b: body });
     });
+  }
+
+  /**
+   * Gives up a connection whose peer has gone silent while calls wait on it:
+   * nothing received and none of our bytes taken for `stallMs`. At half of
+   * it, a ping asks a quiet peer to show it is alive.
+   */
+  checkProgress(nowMs: number): void {
+    if (this.state === "closed" || this.pending.size === 0) {
+      watched.delete(this);
+      return;
+    }
+    const stallMs = this.opts.stallMs ?? DEFAULT_STALL_MS;
+    const quietMs = nowMs - Math.max(this.lastRecvMs, this.lastSentMs);
+    if (nowMs - this.lastRecvMs >= stallMs && quietMs >= stallMs) {
+      this.opts.logger?.warn(`giving up the connection to ${this.remote}: no progress for ${stallMs} ms with ${this.pending.size} call(s) waiting`);
+      this.close(`${this.remote} made no progress for ${stallMs} ms`);
+      return;
+    }
+    if (this.state === "ready" && !this.pinging && nowMs - this.lastRecvMs >= stallMs / 2) {
+      this.pinging = true;
+      this.call("ping", {}).then(
+        () => (this.pinging = false),
+        () => (this.pinging = false),
+      );
+    }
   }
 
   notify<T extends NotifyType>(type: T, body: Notifies[T]): void {
@@ -202,6 +269,7 @@ export class Peer {
   private write(bytes: Uint8Array): void {
     if (this.sendQueue.length === 0) {
       const n = this.socket.write(bytes);
+      if (n > 0) this.lastSentMs = Date.now();
       if (n === bytes.byteLength) return;
       if (n < 0) return; // closed; the close handler rejects pending calls
       bytes = bytes.subarray(n);
@@ -219,6 +287,7 @@ export class Peer {
       const head = this.sendQueue[0]!;
       const n = this.socket.write(head);
       if (n < 0) return;
+      if (n > 0) this.lastSentMs = Date.now();
       this.queuedBytes -= Math.max(n, 0);
       if (n < head.byteLength) {
         this.sendQueue[0] = head.subarray(n);
@@ -236,6 +305,7 @@ export class Peer {
 
   onData(chunk: Uint8Array): void {
     if (this.state === "closed") return;
+    this.lastRecvMs = Date.now();
     let frames: Uint8Array[];
     try {
       frames = this.decoder.push(chunk);
@@ -267,7 +337,7 @@ export class Peer {
     this.state = "closed";
     if (!this.closeReason) this.closeReason = why;
     for (const [, p] of this.pending) {
-      clearTimeout(p.timer);
+      if (p.timer) clearTimeout(p.timer);
       p.reject(new GfsError(ErrorCode.UNAVAILABLE, `connection to ${this.remote} closed: ${this.closeReason}`));
     }
     this.pending.clear();
@@ -291,7 +361,7 @@ export class Peer {
       const p = this.pending.get(msg.i);
       if (!p) return; // late reply after a timeout
       this.pending.delete(msg.i);
-      clearTimeout(p.timer);
+      if (p.timer) clearTimeout(p.timer);
       if (msg.e !== undefined) p.reject(fromWireError(msg.e));
       else p.resolve(msg.r ?? {});
       return;
@@ -316,6 +386,7 @@ export class Peer {
       return;
     }
     if (type === "hello" || type === "auth") return this.violation(`${type} after handshake`);
+    if (type === "ping") return this.reply(msg.i, {});
     this.serve(msg.i, type as RequestType, msg.b);
   }
 
@@ -489,7 +560,8 @@ export function parseAddr(addr: string): { host: string; port: number } {
   return { host, port };
 }
 
-export async function connect(addr: string, role: Role, name: string, opts: PeerOptions, timeoutMs = 10_000): Promise<Peer> {
+/** Connecting and the handshake together take at most `timeoutMs` (a stalled peer accepts TCP connections but never answers). */
+export async function connect(addr: string, role: Role, name: string, opts: PeerOptions, timeoutMs = opts.stallMs ?? DEFAULT_STALL_MS): Promise<Peer> {
   const { host, port } = parseAddr(addr);
   let peer: Peer | undefined;
   const connecting = Bun.connect<Peer | undefined>({

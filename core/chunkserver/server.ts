@@ -421,7 +421,7 @@ export class ChunkServer {
           sent = Math.min(receivedBytes, FORWARD_PIECE_BYTES);
           downstream.notifyData("pushAhead", rest, whole.subarray(0, sent));
         } else {
-          reply = downstream.call("push", rest, 120_000);
+          reply = downstream.call("push", rest);
           reply.catch(fail);
         }
         for (;;) {

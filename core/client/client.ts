@@ -44,6 +44,8 @@ export class GfsClient {
   private readonly leaseCache = new Map<string, { grant: LeaseGrant; untilMs: number }>();
   private readonly leasePending = new Map<string, Promise<LeaseGrant>>();
   private readonly batchers = new Map<string, AppendBatcher>();
+  /** Servers slow to answer lately, until when (see the reader's hedging). */
+  private readonly slow = new Map<string, number>();
 
   constructor(readonly opts: ClientOptions) {
     this.masters = Array.isArray(opts.master) ? opts.master : opts.master.split(",").map((s) => s.trim()).filter(Boolean);
@@ -57,6 +59,23 @@ export class GfsClient {
 
   close(): void {
     this.pool.closeAll();
+  }
+
+  /** A server that kept a read waiting: asked last for a while. */
+  slowServer(addr: string): void {
+    this.slow.set(addr, Date.now() + SLOW_SERVER_MS);
+  }
+
+  answered(addr: string): void {
+    this.slow.delete(addr);
+  }
+
+  isSlow(addr: string): boolean {
+    const until = this.slow.get(addr);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.slow.delete(addr);
+    return false;
   }
 
   /** CRC32C of data this client pushes: every replica checks it before writing (end to end). */
@@ -284,6 +303,9 @@ export function connect(opts: ClientOptions): GfsClient {
 }
 
 let checksumsReady: Promise<void> | null = null;
+
+/** How long a server slow to answer a read is asked last. */
+const SLOW_SERVER_MS = 10_000;
 
 /** A retry loop waiting this long says so (once). */
 const WAIT_NOTICE_MS = 1_000;

@@ -16,6 +16,8 @@ export interface ReadOptions {
 
 const PIECE_BYTES = 1024 * 1024;
 const WINDOW = 12;
+/** A replica that has not answered a piece within this long is joined by the next one. */
+const HEDGE_MS = 1_000;
 
 interface Piece {
   data: Uint8Array;
@@ -94,6 +96,7 @@ export async function* readChunks(client: GfsClient, path: string, opts: ReadOpt
 
 class ChunkReader {
   private readonly failed = new Set<string>();
+  private lastErr: Error | null = null;
 
   constructor(
     private readonly client: GfsClient,
@@ -107,26 +110,11 @@ class ChunkReader {
     const deadline = Date.now() + this.client.deadlineMs;
     const retrier = this.client.retrier();
     let delayMs = 50;
-    let lastErr: Error | null = null;
     for (;;) {
       const replicas = this.candidates(offset);
-      for (const r of replicas) {
-        try {
-          const peer = await this.client.pool.get(r.addr);
-          const rep = await peer.call("read", { handle: this.loc!.handle, version: this.loc!.version, offset, length });
-          // Bytes the master knows were acknowledged are on every current
-          // replica: one that ends before them is damaged, never the file's end.
-          if (rep.chunkBytes < this.loc!.size) {
-            throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(this.loc!.handle)} on ${r.addr} holds ${rep.chunkBytes} bytes, fewer than the ${this.loc!.size} acknowledged`);
-          }
-          return { data: rep.data, chunkBytes: rep.chunkBytes };
-        } catch (err) {
-          lastErr = err as Error;
-          if (err instanceof GfsError && err.code === ErrorCode.AUTH) throw err;
-          this.failed.add(r.id);
-        }
-      }
-      const why = replicas.length === 0 ? "no live replica is known" : `every replica failed (last: ${lastErr?.message})`;
+      const got = await this.firstAnswer(replicas, offset, length);
+      if (got) return got;
+      const why = replicas.length === 0 ? "no live replica is known" : `every replica failed (last: ${this.lastErr?.message})`;
       if (Date.now() + delayMs > deadline) throw new GfsError(ErrorCode.UNAVAILABLE, `cannot read ${this.path} chunk ${this.index}: ${why}`);
       retrier.retry(`reading ${this.path} chunk ${this.index}: ${why}`);
       await sleep(delayMs);
@@ -142,6 +130,68 @@ class ChunkReader {
   }
 
   /**
+   * Asks the replicas in turn: one that has not answered within HEDGE_MS is
+   * joined by the next (a stalled server costs a second, not minutes), one
+   * that fails is replaced at once. The first good answer wins; null when
+   * every replica failed.
+   */
+  private firstAnswer(replicas: ReplicaRef[], offset: number, length: number): Promise<Piece | null> {
+    return new Promise((resolve, reject) => {
+      let next = 0;
+      let running = 0;
+      let done = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (piece: Piece | null, err?: unknown) => {
+        done = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(piece);
+      };
+      const launch = () => {
+        if (done) return;
+        clearTimeout(timer);
+        if (next >= replicas.length) {
+          if (running === 0) finish(null);
+          return;
+        }
+        const r = replicas[next++]!;
+        running++;
+        timer = setTimeout(() => {
+          this.client.slowServer(r.addr);
+          launch();
+        }, HEDGE_MS);
+        this.readFrom(r, offset, length).then(
+          (piece) => {
+            running--;
+            this.client.answered(r.addr);
+            if (!done) finish(piece);
+          },
+          (err) => {
+            running--;
+            if (done) return;
+            if (err instanceof GfsError && err.code === ErrorCode.AUTH) return finish(null, err);
+            this.lastErr = err as Error;
+            this.failed.add(r.id);
+            launch();
+          },
+        );
+      };
+      launch();
+    });
+  }
+
+  private async readFrom(r: ReplicaRef, offset: number, length: number): Promise<Piece> {
+    const peer = await this.client.pool.get(r.addr);
+    const rep = await peer.call("read", { handle: this.loc!.handle, version: this.loc!.version, offset, length });
+    // Bytes the master knows were acknowledged are on every current
+    // replica: one that ends before them is damaged, never the file's end.
+    if (rep.chunkBytes < this.loc!.size) {
+      throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(this.loc!.handle)} on ${r.addr} holds ${rep.chunkBytes} bytes, fewer than the ${this.loc!.size} acknowledged`);
+    }
+    return { data: rep.data, chunkBytes: rep.chunkBytes };
+  }
+
+  /**
    * Replicas not yet failed, nearest first, rotated piece by piece: the
    * pieces of one chunk are read and verified by all its replicas at once.
    */
@@ -150,6 +200,8 @@ class ChunkReader {
     const ordered = this.client.nearest(this.loc.replicas).filter((r) => !this.failed.has(r.id));
     if (ordered.length < 2) return ordered;
     const k = (this.index + Math.floor(offset / PIECE_BYTES)) % ordered.length;
-    return [...ordered.slice(k), ...ordered.slice(0, k)];
+    const rotated = [...ordered.slice(k), ...ordered.slice(0, k)];
+    // Servers that were slow to answer lately go last.
+    return [...rotated.filter((r) => !this.client.isSlow(r.addr)), ...rotated.filter((r) => this.client.isSlow(r.addr))];
   }
 }

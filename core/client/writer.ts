@@ -127,7 +127,7 @@ async function writePiece(client: GfsClient, path: string, index: number, within
 /** Pushes `data` to the nearest replica, which forwards it down the chain; resolves once every replica has it. */
 export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
   const { head, rest } = await chainOf(client, grant);
-  const reply = head.call("push", { dataId, size: data.byteLength, chain: rest, crc: await client.crc32c(data) }, 120_000);
+  const reply = head.call("push", { dataId, size: data.byteLength, chain: rest, crc: await client.crc32c(data) });
   reply.catch(() => {});
   await sendPieces(head, dataId, data, 0);
   await reply;

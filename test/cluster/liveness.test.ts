@@ -64,3 +64,52 @@ describe("a master restart", () => {
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
 });
+
+describe("a stalled chunk server", () => {
+  test("a 64 MiB put with one of 4 servers SIGSTOPped half-way finishes within 30 s, every byte right", async () => {
+    const cluster = await new TestCluster({ chunkservers: 4, replication: 3 }).start();
+    const stopped = cluster.chunkservers[0]!;
+    try {
+      const data = randomBytes(64 * MiB, 32);
+      const put = Bun.spawn([GFS, "put", "-", "/big"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, GFS_MASTER: cluster.masterAddr } });
+      put.stdin.write(data.subarray(0, 24 * MiB));
+      put.stdin.flush();
+      await waitFor("the put to be under way", async () => {
+        const tmp = JSON.parse((await cluster.gfs(["ls", "/.put", "--json"])).stdout)[0];
+        return tmp && tmp.chunks >= 8;
+      }, 30_000, 50);
+      stopped.proc.kill("SIGSTOP");
+      const t0 = Date.now();
+      put.stdin.write(data.subarray(24 * MiB));
+      put.stdin.end();
+      expect(await put.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      stopped.proc.kill("SIGCONT");
+      const out = await cluster.gfs(["cat", "/big"]);
+      expect(Buffer.compare(out.stdoutBytes, data)).toBe(0);
+    } finally {
+      stopped.proc.kill("SIGCONT");
+      await cluster.stop();
+    }
+  }, 120_000);
+
+  test("cat with a SIGSTOPped replica still listed takes seconds, not minutes", async () => {
+    const cluster = await new TestCluster({ chunkservers: 3, replication: 3, masterArgs: ["--dead-after", "60s"] }).start();
+    const stopped = cluster.chunkservers[1]!;
+    try {
+      const data = randomBytes(16 * MiB, 33);
+      await cluster.gfs(["put", "-", "/f"], { stdin: data });
+      stopped.proc.kill("SIGSTOP");
+      const t0 = Date.now();
+      const out = await cluster.gfs(["cat", "/f"]);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(Buffer.compare(out.stdoutBytes, data)).toBe(0);
+      // The master still lists the stopped server: the reader got around it by itself.
+      const st = JSON.parse((await cluster.gfs(["stat", "/f", "--json"])).stdout);
+      expect(st.chunks.some((c: { replicas: { server: string }[] }) => c.replicas.some((r) => r.server === stopped.addr))).toBe(true);
+    } finally {
+      stopped.proc.kill("SIGCONT");
+      await cluster.stop();
+    }
+  }, 60_000);
+});
