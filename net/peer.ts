@@ -6,6 +6,7 @@ import { decodeBody, encodeBody } from "./codec";
 import { ErrorCode, GfsError, fromWireError, toWireError } from "./errors";
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame, framePrefix } from "./frame";
 import { clientProof, macEqual, newNonce, serverProof } from "./handshake";
+import { notifyProblem, requestProblem } from "./schemas";
 import {
   NOTIFY_TYPES,
   PROTOCOL_VERSION,
@@ -370,7 +371,8 @@ export class Peer {
     if (msg.i === 0) {
       if (!NOTIFY_TYPES.has(type)) return this.violation(`unknown message type ${JSON.stringify(type).slice(0, 40)}`);
       if (this.state !== "ready") return this.violation(`${type} before handshake`);
-      if (typeof msg.b !== "object" || msg.b === null) return this.violation(`${type} without a body`);
+      const bad = notifyProblem(type as NotifyType, msg.b);
+      if (bad) return this.violation(`malformed ${type}: ${bad}`);
       try {
         this.opts.onNotify?.(type as NotifyType, msg.b, this);
       } catch (err) {
@@ -379,14 +381,16 @@ export class Peer {
       return;
     }
     if (!REQUEST_TYPES.has(type)) return this.violation(`unknown message type ${JSON.stringify(type).slice(0, 40)}`);
-    if (typeof msg.b !== "object" || msg.b === null) return this.violation(`${type} without a body`);
     if (this.state === "handshake") {
       if (!this.isServerSide) return this.violation(`${type} before handshake`);
+      if (typeof msg.b !== "object" || msg.b === null) return this.violation(`${type} without a body`);
       this.handshakeStep(msg.i, type, msg.b);
       return;
     }
     if (type === "hello" || type === "auth") return this.violation(`${type} after handshake`);
     if (type === "ping") return this.reply(msg.i, {});
+    const bad = requestProblem(type as RequestType, msg.b);
+    if (bad) return this.send({ i: msg.i, e: { code: ErrorCode.INVALID_ARGUMENT, message: `malformed ${type}: ${bad}` } });
     this.serve(msg.i, type as RequestType, msg.b);
   }
 

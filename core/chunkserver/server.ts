@@ -466,6 +466,7 @@ export class ChunkServer {
 
   private async writePrimary(b: ReqBody<"write">): Promise<{ chunkBytes: number }> {
     checkHandle(b.handle);
+    this.checkRange(b.offset, b.size);
     const c = this.store.get(b.handle);
     if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
     const leaseSecondaries = this.order.secondariesOf(b.handle, Date.now());
@@ -539,6 +540,11 @@ export class ChunkServer {
     return chunkBytes;
   }
 
+  /** A mutation's byte range must lie inside a chunk; checked before it changes any order or lease state. */
+  private checkRange(offset: number, size: number): void {
+    if (offset + size > this.chunkSizeBytes) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `a write of ${size} bytes at ${offset} passes the chunk size ${this.chunkSizeBytes}`);
+  }
+
   /** The lease as this primary shows it to its secondaries. */
   private proof(secondaries: ReplicaRef[], token: Uint8Array): LeaseProof {
     return { primary: this.id, secondaries: secondaries.map((s) => s.id), token };
@@ -566,8 +572,8 @@ export class ChunkServer {
     if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
     if (c.version !== b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.handle)} here is at version ${c.version}, not ${b.version}`);
     if (!this.leaseShown(b)) throw new GfsError(ErrorCode.AUTH, `a mutation of chunk ${handleName(b.handle)} without a valid lease token is refused`);
+    this.checkRange(b.offset, b.size);
     this.order.acceptSerial(b.handle, b.version, b.serial);
-    if (b.zeros && b.offset + b.size > this.chunkSizeBytes) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "padding passes the chunk size");
     return this.applyLocal(b).then((chunkBytes) => ({ chunkBytes }));
   }
 

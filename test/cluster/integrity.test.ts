@@ -147,8 +147,10 @@ describe("authority", () => {
         const peer = await c.pool.get(chunk!.replicas[1]!.server);
         const ids = chunk!.replicas.map((r) => r.id);
         const forged = { handle: chunk!.handle, version: chunk!.version, offset: 0, dataId: "", size: 100_000, serial: 2 ** 40, zeros: true };
+        // Without any lease it is not even a well-formed mutation.
+        const bare = await peer.call("applyWrite", forged as never).then(() => null, (e) => e);
+        expect(bare?.code).toBe(ErrorCode.INVALID_ARGUMENT);
         const attempts: Promise<unknown>[] = [
-          peer.call("applyWrite", forged as never),
           peer.call("applyWrite", { ...forged, lease: { primary: ids[0]!, secondaries: ids.slice(1), token: new Uint8Array(16).fill(7) } }),
           peer.call("setVersion", { handle: chunk!.handle, version: chunk!.version + 10 }),
           peer.call("createChunk", { handle: chunk!.handle + 1000, version: 1 }),
