@@ -7,7 +7,7 @@
 
 import type { ErrorCode } from "./errors";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** A chunk handle: unique, never reused; 64-bit on the wire, allocated below 2^53. */
 export type Handle = number;
@@ -128,7 +128,8 @@ export interface Requests {
   // client -> chunk server, chunk server -> chunk server
   /** `crc`: CRC32C of the whole data, checked by every replica before it writes the bytes. */
   push: [{ dataId: string; size: number; chain: string[]; crc: number }, Record<string, never>];
-  read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number }];
+  /** `crc`: CRC32C of `data`, which the reader checks (bytes damaged on the way are never returned). */
+  read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number; crc: number }];
   write: [{ handle: Handle; version: number; offset: number; dataId: string; size: number }, { chunkBytes: number }];
   /** Record append (D3): the primary picks the offset; CHUNK_FULL means the chunk was padded, go to the next. */
   append: [{ handle: Handle; version: number; dataId: string; size: number }, { offset: number }];

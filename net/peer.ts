@@ -2,9 +2,9 @@
 // frame decoding, request ids with many requests in flight, timeouts, typed
 // errors, and the handshake. Only net/ knows Bun's socket API.
 import type { Socket, TCPSocketListener } from "bun";
-import { decodeBody, encodeBody } from "./codec";
 import { ErrorCode, GfsError, fromWireError, toWireError } from "./errors";
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame, framePrefix } from "./frame";
+import { decodeMessage, encodeMessage } from "./envelope";
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from "./frame";
 import { clientProof, macEqual, newNonce, serverProof } from "./handshake";
 import { notifyProblem, requestProblem } from "./schemas";
 import {
@@ -48,7 +48,6 @@ export interface PeerOptions {
 }
 
 const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
-const SMALL_FRAME_BYTES = 64 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Largest frame a peer may send before the handshake is done (hello and auth are tiny). */
 export const HANDSHAKE_MAX_FRAME_BYTES = 4 * 1024;
@@ -60,7 +59,6 @@ export const DEFAULT_IDLE_MS = 120_000;
 /** Why reading from a socket is paused; it reads again once no reason is left. */
 export const PAUSE_FOR_DOWNSTREAM = 1; // a push is forwarded to a congested next hop (W4)
 const PAUSE_FOR_REPLIES = 2; // the peer does not read the replies it asked for (R5)
-const EMPTY = new Uint8Array(0);
 
 type State = "handshake" | "ready" | "closed";
 
@@ -205,7 +203,7 @@ export class Peer {
    */
   notifyData<T extends NotifyType>(type: T, fields: Omit<Notifies[T], "data">, data: Uint8Array): void {
     if (this.state === "closed") return;
-    this.sendWithTail({ i: 0, t: type, b: { ...fields, data: EMPTY } }, data);
+    this.sendWithTail({ i: 0, t: type, b: fields }, data);
   }
 
   /** Resolves once the send queue is below the high-water mark (W4). */
@@ -239,32 +237,14 @@ export class Peer {
     } catch {}
   }
 
-  /**
-   * Sends an envelope whose encoding ends with an empty bin (the placeholder
-   * `data` field, last key of the last map) with `data` in its place.
-   */
+  /** Sends an envelope with `data` as the frame's raw tail (net/envelope.ts): the bytes are never copied into msgpack. */
   private sendWithTail(envelope: unknown, data: Uint8Array): void {
-    const head = encodeBody(envelope);
-    const n = head.byteLength;
-    if (head[n - 2] !== 0xc4 || head[n - 1] !== 0x00) throw new Error("data placeholder must be the last field");
-    const headBytes = n - 2;
-    const out = new Uint8Array(4 + headBytes + 5);
-    const dv = new DataView(out.buffer);
-    dv.setUint32(0, headBytes + 5 + data.byteLength);
-    out.set(head.subarray(0, headBytes), 4);
-    out[4 + headBytes] = 0xc6; // bin 32
-    dv.setUint32(4 + headBytes + 1, data.byteLength);
-    this.write(out);
+    this.write(encodeMessage(envelope, data));
     if (data.byteLength > 0) this.write(data);
   }
 
   private send(envelope: unknown): void {
-    const body = encodeBody(envelope);
-    if (body.byteLength <= SMALL_FRAME_BYTES) this.write(encodeFrame(body));
-    else {
-      this.write(framePrefix(body.byteLength));
-      this.write(body);
-    }
+    this.write(encodeMessage(envelope));
   }
 
   private write(bytes: Uint8Array): void {
@@ -318,11 +298,18 @@ export class Peer {
     for (const frame of frames) {
       if (this.closed) return;
       let msg: any;
+      let tail: Uint8Array | null;
       try {
-        msg = decodeBody(frame);
+        ({ envelope: msg, tail } = decodeMessage(frame));
       } catch (err) {
-        this.violation(`body is not valid msgpack: ${(err as Error).message}`);
+        this.violation((err as Error).message);
         return;
+      }
+      if (tail !== null) {
+        // The tail is the `data` field of the request's or the reply's body.
+        const body = typeof msg?.t === "string" ? msg.b : msg?.r;
+        if (typeof body !== "object" || body === null || Array.isArray(body)) return this.violation("a data tail on a message without a body");
+        body.data = tail;
       }
       this.dispatch(msg);
     }
@@ -401,9 +388,9 @@ export class Peer {
       const result = (await handler(type, body, this)) as Record<string, unknown> | undefined;
       if (this.state === "closed") return;
       const data = result?.data;
-      if (data instanceof Uint8Array && data.byteLength > SMALL_FRAME_BYTES) {
+      if (data instanceof Uint8Array) {
         const { data: _, ...rest } = result!;
-        this.sendWithTail({ i: id, r: { ...rest, data: EMPTY } }, data);
+        this.sendWithTail({ i: id, r: rest }, data);
       } else this.send({ i: id, r: result ?? {} });
     } catch (err) {
       if (this.state !== "closed") this.send({ i: id, e: toWireError(err) });

@@ -4,7 +4,7 @@ import { Master } from "../../core/master/server";
 import { recover, writeCheckpoint } from "../../core/master/checkpoint";
 import { readClusterParams } from "../../core/master/cluster-params";
 import { logger } from "../../core/log";
-import { initChecksums } from "../../core/chunkserver/checksums";
+import { initChecksums } from "../../core/checksums";
 import { loadSecret, parseCount, parseDuration, parseHostPort, parseSize, UsageError } from "../options";
 import { runUntilSignal } from "../daemon";
 

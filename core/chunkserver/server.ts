@@ -6,12 +6,12 @@ import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
-import type { Handle, LeaseProof, NotifyType, ReplicaRef, ReqBody, RequestType } from "../../net/messages";
+import type { Handle, LeaseProof, NotifyType, ReplicaRef, RepBody, ReqBody, RequestType } from "../../net/messages";
 import { leaseTokenValid, tokenKey } from "../lease-tokens";
 import { connect, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
 import { logger } from "../log";
-import { initChecksums } from "./checksums";
+import { initChecksums } from "../checksums";
 import { DataWaits } from "./data-waits";
 import { ReadBudget } from "./read-budget";
 import { MutationOrder } from "./mutations";
@@ -326,7 +326,7 @@ export class ChunkServer {
     return { size };
   }
 
-  private async read(b: ReqBody<"read">, peer: Peer): Promise<{ data: Uint8Array; chunkBytes: number }> {
+  private async read(b: ReqBody<"read">, peer: Peer): Promise<RepBody<"read">> {
     checkHandle(b.handle);
     if (!isCount(b.offset) || !isCount(b.length) || !isCount(b.version)) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "malformed read");
     const length = Math.min(b.length, MAX_READ_BYTES);
@@ -340,8 +340,8 @@ export class ChunkServer {
       const c = this.store.get(b.handle);
       if (!c) throw new GfsError(ErrorCode.NOT_FOUND, `no chunk ${handleName(b.handle)} here`);
       if (c.version < b.version) throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(b.handle)} here is at version ${c.version} < ${b.version}`);
-      const data = await this.store.read(b.handle, b.offset, length);
-      return { chunkBytes: c.sizeBytes, data };
+      const { data, crc } = await this.store.readChecked(b.handle, b.offset, length);
+      return { chunkBytes: c.sizeBytes, data, crc };
     } catch (err) {
       if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(b.handle, err.message);
       throw err;

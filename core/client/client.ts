@@ -7,7 +7,7 @@ import type { ChunkLocation, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestTy
 import type { Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
 import { hostOf, orderNearest } from "../master/placement";
-import { crc32c, initChecksums } from "../chunkserver/checksums";
+import { crc32c, initChecksums } from "../checksums";
 import { AppendBatcher, Appender, type AppendOptions } from "./appender";
 import { LocationCache } from "./locations";
 import { RecordScanner, RecordSequencer, type Record } from "./records";

@@ -188,6 +188,9 @@ class ChunkReader {
     if (rep.chunkBytes < this.loc!.size) {
       throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(this.loc!.handle)} on ${r.addr} holds ${rep.chunkBytes} bytes, fewer than the ${this.loc!.size} acknowledged`);
     }
+    if ((await this.client.crc32c(rep.data)) !== rep.crc) {
+      throw new GfsError(ErrorCode.CHECKSUM, `a read of chunk ${handleName(this.loc!.handle)} from ${r.addr} arrived damaged (CRC32C mismatch)`);
+    }
     return { data: rep.data, chunkBytes: rep.chunkBytes };
   }
 

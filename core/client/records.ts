@@ -14,7 +14,7 @@
 // anything else. The sequencer drops duplicates and delivers each writer's
 // records in its own order: a record whose predecessor is missing (it failed
 // and was retried, landing later in the file) waits for it.
-import { crc32cExtend } from "../chunkserver/checksums";
+import { crc32cExtend } from "../checksums";
 
 export const RECORD_MAGIC = new Uint8Array([0x47, 0x46, 0x53, 0x52]); // "GFSR"
 export const RECORD_HEADER_BYTES = 28;

@@ -2,7 +2,7 @@
 // length, a 4-byte CRC32C of the body, then the msgpack body. A torn or
 // damaged record is recognised by its length or checksum. A zero length
 // marks the end (logs are preallocated with zeros; no record is empty).
-import { crc32cExtend } from "../chunkserver/checksums";
+import { crc32cExtend } from "../checksums";
 import { decodeBody, encodeBody } from "../../net/codec";
 
 export const RECORD_HEADER_BYTES = 8;

@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TestCluster, randomBytes, rssOf, runGfs, stopAll, tempDir, waitFor } from "../helpers/cluster";
-import { encodeBody } from "../../net/codec";
-import { encodeFrame } from "../../net/frame";
+import { encodeMessage } from "../../net/envelope";
 import { PROTOCOL_VERSION } from "../../net/messages";
 
 async function sendRaw(port: number, bytes: Uint8Array, holdMs = 100): Promise<void> {
@@ -177,7 +176,7 @@ async function hostile(port: number, opts: { hello?: boolean; paused?: boolean }
     },
   });
   if (opts.hello) {
-    socket.write(encodeFrame(encodeBody({ i: 1, t: "hello", b: { proto: PROTOCOL_VERSION, role: "client", name: "hostile" } })));
+    socket.write(encodeMessage({ i: 1, t: "hello", b: { proto: PROTOCOL_VERSION, role: "client", name: "hostile" } }));
     await helloDone;
   }
   if (opts.paused) socket.pause();
@@ -243,7 +242,7 @@ describe("memory stays bounded whatever the network sends", () => {
     const cs = cluster.chunkservers[0]!;
     const before = await settledPeak(cs.proc.pid);
     const c = await hostile(cs.port, { hello: true, paused: true });
-    for (let i = 0; i < 200; i++) c.write(encodeFrame(encodeBody({ i: 10 + i, t: "read", b: { handle: chunk.handle, version: chunk.version, offset: 0, length: 8 * MiB } })));
+    for (let i = 0; i < 200; i++) c.write(encodeMessage({ i: 10 + i, t: "read", b: { handle: chunk.handle, version: chunk.version, offset: 0, length: 8 * MiB } }));
     // It keeps serving others meanwhile.
     expect((await cluster.gfs(["cat", "/big"])).stdoutBytes.byteLength).toBe(8 * MiB);
     const after = await settledPeak(cs.proc.pid);
@@ -253,7 +252,7 @@ describe("memory stays bounded whatever the network sends", () => {
 
   test("a client that announces 4 pushes of 64 MiB and sends nothing does not hold up a put", async () => {
     const c = await hostile(cluster.chunkservers[0]!.port, { hello: true });
-    for (let i = 0; i < 4; i++) c.write(encodeFrame(encodeBody({ i: 100 + i, t: "push", b: { dataId: `silent-${i}`, size: 64 * MiB, chain: [], crc: 0 } })));
+    for (let i = 0; i < 4; i++) c.write(encodeMessage({ i: 100 + i, t: "push", b: { dataId: `silent-${i}`, size: 64 * MiB, chain: [], crc: 0 } }));
     const t0 = Date.now();
     await cluster.gfs(["put", "-", "/while-silent"], { stdin: randomBytes(16 * MiB, 42) });
     expect(Date.now() - t0).toBeLessThan(10_000);

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { join } from "node:path";
-import { initChecksums } from "../../core/chunkserver/checksums";
+import { initChecksums } from "../../core/checksums";
 import { ChunkServer } from "../../core/chunkserver/server";
 import { connect as connectClient, type GfsClient } from "../../core/client";
 import { log } from "../../core/log";

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { blockChecksums, crc32c, crc32cCombine, crc32cExtend, initChecksums, BLOCK_BYTES } from "../../core/chunkserver/checksums";
+import { blockChecksums, crc32c, crc32cCombine, crc32cExtend, initChecksums, BLOCK_BYTES } from "../../core/checksums";
 import { randomBytes } from "../helpers/bytes";
 
 beforeAll(initChecksums);

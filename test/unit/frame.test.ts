@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { decodeBody, encodeBody } from "../../net/codec";
 import { FrameDecoder, FrameTooLargeError, encodeFrame } from "../../net/frame";
+import { EnvelopeError, decodeMessage, encodeMessage } from "../../net/envelope";
 
 function frames(...bodies: Uint8Array[]): Uint8Array {
   return Buffer.concat(bodies.map((b) => encodeFrame(b)));
@@ -40,5 +41,29 @@ describe("frame decoder", () => {
   test("a frame exactly at the limit is accepted", () => {
     const d = new FrameDecoder(10);
     expect(d.push(encodeFrame(new Uint8Array(10)))).toHaveLength(1);
+  });
+});
+
+describe("frame bodies (envelope, head checksum, data tail)", () => {
+  test("a message and its data tail come back as sent", () => {
+    const data = new Uint8Array([1, 2, 3, 250]);
+    const frame = Buffer.concat([encodeMessage({ i: 3, t: "pushData", b: { dataId: "x" } }, data), data]);
+    const [body] = new FrameDecoder().push(frame);
+    const { envelope, tail } = decodeMessage(body!);
+    expect(envelope).toEqual({ i: 3, t: "pushData", b: { dataId: "x" } });
+    expect([...tail!]).toEqual([1, 2, 3, 250]);
+    const plain = new FrameDecoder().push(encodeMessage({ i: 4, r: { ok: true } }))[0]!;
+    expect(decodeMessage(plain)).toEqual({ envelope: { i: 4, r: { ok: true } }, tail: null });
+  });
+
+  test("any single flipped bit in a head is detected", () => {
+    const frame = encodeMessage({ i: 7, t: "write", b: { handle: 12, version: 3, offset: 1048576, dataId: "abc", size: 4096 } });
+    for (let byte = 4; byte < frame.byteLength; byte++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const damaged = Uint8Array.from(frame);
+        damaged[byte] = damaged[byte]! ^ (1 << bit);
+        expect(() => decodeMessage(damaged.subarray(4))).toThrow(EnvelopeError);
+      }
+    }
   });
 });

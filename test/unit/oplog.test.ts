@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { initChecksums } from "../../core/chunkserver/checksums";
+import { initChecksums } from "../../core/checksums";
 import { checkpointFileName, listFiles, pruneOld, readCheckpoint, recover, writeCheckpoint } from "../../core/master/checkpoint";
 import { OpLog, logFileName } from "../../core/master/oplog";
 import type { Op } from "../../core/master/state";

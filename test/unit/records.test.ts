@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { initChecksums } from "../../core/chunkserver/checksums";
+import { initChecksums } from "../../core/checksums";
 import { encodeRecord, RecordScanner, RecordSequencer, type Record } from "../../core/client/records";
 import { MutationOrder } from "../../core/chunkserver/mutations";
 

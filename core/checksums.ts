@@ -1,4 +1,6 @@
-// CRC32C (Castagnoli) per 64 KiB block (C2). Whole blocks go through
+// CRC32C (Castagnoli), the one checksum of the project: per 64 KiB block of
+// chunk data (C2), per pushed or read range (end to end), per frame head on the
+// wire and per operation log record. Whole blocks go through
 // hash-wasm; extending the checksum of a partial last block on append uses a
 // table-driven CRC that resumes from the stored value, so appends never re-read
 // the bytes already on disk and existing corruption stays detectable.

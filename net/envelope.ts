@@ -1,0 +1,55 @@
+// A frame's body (W1): a small binary header, the msgpack envelope (the
+// "head"), and optionally raw bulk data (the "tail"):
+//
+//   u32  head length; bit 31 set when a data tail follows
+//   u32  CRC32C of the first word and the head
+//   head msgpack envelope { i, t, b } / { i, r } / { i, e }
+//   tail raw bytes: the `data` field of the body (b or r), never copied into msgpack
+//
+// The head's checksum catches bytes damaged on the way in any field of any
+// message (an offset, a length, a handle); bulk data carries its own
+// checksum in the message that names it (push `crc`, read reply `crc`), so it
+// is checked once, where it is used, and never twice.
+import { crc32cExtend } from "../core/checksums";
+import { decodeBody, encodeBody } from "./codec";
+import { FRAME_PREFIX_BYTES } from "./frame";
+
+export const BODY_HEADER_BYTES = 8;
+const TAIL_FLAG = 0x80000000;
+
+export class EnvelopeError extends Error {}
+
+/**
+ * The bytes of one frame: the length prefix, the body header and the head in
+ * one array; the tail (if any) goes to the socket as it is, after it.
+ */
+export function encodeMessage(envelope: unknown, tail?: Uint8Array): Uint8Array {
+  const head = encodeBody(envelope);
+  const out = new Uint8Array(FRAME_PREFIX_BYTES + BODY_HEADER_BYTES + head.byteLength);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, BODY_HEADER_BYTES + head.byteLength + (tail?.byteLength ?? 0));
+  dv.setUint32(4, (head.byteLength | (tail ? TAIL_FLAG : 0)) >>> 0);
+  dv.setUint32(8, crc32cExtend(crc32cExtend(0, out.subarray(4, 8)), head));
+  out.set(head, FRAME_PREFIX_BYTES + BODY_HEADER_BYTES);
+  return out;
+}
+
+/** The envelope and tail of a frame body; throws EnvelopeError when the body is damaged or malformed. */
+export function decodeMessage(body: Uint8Array): { envelope: unknown; tail: Uint8Array | null } {
+  if (body.byteLength < BODY_HEADER_BYTES) throw new EnvelopeError("frame body is shorter than its header");
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const word = dv.getUint32(0);
+  const headBytes = word & ~TAIL_FLAG;
+  const hasTail = (word & TAIL_FLAG) !== 0;
+  if (BODY_HEADER_BYTES + headBytes > body.byteLength) throw new EnvelopeError("frame head is longer than the frame");
+  if (!hasTail && BODY_HEADER_BYTES + headBytes !== body.byteLength) throw new EnvelopeError("frame has bytes after its head");
+  const head = body.subarray(BODY_HEADER_BYTES, BODY_HEADER_BYTES + headBytes);
+  if (crc32cExtend(crc32cExtend(0, body.subarray(0, 4)), head) !== dv.getUint32(4)) throw new EnvelopeError("frame head fails its checksum (damaged on the way)");
+  let envelope: unknown;
+  try {
+    envelope = decodeBody(head);
+  } catch (err) {
+    throw new EnvelopeError(`frame head is not valid msgpack: ${(err as Error).message}`);
+  }
+  return { envelope, tail: hasTail ? body.subarray(BODY_HEADER_BYTES + headBytes) : null };
+}
