@@ -92,8 +92,6 @@ export type Role = "client" | "chunkserver" | "master";
 export interface Requests {
   hello: [HelloReq, HelloRep];
   auth: [AuthReq, AuthRep];
-  /** Answered by the connection itself: a quiet peer shows it is alive (net/peer.ts). */
-  ping: [Record<string, never>, Record<string, never>];
 
   // client -> master
   mkdir: [{ path: string; parents: boolean }, Record<string, never>];
@@ -126,8 +124,11 @@ export interface Requests {
   copyChunk: [{ from: Handle; to: Handle; version: number }, { size: number }];
 
   // client -> chunk server, chunk server -> chunk server
-  /** `crc`: CRC32C of the whole data, checked by every replica before it writes the bytes. */
-  push: [{ dataId: string; size: number; chain: string[]; crc: number }, Record<string, never>];
+  /**
+   * `crc`: CRC32C of the whole data, checked by every replica before it writes the bytes.
+   * `handle`: the chunk the data is for; its primary keeps the lease while the data is on its way.
+   */
+  push: [{ dataId: string; size: number; chain: string[]; crc: number; handle?: Handle }, Record<string, never>];
   /** `crc`: CRC32C of `data`, which the reader checks (bytes damaged on the way are never returned). */
   read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number; crc: number }];
   write: [{ handle: Handle; version: number; offset: number; dataId: string; size: number }, { chunkBytes: number }];
@@ -147,7 +148,9 @@ export interface Notifies {
    * inline and no reply; the mutation that names `dataId` fails if it never
    * arrives. Forwarded down `chain` the same way.
    */
-  pushAhead: { dataId: string; size: number; chain: string[]; crc: number; data: Uint8Array };
+  pushAhead: { dataId: string; size: number; chain: string[]; crc: number; handle?: Handle; data: Uint8Array };
+  /** A keep-alive on a busy connection: the sender is alive, however slowly data moves (net/peer.ts). */
+  progress: Record<string, never>;
 }
 
 export type RequestType = keyof Requests;
@@ -159,7 +162,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "ping", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "snapshot",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "snapshot",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "push", "read", "write", "append", "applyWrite",
 ]);
-export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead"]);
+export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead", "progress"]);

@@ -35,10 +35,10 @@ export interface PeerOptions {
   onClose?: (peer: Peer, reason: string) => void;
   logger?: PeerLogger;
   /**
-   * A connection with calls waiting that receives nothing, and takes none of
-   * our bytes, for this long is given up (its calls fail with UNAVAILABLE).
-   * A live peer answers the ping sent at half of it, so a slow reply is
-   * never cut off; only silence is. Default 5 s.
+   * A connection with calls waiting that receives nothing for this long is
+   * given up (its calls fail with UNAVAILABLE). A live peer never falls
+   * silent on a connection it is busy with: it sends a keep-alive after a
+   * second without writing, however slowly the data moves. Default 5 s.
    */
   stallMs?: number;
   /** Accepted connections at most (listen only). */
@@ -70,21 +70,23 @@ interface Pending {
 
 export const DEFAULT_STALL_MS = 5_000;
 
-/** Peers with calls waiting, checked for progress by one timer per process. */
+/** Busy peers, checked by one timer per process: keep-alives out, stalls detected. */
 const watched = new Set<Peer>();
 let watchTimer: ReturnType<typeof setInterval> | null = null;
+/** A busy connection on which we wrote nothing for this long gets a keep-alive. */
+const KEEPALIVE_MS = 1_000;
 
 function watch(peer: Peer): void {
   watched.add(peer);
   if (watchTimer) return;
   watchTimer = setInterval(() => {
     const now = Date.now();
-    for (const p of watched) p.checkProgress(now);
+    for (const p of watched) p.tick(now);
     if (watched.size === 0 && watchTimer) {
       clearInterval(watchTimer);
       watchTimer = null;
     }
-  }, 100);
+  }, 200);
   watchTimer.unref?.();
 }
 
@@ -111,7 +113,8 @@ export class Peer {
   /** When bytes last arrived, and when the socket last took bytes of ours. */
   private lastRecvMs = Date.now();
   private lastSentMs = Date.now();
-  private pinging = false;
+  /** Requests from the peer being served here. */
+  private serving = 0;
 
   constructor(
     private readonly socket: Socket<any>,
@@ -163,29 +166,24 @@ export class Peer {
   }
 
   /**
-   * Gives up a connection whose peer has gone silent while calls wait on it:
-   * nothing received and none of our bytes taken for `stallMs`. At half of
-   * it, a ping asks a quiet peer to show it is alive.
+   * Every 200 ms while the connection is busy: a keep-alive when we wrote
+   * nothing for a second (so the peer can tell slow from stopped), and the
+   * connection is given up when calls wait and nothing arrived for
+   * `stallMs` (the peer stopped, or the link did).
    */
-  checkProgress(nowMs: number): void {
-    if (this.state === "closed" || this.pending.size === 0) {
+  tick(nowMs: number): void {
+    const stallMs = this.opts.stallMs ?? DEFAULT_STALL_MS;
+    const busy = this.pending.size > 0 || this.serving > 0 || this.pauses !== 0 || nowMs - this.lastRecvMs < stallMs;
+    if (this.state === "closed" || !busy) {
       watched.delete(this);
       return;
     }
-    const stallMs = this.opts.stallMs ?? DEFAULT_STALL_MS;
-    const quietMs = nowMs - Math.max(this.lastRecvMs, this.lastSentMs);
-    if (nowMs - this.lastRecvMs >= stallMs && quietMs >= stallMs) {
-      this.opts.logger?.warn(`giving up the connection to ${this.remote}: no progress for ${stallMs} ms with ${this.pending.size} call(s) waiting`);
-      this.close(`${this.remote} made no progress for ${stallMs} ms`);
+    if (this.pending.size > 0 && nowMs - this.lastRecvMs >= stallMs) {
+      this.opts.logger?.warn(`giving up the connection to ${this.remote}: nothing received for ${stallMs} ms with ${this.pending.size} call(s) waiting`);
+      this.close(`${this.remote} sent nothing for ${stallMs} ms`);
       return;
     }
-    if (this.state === "ready" && !this.pinging && nowMs - this.lastRecvMs >= stallMs / 2) {
-      this.pinging = true;
-      this.call("ping", {}).then(
-        () => (this.pinging = false),
-        () => (this.pinging = false),
-      );
-    }
+    if (this.state === "ready" && this.sendQueue.length === 0 && nowMs - this.lastSentMs >= KEEPALIVE_MS) this.notify("progress", {});
   }
 
   notify<T extends NotifyType>(type: T, body: Notifies[T]): void {
@@ -212,6 +210,16 @@ export class Peer {
     return new Promise((r) => this.drainWaiters.push(r));
   }
 
+  /** Whether this side has stopped reading the connection (backpressure). */
+  get readingPaused(): boolean {
+    return this.pauses !== 0;
+  }
+
+  /** How long ago bytes last arrived on this connection. */
+  receivedAgoMs(nowMs: number): number {
+    return nowMs - this.lastRecvMs;
+  }
+
   /** Calls waiting for a reply on this connection. */
   get pendingCalls(): number {
     return this.pending.size;
@@ -225,7 +233,11 @@ export class Peer {
   resumeReading(reason = PAUSE_FOR_DOWNSTREAM): void {
     if (this.pauses === 0) return;
     this.pauses &= ~reason;
-    if (this.pauses === 0) (this.socket as any).resume?.();
+    if (this.pauses === 0) {
+      // Silence from the peer while we did not read is not its silence.
+      this.lastRecvMs = Date.now();
+      (this.socket as any).resume?.();
+    }
   }
 
   close(reason: string): void {
@@ -287,6 +299,7 @@ export class Peer {
   onData(chunk: Uint8Array): void {
     if (this.state === "closed") return;
     this.lastRecvMs = Date.now();
+    watch(this);
     let frames: Uint8Array[];
     try {
       frames = this.decoder.push(chunk);
@@ -358,6 +371,7 @@ export class Peer {
     if (msg.i === 0) {
       if (!NOTIFY_TYPES.has(type)) return this.violation(`unknown message type ${JSON.stringify(type).slice(0, 40)}`);
       if (this.state !== "ready") return this.violation(`${type} before handshake`);
+      if (type === "progress") return; // a keep-alive: its arrival is all it says
       const bad = notifyProblem(type as NotifyType, msg.b);
       if (bad) return this.violation(`malformed ${type}: ${bad}`);
       try {
@@ -375,7 +389,6 @@ export class Peer {
       return;
     }
     if (type === "hello" || type === "auth") return this.violation(`${type} after handshake`);
-    if (type === "ping") return this.reply(msg.i, {});
     const bad = requestProblem(type as RequestType, msg.b);
     if (bad) return this.send({ i: msg.i, e: { code: ErrorCode.INVALID_ARGUMENT, message: `malformed ${type}: ${bad}` } });
     this.serve(msg.i, type as RequestType, msg.b);
@@ -383,6 +396,7 @@ export class Peer {
 
   private async serve(id: number, type: RequestType, body: unknown): Promise<void> {
     const handler = this.opts.onRequest;
+    this.serving++;
     try {
       if (!handler) throw new GfsError(ErrorCode.NOT_IMPLEMENTED, `${type} is not served here`);
       const result = (await handler(type, body, this)) as Record<string, unknown> | undefined;
@@ -394,6 +408,8 @@ export class Peer {
       } else this.send({ i: id, r: result ?? {} });
     } catch (err) {
       if (this.state !== "closed") this.send({ i: id, e: toWireError(err) });
+    } finally {
+      this.serving--;
     }
   }
 

@@ -31,7 +31,6 @@ const chunkReport = object({ handle: count, version: count, size: count });
 const REQUESTS: { [T in RequestType]: Shape } = {
   hello: { proto: count, role: str, name: str },
   auth: { mac: bytes, nonce: bytes },
-  ping: {},
   mkdir: { path: str, parents: bool },
   create: { path: str, replication: opt(count), parents: bool },
   ls: { path: str },
@@ -51,7 +50,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   setVersion: { handle: count, version: count, lease: opt(object({ leaseMs: count, secondaries: listOf(replicaRef), token: bytes })) },
   revokeLease: { handle: count },
   copyChunk: { from: count, to: count, version: count },
-  push: { dataId: str, size: count, chain: listOf(str), crc: count },
+  push: { dataId: str, size: count, chain: listOf(str), crc: count, handle: opt(count) },
   read: { handle: count, version: count, offset: count, length: count },
   write: { handle: count, version: count, offset: count, dataId: str, size: count },
   append: { handle: count, version: count, dataId: str, size: count },
@@ -69,7 +68,8 @@ const REQUESTS: { [T in RequestType]: Shape } = {
 
 const NOTIFIES: { [T in NotifyType]: Shape } = {
   pushData: { dataId: str, data: bytes },
-  pushAhead: { dataId: str, size: count, chain: listOf(str), crc: count, data: bytes },
+  pushAhead: { dataId: str, size: count, chain: listOf(str), crc: count, handle: opt(count), data: bytes },
+  progress: {},
 };
 
 function problem(shape: Shape, body: unknown): string | null {

@@ -27,9 +27,16 @@ export class DataWaits {
 
   /**
    * @param announceMs how long a mutation waits for a push that has not begun
-   *   here; a push under way is bounded by its own stall timeout instead.
+   *   here while no pushed data arrives here at all (on a busy server pushes
+   *   queue up behind each other, and a slow one is not a lost one); a push
+   *   under way is bounded by its own stall timeout instead.
+   * @param lastPushDataMs when pushed bytes last arrived here (any push).
    */
-  constructor(private readonly buffer: PushBuffer, private readonly announceMs: number) {}
+  constructor(
+    private readonly buffer: PushBuffer,
+    private readonly announceMs: number,
+    private readonly lastPushDataMs: () => number = () => 0,
+  ) {}
 
   get size(): number {
     return this.waits.size;
@@ -64,11 +71,13 @@ export class DataWaits {
   private wait(dataId: string, w: Omit<Wait, "timer">): void {
     this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} is wanted by a newer mutation`));
     const check = () => {
-      if (this.buffer.has(dataId)) {
-        wait.timer = setTimeout(check, this.announceMs); // under way: its push times out on its own
+      // Under way (its push times out on its own), or pushes are still arriving here.
+      const quietMs = Date.now() - this.lastPushDataMs();
+      if (this.buffer.has(dataId) || quietMs < this.announceMs) {
+        wait.timer = setTimeout(check, this.buffer.has(dataId) ? this.announceMs : this.announceMs - quietMs);
         return;
       }
-      this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} did not arrive within ${this.announceMs} ms`));
+      this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} did not arrive: no pushed data came here for ${this.announceMs} ms`));
     };
     const wait: Wait = { ...w, timer: setTimeout(check, this.announceMs) };
     this.waits.set(dataId, wait);

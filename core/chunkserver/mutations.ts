@@ -17,6 +17,8 @@ export interface Lease {
   appendEnd: number;
   /** Set when a mutation ran since the last extension request. */
   active: boolean;
+  /** Mutations decided and not yet settled (on slow links they take long: the lease must last). */
+  inFlight: number;
 }
 
 export type AppendDecision =
@@ -29,12 +31,17 @@ export function leaseMarginMs(leaseMs: number): number {
   return Math.min(2_000, Math.floor(leaseMs / 10));
 }
 
+function notPrimary(handle: Handle, l: Lease | undefined, nowMs: number): GfsError {
+  const why = l ? `its lease ran out ${nowMs - l.expiresAtMs} ms ago` : "no lease";
+  return new GfsError(ErrorCode.NOT_PRIMARY, `not the primary of chunk ${handleName(handle)} here: ${why}`);
+}
+
 export class MutationOrder {
   private readonly leases = new Map<Handle, Lease>();
   private readonly lastApplied = new Map<Handle, { version: number; serial: number }>();
 
   grantLease(handle: Handle, version: number, leaseMs: number, secondaries: ReplicaRef[], nowMs: number, chunkBytes = 0, token: Uint8Array = new Uint8Array(0)): void {
-    this.leases.set(handle, { version, expiresAtMs: nowMs + leaseMs - leaseMarginMs(leaseMs), secondaries, token, nextSerial: 1, appendEnd: chunkBytes, active: false });
+    this.leases.set(handle, { version, expiresAtMs: nowMs + leaseMs - leaseMarginMs(leaseMs), secondaries, token, nextSerial: 1, appendEnd: chunkBytes, active: false, inFlight: 0 });
   }
 
   /** A version change ends any lease held under an older version. */
@@ -56,12 +63,10 @@ export class MutationOrder {
   /** Checks this server is primary for `handle` at `version`; returns the next serial. */
   beginPrimary(handle: Handle, version: number, nowMs: number, endOffset = 0): { serial: number; secondaries: ReplicaRef[]; token: Uint8Array } {
     const l = this.leases.get(handle);
-    if (!l || l.expiresAtMs <= nowMs) {
-      if (l) this.leases.delete(handle);
-      throw new GfsError(ErrorCode.NOT_PRIMARY, `no lease on chunk ${handleName(handle)} here`);
-    }
+    if (!l || l.expiresAtMs <= nowMs) throw notPrimary(handle, l, nowMs);
     if (l.version !== version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} is at version ${l.version}, request says ${version}`);
     l.active = true;
+    l.inFlight++;
     l.appendEnd = Math.max(l.appendEnd, endOffset); // appends never land on written bytes
     const serial = l.nextSerial++;
     return { serial, secondaries: l.secondaries, token: l.token };
@@ -74,19 +79,21 @@ export class MutationOrder {
    */
   decideAppend(handle: Handle, version: number, sizeBytes: number, chunkSizeBytes: number, nowMs: number): AppendDecision {
     const l = this.leases.get(handle);
-    if (!l || l.expiresAtMs <= nowMs) throw new GfsError(ErrorCode.NOT_PRIMARY, `no lease on chunk ${handleName(handle)} here`);
+    if (!l || l.expiresAtMs <= nowMs) throw notPrimary(handle, l, nowMs);
     if (l.version !== version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} is at version ${l.version}, request says ${version}`);
     assert(l.appendEnd <= chunkSizeBytes, "appends stay inside the chunk");
     if (l.appendEnd + sizeBytes <= chunkSizeBytes) {
       const offset = l.appendEnd;
       l.appendEnd += sizeBytes;
       l.active = true;
+      l.inFlight++;
       return { kind: "append", offset, serial: l.nextSerial++, secondaries: l.secondaries, token: l.token };
     }
     if (l.appendEnd === chunkSizeBytes) return { kind: "full" };
     const offset = l.appendEnd;
     l.appendEnd = chunkSizeBytes;
     l.active = true;
+    l.inFlight++;
     return { kind: "pad", offset, padBytes: chunkSizeBytes - offset, serial: l.nextSerial++, secondaries: l.secondaries, token: l.token };
   }
 
@@ -102,11 +109,23 @@ export class MutationOrder {
     this.lastApplied.set(handle, { version, serial });
   }
 
-  /** Leases with writes since the last call, for the next heartbeat. */
+  /** Data for a mutation of `handle` is arriving: the lease is in use (extended at the next heartbeat). */
+  touch(handle: Handle): void {
+    const l = this.leases.get(handle);
+    if (l) l.active = true;
+  }
+
+  /** A mutation begun with beginPrimary or decideAppend (append or pad) has succeeded or failed. */
+  settled(handle: Handle, version: number): void {
+    const l = this.leases.get(handle);
+    if (l && l.version === version && l.inFlight > 0) l.inFlight--;
+  }
+
+  /** Leases with writes since the last call or still in flight, for the next heartbeat. */
   takeActive(): Handle[] {
     const out: Handle[] = [];
     for (const [h, l] of this.leases) {
-      if (l.active) {
+      if (l.active || l.inFlight > 0) {
         out.push(h);
         l.active = false;
       }

@@ -79,6 +79,8 @@ export class ChunkServer {
   /** The lease token last checked for each chunk, so each lease's token is verified once. */
   private readonly tokensSeen = new Map<Handle, { version: number; token: Uint8Array }>();
   private readonly readBudgets = new WeakMap<Peer, ReadBudget>();
+  /** When pushed bytes last arrived here. */
+  private lastPushDataMs = 0;
   private stopped = false;
   private timers: ReturnType<typeof setTimeout>[] = [];
   private registered: Promise<void>;
@@ -95,7 +97,7 @@ export class ChunkServer {
     }
     this.tokenKey = cfg.secret ? tokenKey(cfg.secret) : null;
     this.buffer = new PushBuffer(cfg.bufferBytes, PUSH_MAX_AGE_MS);
-    this.waits = new DataWaits(this.buffer, DATA_ANNOUNCE_MS);
+    this.waits = new DataWaits(this.buffer, DATA_ANNOUNCE_MS, () => this.lastPushDataMs);
     const peerOpts = { secret: cfg.secret, logger: this.log, onNotify: this.onNotify.bind(this) };
     this.pool = new PeerPool("chunkserver", this.id, peerOpts);
     this.registered = new Promise((r) => (this.markRegistered = r));
@@ -281,7 +283,14 @@ export class ChunkServer {
     } else if (type !== "pushData") return;
     const push = this.pushes.get(body.dataId);
     if (!push) return; // a push that already failed or timed out: drop its pieces
-    const done = this.buffer.add(body.dataId, body.data, Date.now());
+    let done: boolean;
+    try {
+      done = this.buffer.add(body.dataId, body.data, Date.now());
+    } catch (err) {
+      // Its buffer was taken back (aged out, or longer than announced): that push fails, the connection stays.
+      push.fail(err as Error);
+      return;
+    }
     push.piece(this.buffer.receivedBytes(body.dataId), done);
   }
 
@@ -390,10 +399,20 @@ export class ChunkServer {
       wake?.();
       settle(err);
     };
-    timer = setTimeout(() => fail(new GfsError(ErrorCode.TIMEOUT, `push ${dataId} from ${upstream.remote} received nothing for ${PUSH_STALL_MS} ms`)), PUSH_STALL_MS);
+    // A push is given up when its sender's connection goes silent; on a busy
+    // connection its pieces may come far apart, behind other pushes.
+    const stalled = () => {
+      // Silence while we ourselves stopped reading the sender (a congested next hop) is not the sender's.
+      const quietMs = upstream.readingPaused ? 0 : upstream.receivedAgoMs(Date.now());
+      if (quietMs >= PUSH_STALL_MS) fail(new GfsError(ErrorCode.TIMEOUT, `push ${dataId} from ${upstream.remote}: the sender sent nothing for ${PUSH_STALL_MS} ms`));
+      else timer = setTimeout(stalled, PUSH_STALL_MS - quietMs);
+    };
+    timer = setTimeout(stalled, PUSH_STALL_MS);
     const piece = (bytes: number, done: boolean) => {
       receivedBytes = bytes;
-      timer!.refresh();
+      this.lastPushDataMs = Date.now();
+      // Data on its way to a chunk leased here is part of mutating it: keep the lease.
+      if (b.handle) this.order.touch(b.handle);
       wake?.();
       if (done) {
         clearTimeout(timer);
@@ -416,7 +435,7 @@ export class ChunkServer {
       try {
         const downstream = await this.pool.get(next);
         let sent = 0;
-        const rest = { dataId, size: b.size, chain: b.chain.slice(1), crc: b.crc };
+        const rest = { dataId, size: b.size, chain: b.chain.slice(1), crc: b.crc, handle: b.handle ?? undefined };
         if (ahead) {
           sent = Math.min(receivedBytes, FORWARD_PIECE_BYTES);
           downstream.notifyData("pushAhead", rest, whole.subarray(0, sent));
@@ -474,11 +493,15 @@ export class ChunkServer {
     // below run without yielding and reach each secondary in serial order.
     const peers = await Promise.all(leaseSecondaries.map((s) => this.pool.get(s.addr)));
     const { serial, secondaries, token } = this.order.beginPrimary(b.handle, b.version, Date.now(), b.offset + b.size);
-    if (secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
     const lease = this.proof(secondaries, token);
-    const chunkBytes = await this.applyEverywhere({ handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial, lease }, peers, secondaries);
-    this.acknowledged(b.handle, b.offset + b.size);
-    return { chunkBytes };
+    try {
+      if (secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
+      const chunkBytes = await this.applyEverywhere({ handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial, lease }, peers, secondaries);
+      this.acknowledged(b.handle, b.offset + b.size);
+      return { chunkBytes };
+    } finally {
+      this.order.settled(b.handle, b.version);
+    }
   }
 
   /**
@@ -499,19 +522,27 @@ export class ChunkServer {
     if (d.kind !== "append") {
       this.waits.discard(b.dataId);
       if (d.kind === "pad") {
-        if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-        const lease = this.proof(d.secondaries, d.token);
-        await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true, lease }, peers, d.secondaries);
-        this.acknowledged(b.handle, this.chunkSizeBytes);
-        this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
+        try {
+          if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
+          const lease = this.proof(d.secondaries, d.token);
+          await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true, lease }, peers, d.secondaries);
+          this.acknowledged(b.handle, this.chunkSizeBytes);
+          this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
+        } finally {
+          this.order.settled(b.handle, b.version);
+        }
       }
       throw new GfsError(ErrorCode.CHUNK_FULL, `chunk ${handleName(b.handle)} is full`);
     }
-    if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-    const lease = this.proof(d.secondaries, d.token);
-    await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial, lease }, peers, d.secondaries);
-    this.acknowledged(b.handle, d.offset + b.size);
-    return { offset: d.offset };
+    try {
+      if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
+      const lease = this.proof(d.secondaries, d.token);
+      await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial, lease }, peers, d.secondaries);
+      this.acknowledged(b.handle, d.offset + b.size);
+      return { offset: d.offset };
+    } finally {
+      this.order.settled(b.handle, b.version);
+    }
   }
 
   /**

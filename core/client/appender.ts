@@ -175,7 +175,6 @@ export class AppendBatcher {
   private async appendBlob(blob: Uint8Array): Promise<number> {
     // Requests go out in the order batches were formed: take a turn now.
     const turn = this.order.take();
-    const deadline = Date.now() + this.client.deadlineMs;
     const retrier = this.client.retrier();
     let delayMs = 20;
     let failedWith: LeaseGrant | null = null;
@@ -209,8 +208,7 @@ export class AppendBatcher {
             continue;
           }
           if (!e.retryable) throw e;
-          if (Date.now() + delayMs > deadline) throw new GfsError(e.code, `appending to ${this.path}: ${e.message}`);
-          retrier.retry(`appending to ${this.path}: ${e.message}`);
+          if (!retrier.retry(`appending to ${this.path}: ${e.message}`, delayMs)) throw new GfsError(e.code, `appending to ${this.path}: ${e.message}`);
           await sleep(delayMs);
           delayMs = Math.min(delayMs * 2, 1_000);
           failedWith = grant;

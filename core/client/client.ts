@@ -93,7 +93,6 @@ export class GfsClient {
    * at once.
    */
   async master<T extends RequestType>(type: T, body: ReqBody<T>): Promise<RepBody<T>> {
-    const deadline = Date.now() + this.deadlineMs;
     const retrier = this.retrier();
     let delayMs = 50;
     for (;;) {
@@ -115,32 +114,36 @@ export class GfsClient {
           if (!(err.code === ErrorCode.UNAVAILABLE && peer.closed) && !passes(err)) throw err;
         }
       }
-      if (Date.now() + delayMs > deadline) throw err!;
-      retrier.retry(err!.message);
+      if (!retrier.retry(err!.message, delayMs)) throw err!;
       await sleep(delayMs);
       delayMs = Math.min(delayMs * 2, 1_000);
     }
   }
 
   /**
-   * A retry loop's voice: the first retry starts the clock, and once it has
-   * waited a second the loop says so once (`onWait`). Brief hiccups (a
+   * A retry loop's clock and voice. The deadline runs from the first failure,
+   * not from the start: an operation that made slow progress for minutes
+   * still gets the whole deadline once something goes wrong. Once it has
+   * waited a second the loop says so, once (`onWait`); brief hiccups (a
    * replica dying under a write) stay silent.
    */
   retrier(): Retrier {
     let since = 0;
     let said = false;
     return {
-      retry: (why: string) => {
+      retry: (why: string, delayMs: number) => {
         const now = Date.now();
         if (since === 0) since = now;
-        else if (!said && now - since >= WAIT_NOTICE_MS) {
+        if (now + delayMs > since + this.deadlineMs) return false;
+        if (!said && now - since >= WAIT_NOTICE_MS) {
           said = true;
           this.opts.onWait?.(`${why}; retrying for up to ${Math.round(this.deadlineMs / 1000)} s`);
         }
+        return true;
       },
     };
   }
+
 
   mkdir(path: string, parents = false): Promise<{}> {
     return this.master("mkdir", { path, parents });
@@ -311,7 +314,8 @@ const SLOW_SERVER_MS = 10_000;
 const WAIT_NOTICE_MS = 1_000;
 
 export interface Retrier {
-  retry(why: string): void;
+  /** Whether to try again after `delayMs` (false once the deadline has passed). */
+  retry(why: string, delayMs: number): boolean;
 }
 
 /** Answers from the master that say "not yet" rather than "no": worth retrying until the deadline. */

@@ -107,7 +107,6 @@ class ChunkReader {
 
   /** One piece, with failover across replicas and location refreshes. */
   async readPiece(offset: number, length: number): Promise<Piece> {
-    const deadline = Date.now() + this.client.deadlineMs;
     const retrier = this.client.retrier();
     let delayMs = 50;
     for (;;) {
@@ -115,8 +114,7 @@ class ChunkReader {
       const got = await this.firstAnswer(replicas, offset, length);
       if (got) return got;
       const why = replicas.length === 0 ? "no live replica is known" : `every replica failed (last: ${this.lastErr?.message})`;
-      if (Date.now() + delayMs > deadline) throw new GfsError(ErrorCode.UNAVAILABLE, `cannot read ${this.path} chunk ${this.index}: ${why}`);
-      retrier.retry(`reading ${this.path} chunk ${this.index}: ${why}`);
+      if (!retrier.retry(`reading ${this.path} chunk ${this.index}: ${why}`, delayMs)) throw new GfsError(ErrorCode.UNAVAILABLE, `cannot read ${this.path} chunk ${this.index}: ${why}`);
       await sleep(delayMs);
       delayMs = Math.min(delayMs * 2, 1_000);
       // Ask the master again: servers may have re-registered or versions changed.

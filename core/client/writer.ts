@@ -92,7 +92,6 @@ export async function* cutPieces(
 }
 
 async function writePiece(client: GfsClient, path: string, index: number, within: number, data: Uint8Array, turn: Turn): Promise<void> {
-  const deadline = Date.now() + client.deadlineMs;
   const retrier = client.retrier();
   let renew = false;
   let delayMs = 50;
@@ -112,8 +111,7 @@ async function writePiece(client: GfsClient, path: string, index: number, within
         await turn.pass(); // later pieces go on; this one retries out of order
         const e = asGfsError(err);
         if (!e.retryable) throw e;
-        if (Date.now() + delayMs > deadline) throw new GfsError(e.code, `writing ${path} chunk ${index}: ${e.message}`);
-        retrier.retry(`writing ${path} chunk ${index}: ${e.message}`);
+        if (!retrier.retry(`writing ${path} chunk ${index}: ${e.message}`, delayMs)) throw new GfsError(e.code, `writing ${path} chunk ${index}: ${e.message}`);
         renew = true;
         await sleep(delayMs);
         delayMs = Math.min(delayMs * 2, 2_000);
@@ -127,7 +125,7 @@ async function writePiece(client: GfsClient, path: string, index: number, within
 /** Pushes `data` to the nearest replica, which forwards it down the chain; resolves once every replica has it. */
 export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
   const { head, rest } = await chainOf(client, grant);
-  const reply = head.call("push", { dataId, size: data.byteLength, chain: rest, crc: await client.crc32c(data) });
+  const reply = head.call("push", { dataId, size: data.byteLength, chain: rest, crc: await client.crc32c(data), handle: grant.handle });
   reply.catch(() => {});
   await sendPieces(head, dataId, data, 0);
   await reply;
@@ -142,7 +140,7 @@ export async function pushAhead(client: GfsClient, grant: LeaseGrant, dataId: st
   const crc = await client.crc32c(data);
   const { head, rest } = await chainOf(client, grant);
   const first = Math.min(data.byteLength, PUSH_PART_BYTES);
-  head.notifyData("pushAhead", { dataId, size: data.byteLength, chain: rest, crc }, data.subarray(0, first));
+  head.notifyData("pushAhead", { dataId, size: data.byteLength, chain: rest, crc, handle: grant.handle }, data.subarray(0, first));
   await sendPieces(head, dataId, data, first);
 }
 

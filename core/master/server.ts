@@ -509,6 +509,7 @@ export class Master {
     if (cur && this.leases.intact(handle, meta.version, liveIds, now) && (!renew || liveIds.size === cur.replicas.length)) {
       return this.grantReply(handle, index, cur);
     }
+    const why = !cur ? "no live lease" : renew ? "a client's write failed and a server of the lease is gone" : "the lease no longer matches the live replicas";
     this.leases.revoke(handle);
     let live = this.registry.replicaRefs(handle);
     let version = meta.version;
@@ -534,6 +535,7 @@ export class Master {
     const token = signLease(this.tokenKey, { handle, version, primary: primary.id, secondaries: secondaries.map((r) => r.id) });
     await this.callServer(primary.id, "setVersion", { handle, version, lease: { leaseMs: this.cfg.leaseMs, secondaries, token } });
     const lease = this.leases.grant(handle, primary.id, version, Date.now(), live.map((r) => r.id));
+    this.log.debug(`chunk ${handleName(handle)}: lease to ${primary.addr} at version ${version} (${why})`);
     return this.grantReply(handle, index, lease);
   }
 

@@ -113,3 +113,41 @@ describe("a stalled chunk server", () => {
     }
   }, 60_000);
 });
+
+describe("slow links", () => {
+  // Not passing yet (issue 7): in about 130 s, one or two of the 16 clients still
+  // exhaust their deadline on STALE retries after a lease changed under a slow append.
+  // `bun test --todo` runs it.
+  test.todo("16 `gfs append --lines` clients, 16 records of 1 MiB each, over 25 Mbit/s links: every client exits 0, every record once", async () => {
+    // The issue's set-up: heartbeat 1 s, dead-after 5 s, lease 10 s.
+    const cluster = await new TestCluster({ chunkservers: 3, replication: 3, chunkSize: "4MiB", proxies: true, masterArgs: ["--heartbeat", "1s", "--dead-after", "5s", "--lease", "10s"] }).start();
+    try {
+      for (const p of cluster.proxies) p.inboundBytesPerSec = 25_000_000 / 8;
+      const line = (c: number, i: number) => `c${String(c).padStart(2, "0")}-${String(i).padStart(2, "0")}-` + String.fromCharCode(97 + ((c + i) % 26)).repeat(MiB - 64);
+      const t0 = Date.now();
+      const clients = Array.from({ length: 16 }, (_, c) => {
+        const p = Bun.spawn([GFS, "append", "/slow", "--lines"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, GFS_MASTER: cluster.masterAddr } });
+        // Fed as it reads, like a producer: a client that dies shows in its exit status below.
+        const fed = (async () => {
+          for (let i = 0; i < 16; i++) {
+            p.stdin.write(line(c, i) + "\n");
+            await p.stdin.flush();
+          }
+          await p.stdin.end();
+        })().catch(() => {});
+        return { p, fed };
+      });
+      const results = await Promise.all(clients.map(async ({ p, fed }) => ({ code: await p.exited, err: await new Response(p.stderr).text(), fed: await fed })));
+      const seconds = (Date.now() - t0) / 1000;
+      for (const r of results) expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: expect.any(String) });
+      // The links were the bottleneck: 256 MiB over 25 Mbit/s takes over a minute.
+      expect(seconds).toBeGreaterThan(60);
+      const out = (await cluster.gfs(["cat", "--records", "/slow"])).stdout.split("\n");
+      expect(out.pop()).toBe("");
+      expect(out).toHaveLength(256);
+      for (let c = 0; c < 16; c++) expect(out.filter((l) => l.startsWith(`c${String(c).padStart(2, "0")}-`))).toEqual(Array.from({ length: 16 }, (_, i) => line(c, i)));
+    } finally {
+      await cluster.stop();
+    }
+  }, 300_000);
+});

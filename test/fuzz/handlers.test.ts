@@ -105,7 +105,6 @@ function template(type: RequestType): Record<string, unknown> {
     write: { handle: h, version: v, offset: 0, dataId: "fz", size: 10 },
     append: { handle: h, version: v, dataId: "fz", size: 10 },
     applyWrite: { handle: h, version: v, offset: 0, dataId: "fz", size: 10, serial: 1, lease: { primary: "x", secondaries: [server.id], token } },
-    ping: {},
   };
   return { ...(t[type] ?? {}) };
 }

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 export { randomBytes } from "./bytes";
+import { FaultyProxy } from "../chaos/proxy";
 
 export const GFS = resolve(import.meta.dir, "../../dist/gfs");
 if (!existsSync(GFS)) throw new Error(`${GFS} is missing: run 'npm run build' (npm test does it)`);
@@ -82,12 +83,16 @@ export interface ClusterOptions {
   masterArgs?: string[];
   chunkserverArgs?: (i: number) => string[];
   env?: Record<string, string>;
+  /** Put a faulty TCP proxy (test/chaos/proxy.ts) in front of each chunk server; its address is the one advertised. */
+  proxies?: boolean;
 }
 
 export class TestCluster {
   readonly dir = tempDir();
   master!: Daemon;
   chunkservers: Daemon[] = [];
+  /** With `proxies`: the proxy in front of chunk server i. */
+  readonly proxies: FaultyProxy[] = [];
 
   constructor(readonly opts: ClusterOptions = {}) {}
 
@@ -118,7 +123,13 @@ export class TestCluster {
   async startChunkserver(i: number, port = 0): Promise<Daemon> {
     const dataDir = join(this.dir, `cs${i}`);
     const args = ["chunkserver", "--data", dataDir, "--master", this.masterAddr, "--listen", `127.0.0.1:${port}`, ...(this.opts.chunkserverArgs?.(i) ?? [])];
-    return startDaemon(`cs${i}`, args, dataDir, this.opts.env);
+    if (!this.opts.proxies) return startDaemon(`cs${i}`, args, dataDir, this.opts.env);
+    this.proxies[i] ??= new FaultyProxy(0, 1000 + i).start();
+    const proxy = this.proxies[i]!;
+    const d = await startDaemon(`cs${i}`, [...args, "--advertise", `127.0.0.1:${proxy.port}`], dataDir, this.opts.env);
+    proxy.targetPort = d.port;
+    // Clients and peers reach it through its proxy.
+    return { ...d, addr: `127.0.0.1:${proxy.port}` };
   }
 
   /** Waits until the master sees `n` live chunk servers. */
@@ -145,6 +156,7 @@ export class TestCluster {
   }
 
   async stop(): Promise<void> {
+    for (const p of this.proxies) p?.stop();
     for (const d of [...this.chunkservers, this.master]) if (d && d.proc.exitCode === null) d.proc.kill("SIGKILL");
     await Promise.all([...this.chunkservers, this.master].filter(Boolean).map((d) => d.proc.exited));
     rmSync(this.dir, { recursive: true, force: true });

@@ -10,14 +10,14 @@ describe("primary and secondary ordering", () => {
     expect(m.beginPrimary(1, 4, 1).serial).toBe(1);
     expect(m.beginPrimary(1, 4, 2).serial).toBe(2);
     expect(() => m.beginPrimary(1, 3, 3)).toThrow(/version 4/);
-    expect(() => m.beginPrimary(1, 4, 10_000 - leaseMarginMs(10_000))).toThrow(/no lease/);
+    expect(() => m.beginPrimary(1, 4, 10_000 - leaseMarginMs(10_000))).toThrow(/not the primary/);
   });
 
   test("a version change ends the lease and restarts serial checking", () => {
     const m = new MutationOrder();
     m.grantLease(1, 4, 10_000, sec, 0);
     m.versionChanged(1, 5);
-    expect(() => m.beginPrimary(1, 5, 1)).toThrow(/no lease/);
+    expect(() => m.beginPrimary(1, 5, 1)).toThrow(/not the primary/);
   });
 
   test("a secondary accepts increasing serials with gaps, and refuses going back", () => {
@@ -29,12 +29,14 @@ describe("primary and secondary ordering", () => {
     m.acceptSerial(1, 3, 1); // a new version starts a new sequence
   });
 
-  test("leases with writes are listed once for extension", () => {
+  test("leases with writes are listed for extension once, or for as long as a write is in flight", () => {
     const m = new MutationOrder();
     m.grantLease(1, 1, 10_000, [], 0);
     m.grantLease(2, 1, 10_000, [], 0);
     m.beginPrimary(2, 1, 1);
     expect(m.takeActive()).toEqual([2]);
+    expect(m.takeActive()).toEqual([2]); // still in flight (a slow link)
+    m.settled(2, 1);
     expect(m.takeActive()).toEqual([]);
   });
 });
