@@ -492,16 +492,9 @@ export class ChunkServer {
     // Connections first, so that serial assignment, local apply and forwarding
     // below run without yielding and reach each secondary in serial order.
     const peers = await Promise.all(leaseSecondaries.map((s) => this.pool.get(s.addr)));
-    const { serial, secondaries, token } = this.order.beginPrimary(b.handle, b.version, Date.now(), b.offset + b.size);
-    const lease = this.proof(secondaries, token);
-    try {
-      if (secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-      const chunkBytes = await this.applyEverywhere({ handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial, lease }, peers, secondaries);
-      this.acknowledged(b.handle, b.offset + b.size);
-      return { chunkBytes };
-    } finally {
-      this.order.settled(b.handle, b.version);
-    }
+    const d = this.order.beginPrimary(b.handle, b.version, Date.now(), b.offset + b.size);
+    const chunkBytes = await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: b.offset, dataId: b.dataId, size: b.size, serial: d.serial }, d, peers);
+    return { chunkBytes };
   }
 
   /**
@@ -522,26 +515,28 @@ export class ChunkServer {
     if (d.kind !== "append") {
       this.waits.discard(b.dataId);
       if (d.kind === "pad") {
-        try {
-          if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-          const lease = this.proof(d.secondaries, d.token);
-          await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true, lease }, peers, d.secondaries);
-          this.acknowledged(b.handle, this.chunkSizeBytes);
-          this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
-        } finally {
-          this.order.settled(b.handle, b.version);
-        }
+        await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true }, d, peers);
+        this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
       }
       throw new GfsError(ErrorCode.CHUNK_FULL, `chunk ${handleName(b.handle)} is full`);
     }
+    await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial }, d, peers);
+    return { offset: d.offset };
+  }
+
+  /**
+   * Carries out a mutation the primary has ordered (D2): shown with the
+   * lease's token, applied here and on every secondary; its end is then
+   * acknowledged. The lease counts it as in flight until it settles.
+   */
+  private async mutateAsPrimary(m: Omit<Mutation, "lease">, lease: { secondaries: ReplicaRef[]; token: Uint8Array }, peers: Peer[]): Promise<number> {
     try {
-      if (d.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(b.handle)} changed`);
-      const lease = this.proof(d.secondaries, d.token);
-      await this.applyEverywhere({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial, lease }, peers, d.secondaries);
-      this.acknowledged(b.handle, d.offset + b.size);
-      return { offset: d.offset };
+      if (lease.secondaries.length !== peers.length) throw new GfsError(ErrorCode.NOT_PRIMARY, `lease on chunk ${handleName(m.handle)} changed`);
+      const chunkBytes = await this.applyEverywhere({ ...m, lease: this.proof(lease.secondaries, lease.token) }, peers, lease.secondaries);
+      this.acknowledged(m.handle, m.offset + m.size);
+      return chunkBytes;
     } finally {
-      this.order.settled(b.handle, b.version);
+      this.order.settled(m.handle, m.version);
     }
   }
 
