@@ -7,7 +7,7 @@
 export const FRAME_PREFIX_BYTES = 4;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 /** The first buffer of a frame in progress; it doubles as bytes arrive. */
-const FIRST_BUFFER_BYTES = 256 * 1024;
+const FIRST_BUFFER_BYTES = 1280 * 1024; // a 1 MiB read piece or push piece and its head, without growing
 
 export class FrameTooLargeError extends Error {
   constructor(readonly frameBytes: number, readonly maxFrameBytes: number) {

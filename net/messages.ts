@@ -129,7 +129,7 @@ export interface Requests {
    * `handle`: the chunk the data is for; its primary keeps the lease while the data is on its way.
    */
   push: [{ dataId: string; size: number; chain: string[]; crc: number; handle?: Handle }, Record<string, never>];
-  /** `crc`: CRC32C of `data`, which the reader checks (bytes damaged on the way are never returned). */
+  /** `crc`: CRC-32 (IEEE) of `data` (core/checksums.ts transitCrc), which the reader checks: bytes damaged on the way are never returned. */
   read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number; crc: number }];
   write: [{ handle: Handle; version: number; offset: number; dataId: string; size: number }, { chunkBytes: number }];
   /** Record append (D3): the primary picks the offset; CHUNK_FULL means the chunk was padded, go to the next. */

@@ -48,6 +48,8 @@ export interface PeerOptions {
 }
 
 const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/** Unsent replies to one peer above which we stop reading its requests (a reader keeps many pieces in flight). */
+const REPLY_BACKLOG_BYTES = 16 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Largest frame a peer may send before the handshake is done (hello and auth are tiny). */
 export const HANDSHAKE_MAX_FRAME_BYTES = 4 * 1024;
@@ -270,7 +272,7 @@ export class Peer {
     this.sendQueue.push(bytes);
     this.queuedBytes += bytes.byteLength;
     // A peer that asks and does not read the answers is not read from until it does.
-    if (this.isServerSide && this.queuedBytes > SEND_HIGH_WATER_BYTES) this.pauseReading(PAUSE_FOR_REPLIES);
+    if (this.isServerSide && this.queuedBytes > REPLY_BACKLOG_BYTES) this.pauseReading(PAUSE_FOR_REPLIES);
   }
 
   // ---- socket events ----
@@ -288,7 +290,7 @@ export class Peer {
       }
       this.sendQueue.shift();
     }
-    if (this.queuedBytes < SEND_HIGH_WATER_BYTES / 2) this.resumeReading(PAUSE_FOR_REPLIES);
+    if (this.queuedBytes < REPLY_BACKLOG_BYTES / 2) this.resumeReading(PAUSE_FOR_REPLIES);
     if (this.queuedBytes < SEND_HIGH_WATER_BYTES && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];

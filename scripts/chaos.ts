@@ -1,4 +1,4 @@
-// bun run chaos [--seed S] [--minutes M]: the seeded fault run (test/chaos/run.ts)
+// npm run chaos -- [--seed S] [--minutes M]: the seeded fault run (test/chaos/run.ts)
 // against dist/gfs. Prints what was injected and verified; on a violation,
 // the seed and the command that replays it, and exits 1.
 import { parseArgs } from "node:util";
@@ -17,6 +17,6 @@ console.error(`chaos: seed ${seed}, ${minutes} minute(s)`);
 const report = await runChaos({ seed, durationMs: minutes * 60_000, log });
 console.log(formatReport(report));
 if (report.violations.length > 0) {
-  console.log(`\nreplay: bun run chaos --seed ${seed} --minutes ${minutes}`);
+  console.log(`\nreplay: npm run chaos -- --seed ${seed} --minutes ${minutes}`);
   process.exit(1);
 }

@@ -14,6 +14,7 @@ import { logger } from "../log";
 import { initChecksums } from "../checksums";
 import { DataWaits } from "./data-waits";
 import { ReadBudget } from "./read-budget";
+import { transitCrc } from "../checksums";
 import { MutationOrder } from "./mutations";
 import { PushBuffer } from "./push-buffer";
 import { ChunkStore, handleName } from "./store";
@@ -345,12 +346,12 @@ export class ChunkServer {
     if (!budget) this.readBudgets.set(peer, (budget = new ReadBudget(READ_BUDGET_BYTES)));
     await budget.acquire(length);
     try {
-      await peer.writable();
+      if (peer.sendQueuedBytes > READ_BUDGET_BYTES) await peer.writable();
       const c = this.store.get(b.handle);
       if (!c) throw new GfsError(ErrorCode.NOT_FOUND, `no chunk ${handleName(b.handle)} here`);
       if (c.version < b.version) throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(b.handle)} here is at version ${c.version} < ${b.version}`);
-      const { data, crc } = await this.store.readChecked(b.handle, b.offset, length);
-      return { chunkBytes: c.sizeBytes, data, crc };
+      const data = await this.store.read(b.handle, b.offset, length);
+      return { chunkBytes: c.sizeBytes, data, crc: transitCrc(data) };
     } catch (err) {
       if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(b.handle, err.message);
       throw err;

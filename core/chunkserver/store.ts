@@ -160,36 +160,28 @@ export class ChunkStore {
 
   /**
    * Reads [offset, offset+length) clipped to the chunk's length, verifying every
-   * block it touches first (C2). Throws CHECKSUM on a mismatch. Also returns
-   * the CRC32C of the bytes returned, for the reader to check them end to end
-   * (from the block checks, at little extra cost).
+   * block it touches first (C2). Throws CHECKSUM on a mismatch.
    */
-  private readNow(handle: Handle, offset: number, length: number): { data: Uint8Array; crc: number } {
+  private readNow(handle: Handle, offset: number, length: number): Uint8Array {
     const c = this.require(handle);
     if (c.corrupt) throw new GfsError(ErrorCode.CHECKSUM, `chunk ${handleName(handle)} is corrupt here`);
     assert(offset >= 0 && length >= 0, "read range is non-negative");
     const end = Math.min(offset + length, c.sizeBytes);
-    if (offset >= end) return { data: new Uint8Array(0), crc: 0 };
+    if (offset >= end) return new Uint8Array(0);
     const firstBlock = Math.floor(offset / BLOCK_BYTES);
     const lastBlock = Math.floor((end - 1) / BLOCK_BYTES);
     const from = firstBlock * BLOCK_BYTES;
     const to = Math.min((lastBlock + 1) * BLOCK_BYTES, c.sizeBytes);
     const buf = this.readRaw(handle, from, to - from);
-    let crc = 0;
     for (let b = firstBlock; b <= lastBlock; b++) {
       const s = (b - firstBlock) * BLOCK_BYTES;
       const block = buf.subarray(s, Math.min(s + BLOCK_BYTES, buf.byteLength));
-      const blockCrc = crc32c(block);
-      if (blockCrc !== c.crcs[b]) {
+      if (crc32c(block) !== c.crcs[b]) {
         c.corrupt = true;
         throw new GfsError(ErrorCode.CHECKSUM, `checksum mismatch in chunk ${handleName(handle)} block ${b}`);
       }
-      const partFrom = Math.max(offset - from - s, 0);
-      const partTo = Math.min(end - from - s, block.byteLength);
-      const partCrc = partFrom === 0 && partTo === block.byteLength ? blockCrc : crc32c(block.subarray(partFrom, partTo));
-      crc = crc32cCombine(crc, partCrc, partTo - partFrom);
     }
-    return { data: buf.subarray(offset - from, end - from), crc };
+    return buf.subarray(offset - from, end - from);
   }
 
   /**
@@ -215,12 +207,7 @@ export class ChunkStore {
   }
 
   /** Reads after every earlier operation on the chunk (see `readNow`). */
-  async read(handle: Handle, offset: number, length: number): Promise<Uint8Array> {
-    return (await this.readChecked(handle, offset, length)).data;
-  }
-
-  /** `read`, with the CRC32C of the bytes returned. */
-  readChecked(handle: Handle, offset: number, length: number): Promise<{ data: Uint8Array; crc: number }> {
+  read(handle: Handle, offset: number, length: number): Promise<Uint8Array> {
     return this.inOrder(handle, () => this.readNow(handle, offset, length));
   }
 

@@ -6,6 +6,7 @@
 // window whatever the file size.
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { ChunkLocation, ReplicaRef } from "../../net/messages";
+import { transitCrc } from "../checksums";
 import { handleName } from "../handles";
 import { sleep, type GfsClient } from "./client";
 
@@ -186,8 +187,8 @@ class ChunkReader {
     if (rep.chunkBytes < this.loc!.size) {
       throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(this.loc!.handle)} on ${r.addr} holds ${rep.chunkBytes} bytes, fewer than the ${this.loc!.size} acknowledged`);
     }
-    if ((await this.client.crc32c(rep.data)) !== rep.crc) {
-      throw new GfsError(ErrorCode.CHECKSUM, `a read of chunk ${handleName(this.loc!.handle)} from ${r.addr} arrived damaged (CRC32C mismatch)`);
+    if (transitCrc(rep.data) !== rep.crc) {
+      throw new GfsError(ErrorCode.CHECKSUM, `a read of chunk ${handleName(this.loc!.handle)} from ${r.addr} arrived damaged (checksum mismatch)`);
     }
     return { data: rep.data, chunkBytes: rep.chunkBytes };
   }

@@ -12,7 +12,7 @@ for (const [name, seed] of [["a fixed seed", 20261122], ["a random seed", Math.f
     try {
       const report = await runChaos({ seed, durationMs: seconds * 1000, log: process.env.GFS_TEST_VERBOSE ? (l) => console.log(l) : undefined });
       console.log(formatReport(report));
-      if (report.violations.length) console.log(`replay: bun run chaos --seed ${seed} --minutes ${seconds / 60}`);
+      if (report.violations.length) console.log(`replay: npm run chaos -- --seed ${seed} --minutes ${seconds / 60}`);
       expect(report.violations).toEqual([]);
       expect(Object.values(report.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(seconds / 10);
     } finally {

@@ -135,18 +135,6 @@ describe("chunk store", () => {
     expect(Buffer.compare(await store.read(11, 0, CHUNK), Buffer.concat([first, next]))).toBe(0);
   });
 
-  test("a read returns the CRC32C of exactly the bytes it returns, aligned or not", async () => {
-    const { store } = fresh();
-    store.create(12, 1);
-    const data = randomBytes(5 * BLOCK_BYTES + 999, 17);
-    await store.write(12, 0, data);
-    for (const [at, n] of [[0, CHUNK], [0, BLOCK_BYTES], [1, 10], [BLOCK_BYTES - 3, 7], [100, 3 * BLOCK_BYTES], [2 * BLOCK_BYTES, 2 * BLOCK_BYTES], [5 * BLOCK_BYTES + 500, 10_000]] as const) {
-      const { data: got, crc } = await store.readChecked(12, at, n);
-      expect(Buffer.compare(got, data.subarray(at, at + n))).toBe(0);
-      expect(crc).toBe(crc32c(got));
-    }
-  });
-
   test("writes and reads of one chunk take effect in the order they were issued", async () => {
     const { store } = fresh();
     store.create(8, 1);
