@@ -15,6 +15,7 @@
 import { existsSync, openSync, readFileSync, readdirSync, statSync, closeSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { GFS, TestCluster, randomBytes, rssOf, waitFor, type Daemon } from "../helpers/cluster";
+import { decodeRecords } from "../../core/master/records";
 import { Prng } from "./prng";
 
 export interface ChaosOptions {
@@ -278,9 +279,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const last = logs[logs.length - 1];
     if (!last) return;
     const path = join(dir, last);
-    const bytes = readFileSync(path);
-    let end = bytes.length;
-    while (end > 0 && bytes[end - 1] === 0) end--;
+    // Right after the last intact record: a crash can only tear a write that was never acknowledged.
+    const end = decodeRecords(new Uint8Array(readFileSync(path))).validBytes;
     const fd = openSync(path, "r+");
     writeSync(fd, new Uint8Array([0, 0, 0, 200, 1, 2, 3, 4, 5, 6, 7]), 0, 11, end);
     closeSync(fd);
