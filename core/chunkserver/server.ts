@@ -229,6 +229,7 @@ export class ChunkServer {
       if (!this.store.has(h)) continue;
       this.store.delete(h);
       this.order.dropLease(h);
+      this.tokensSeen.delete(h);
       this.log.info(`chunk ${handleName(h)} deleted: ${why}`);
     }
   }
