@@ -16,6 +16,8 @@ export const ErrorCode = {
   NOT_PRIMARY: "NOT_PRIMARY",
   NO_DATA: "NO_DATA",
   CHECKSUM: "CHECKSUM",
+  /** A chunk server could not write its disk (full, or failing): its replica leaves, the write goes on without it. */
+  DISK: "DISK",
   CHUNK_FULL: "CHUNK_FULL",
   RECORD_TOO_LARGE: "RECORD_TOO_LARGE",
   UNAVAILABLE: "UNAVAILABLE",
@@ -46,6 +48,7 @@ export class GfsError extends Error {
       this.code === ErrorCode.NOT_PRIMARY ||
       this.code === ErrorCode.NO_DATA ||
       this.code === ErrorCode.CHECKSUM ||
+      this.code === ErrorCode.DISK ||
       this.code === ErrorCode.INTERNAL
     );
   }

@@ -215,13 +215,15 @@ export class ChunkServer {
     }
   }
 
+  /** The data directory's disk as a whole: what other files take counts as used too. */
   private space(): { usedBytes: number; capacityBytes: number } {
-    let capacityBytes = 0;
     try {
       const s = statfsSync(this.cfg.dataDir);
-      capacityBytes = Number(s.blocks) * Number(s.bsize);
-    } catch {}
-    return { usedBytes: this.store ? this.store.usedBytes() : 0, capacityBytes };
+      const capacityBytes = Number(s.blocks) * Number(s.bsize);
+      return { usedBytes: Math.max(0, capacityBytes - Number(s.bavail) * Number(s.bsize)), capacityBytes };
+    } catch {
+      return { usedBytes: this.store ? this.store.usedBytes() : 0, capacityBytes: 0 };
+    }
   }
 
   private discard(handles: Handle[], why: string): void {
@@ -611,7 +613,7 @@ export class ChunkServer {
       }
       return size;
     } catch (err) {
-      if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(m.handle, err.message);
+      if (err instanceof GfsError && (err.code === ErrorCode.CHECKSUM || err.code === ErrorCode.DISK)) this.reportCorrupt(m.handle, err.message);
       throw err;
     }
   }

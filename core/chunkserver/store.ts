@@ -98,14 +98,16 @@ export class ChunkStore {
     const meta = new Uint8Array(META_HEADER_BYTES);
     writeHeader(meta, version);
     const tmp = this.metaPath(handle) + ".tmp";
-    const fd = openSync(tmp, "w");
-    try {
-      writeSync(fd, meta, 0, meta.byteLength, 0);
-    } finally {
-      closeSync(fd);
-    }
-    closeSync(openSync(this.dataPath(handle), "w"));
-    renameSync(tmp, this.metaPath(handle));
+    this.onDisk(handle, [tmp, this.dataPath(handle)], () => {
+      const fd = openSync(tmp, "w");
+      try {
+        writeFully(fd, meta, 0);
+      } finally {
+        closeSync(fd);
+      }
+      closeSync(openSync(this.dataPath(handle), "w"));
+      renameSync(tmp, this.metaPath(handle));
+    });
     this.chunks.set(handle, { handle, version, sizeBytes: 0, crcs: new Uint32Array(0), corrupt: false });
   }
 
@@ -131,13 +133,15 @@ export class ChunkStore {
         if (existing.version === version && existing.sizeBytes === c.sizeBytes) return c.sizeBytes; // a retried copy
         throw new GfsError(ErrorCode.EXISTS, `chunk ${handleName(to)} already exists`);
       }
-      copyFileSync(this.dataPath(from), this.dataPath(to));
       const meta = new Uint8Array(META_HEADER_BYTES + c.crcs.byteLength);
       writeHeader(meta, version);
       meta.set(new Uint8Array(c.crcs.buffer, c.crcs.byteOffset, c.crcs.byteLength), META_HEADER_BYTES);
       const tmp = this.metaPath(to) + ".tmp";
-      writeFileSync(tmp, meta);
-      renameSync(tmp, this.metaPath(to));
+      this.onDisk(to, [this.dataPath(to), tmp], () => {
+        copyFileSync(this.dataPath(from), this.dataPath(to));
+        writeFileSync(tmp, meta);
+        renameSync(tmp, this.metaPath(to));
+      });
       this.chunks.set(to, { handle: to, version, sizeBytes: c.sizeBytes, crcs: c.crcs.slice(), corrupt: false });
       return c.sizeBytes;
     });
@@ -284,8 +288,12 @@ export class ChunkStore {
     }
     if (expectedCrc !== undefined) checkArrived(handle, arrivedCrc, expectedCrc);
     const dataPath = this.dataPath(handle);
-    if (data.byteLength >= ASYNC_WRITE_BYTES) await writeFullyAsync(dataPath, data, offset);
-    else writeFully(this.fd(dataPath), data, offset);
+    try {
+      if (data.byteLength >= ASYNC_WRITE_BYTES) await writeFullyAsync(dataPath, data, offset);
+      else writeFully(this.fd(dataPath), data, offset);
+    } catch (err) {
+      throw this.failedWrite(c, err);
+    }
     if (!this.chunks.has(handle)) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} was deleted during a write`);
     const blocks = Math.ceil(newSize / BLOCK_BYTES);
     const crcs = c.crcs.length >= blocks ? c.crcs : growCrcs(c.crcs, blocks);
@@ -293,7 +301,11 @@ export class ChunkStore {
     c.crcs = crcs;
     c.sizeBytes = newSize;
     const crcBytes = new Uint8Array(crcs.buffer, crcs.byteOffset + firstBlock * 4, (lastBlock - firstBlock + 1) * 4);
-    writeFully(this.fd(this.metaPath(handle)), crcBytes, META_HEADER_BYTES + firstBlock * 4);
+    try {
+      writeFully(this.fd(this.metaPath(handle)), crcBytes, META_HEADER_BYTES + firstBlock * 4);
+    } catch (err) {
+      throw this.failedWrite(c, err);
+    }
     return newSize;
   }
 
@@ -315,6 +327,30 @@ export class ChunkStore {
   }
 
   // ---- internals ----
+
+  /**
+   * A data or checksum write that failed (a full disk, an I/O error) leaves
+   * the replica's bytes unknown: it is marked damaged, never served or
+   * written again, and the write is refused with DISK.
+   */
+  private failedWrite(c: ChunkState, err: unknown): GfsError {
+    c.corrupt = true;
+    return diskError(c.handle, err);
+  }
+
+  /** Runs file operations that make a new chunk; if one fails, what they made is removed and DISK thrown. */
+  private onDisk(handle: Handle, made: string[], fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      for (const p of made) {
+        try {
+          unlinkSync(p);
+        } catch {}
+      }
+      throw diskError(handle, err);
+    }
+  }
 
   private require(handle: Handle): ChunkState {
     const c = this.chunks.get(handle);
@@ -427,6 +463,11 @@ function growCrcs(crcs: Uint32Array, blocks: number): Uint32Array {
 }
 
 /** A write on the thread pool, with its own descriptor (the cache may close shared ones). */
+function diskError(handle: Handle, err: unknown): GfsError {
+  const e = err as NodeJS.ErrnoException;
+  return new GfsError(ErrorCode.DISK, `chunk ${handleName(handle)}: disk write failed (${e.code ?? e.message ?? String(err)})`);
+}
+
 async function writeFullyAsync(path: string, data: Uint8Array, position: number): Promise<void> {
   const fh = await open(path, "r+");
   try {

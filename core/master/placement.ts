@@ -1,6 +1,7 @@
-// Where new replicas go (M8): servers with below-average disk use first, fewer
-// recent creations first (a new server is not flooded), and the replicas of a
-// chunk spread over as many racks as there are. Pure.
+// Where new replicas go (M8): never a server without room for a whole chunk,
+// servers with below-average disk use first, fewer recent creations first (a
+// new server is not flooded), and the replicas of a chunk spread over as many
+// racks as there are. Pure.
 
 export interface PlacementCandidate {
   id: string;
@@ -15,9 +16,14 @@ function utilization(c: PlacementCandidate): number {
   return c.capacityBytes > 0 ? c.usedBytes / c.capacityBytes : 0;
 }
 
-/** Returns up to `count` distinct server ids, best first. */
-export function choosePlacement(candidates: readonly PlacementCandidate[], count: number, exclude: ReadonlySet<string> = new Set()): string[] {
-  const pool = candidates.filter((c) => !exclude.has(c.id));
+/** Whether a server's disk has `bytes` free (a server that has not reported its disk yet is given the benefit of the doubt). */
+export function hasRoom(c: PlacementCandidate, bytes: number): boolean {
+  return c.capacityBytes === 0 || c.capacityBytes - c.usedBytes >= bytes;
+}
+
+/** Returns up to `count` distinct server ids, best first, each with `roomBytes` free. */
+export function choosePlacement(candidates: readonly PlacementCandidate[], count: number, exclude: ReadonlySet<string> = new Set(), roomBytes = 0): string[] {
+  const pool = candidates.filter((c) => !exclude.has(c.id) && hasRoom(c, roomBytes));
   if (pool.length === 0 || count <= 0) return [];
   const avg = pool.reduce((s, c) => s + utilization(c), 0) / pool.length;
   // Lower is better: above-average use weighs most, then recent creations, then use.

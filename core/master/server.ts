@@ -466,7 +466,7 @@ export class Master {
     const tried = new Set<string>();
     const created: string[] = [];
     while (created.length < replication) {
-      const picks = choosePlacement(this.registry.candidates(), replication - created.length, new Set([...tried, ...created]));
+      const picks = choosePlacement(this.registry.candidates(), replication - created.length, new Set([...tried, ...created]), this.state.params.chunkSizeBytes);
       if (picks.length === 0) break;
       const results = await Promise.allSettled(picks.map((id) => this.callServer(id, "createChunk", { handle, version: 1 })));
       results.forEach((r, i) => {
@@ -620,9 +620,11 @@ export class Master {
   private corrupt(b: ReqBody<"corrupt">, peer: Peer): {} {
     const s = peer.tag as ServerRecord | null;
     if (!s) throw new GfsError(ErrorCode.PROTOCOL, "report before registration");
-    this.log.warn(`chunk ${handleName(b.handle)}: replica on ${s.addr} is corrupt (${b.reason}); dropping it`);
     this.registry.removeLocation(b.handle, s.id);
-    s.discard.add(b.handle);
+    // The last replica is never deleted: a damaged copy may still be all there is.
+    const others = this.registry.replicaRefs(b.handle).length;
+    if (others > 0) s.discard.add(b.handle);
+    this.log.warn(`chunk ${handleName(b.handle)}: replica on ${s.addr} is damaged (${b.reason}); dropped${others > 0 ? "" : ", kept on its disk: no other replica is live"}`);
     const l = this.leases.current(b.handle, Date.now());
     if (l?.primary === s.id) this.leases.revoke(b.handle);
     return {};

@@ -10,9 +10,10 @@
 // Nemeses: SIGKILL and restart of chunk servers and of the master, SIGSTOP and
 // SIGCONT, a faulty TCP proxy in front of each chunk server (delay, stall,
 // cut, flipped bytes), flipped bits and truncations in chunk files (never on
-// the last replicas of a chunk: re-replication is not there yet), and a torn
-// record at the end of the master's log.
-import { existsSync, openSync, readFileSync, readdirSync, statSync, closeSync, truncateSync, writeSync } from "node:fs";
+// the last replicas of a chunk: re-replication is not there yet), a full disk
+// (one chunk server's data directory is a tmpfs, filled up for a while; needs
+// root), and a torn record at the end of the master's log.
+import { existsSync, openSync, readFileSync, readdirSync, statSync, closeSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { GFS, TestCluster, randomBytes, rssOf, waitFor, type Daemon } from "../helpers/cluster";
 import { decodeRecords } from "../../core/master/records";
@@ -42,6 +43,9 @@ const OP_BOUND_MS = 120_000;
 /** A daemon above this resident size is a violation. */
 const RSS_BOUND_BYTES = 768 * 1024 * 1024;
 const MiB = 1024 * 1024;
+/** The chunk server whose data directory is a tmpfs of this size, when run as root. */
+const TMPFS_SERVER = 4;
+const TMPFS_MIB = 1024;
 
 interface Proc {
   code: number;
@@ -53,6 +57,8 @@ interface Proc {
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const say = opts.log ?? (() => {});
   const rng = new Prng(opts.seed);
+  const root = process.getuid?.() === 0;
+  if (!root) say("not root: no tmpfs, so no full-disk faults in this run");
   const report: ChaosReport = {
     seed: opts.seed, durationMs: opts.durationMs, faults: {}, ops: {}, verified: { records: 0, files: 0, bytes: 0, directories: 0 },
     recoveryMs: [], maxRssBytes: 0, violations: [],
@@ -75,6 +81,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     chunkservers: 5, replication: 3, chunkSize: "1MiB", proxies: true,
     masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s", "--lease", "5s"],
     chunkserverArgs: () => ["--buffer", "64MiB"],
+    tmpfsMiB: (i) => (root && i === TMPFS_SERVER ? TMPFS_MIB : undefined),
     env: { GFS_LOG_LEVEL: "3" },
   });
   await cluster.start();
@@ -287,11 +294,42 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     fault("torn-log-tail", `${last} at byte ${end}`);
   };
 
+  /** Fills the tmpfs server's disk to the last byte for a while, then frees it. */
+  let diskFull = false;
+  const fillDisk = (r: Prng) => {
+    const d = cluster.chunkservers[TMPFS_SERVER]!;
+    const filler = join(d.dataDir, "filler");
+    const fd = openSync(filler, "w");
+    const block = new Uint8Array(MiB);
+    let bytes = 0;
+    try {
+      for (;;) bytes += writeSync(fd, block);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+    } finally {
+      closeSync(fd);
+    }
+    // Small writes may still fit in the last partial block: take that too.
+    const small = openSync(filler, "a");
+    try {
+      for (;;) bytes += writeSync(small, new Uint8Array(512));
+    } catch {
+    } finally {
+      closeSync(small);
+    }
+    diskFull = true;
+    fault("disk-full", `cs${TMPFS_SERVER} (${Math.round(bytes / MiB)} MiB filler)`);
+    void Bun.sleep(r.int(2_000, 8_000)).then(() => {
+      unlinkSync(filler);
+      diskFull = false;
+    });
+  };
+
   const nemesisLoop = async (r: Prng) => {
     while (Date.now() < stopAt - 3_000) {
       await Bun.sleep(r.int(1_500, 4_000));
       if (Date.now() >= stopAt - 3_000) break;
-      const kind = r.pick(["kill-cs", "kill-cs", "pause-cs", "kill-master", "proxy-delay", "proxy-stall", "proxy-cut", "proxy-flip", "disk-flip", "disk-truncate"] as const);
+      const kind = r.pick(["kill-cs", "kill-cs", "pause-cs", "kill-master", "proxy-delay", "proxy-stall", "proxy-cut", "proxy-flip", "disk-flip", "disk-truncate", "disk-full"] as const);
       const i = r.pick(csIndexes());
       const proxy = cluster.proxies[i]!;
       switch (kind) {
@@ -346,6 +384,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         case "disk-truncate":
           await damageReplica(r, kind);
           break;
+        case "disk-full":
+          if (root && !diskFull) fillDisk(r);
+          break;
       }
     }
   };
@@ -385,7 +426,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     say("healing: every fault undone, every daemon back");
     for (const p of cluster.proxies) p.setFault({ kind: "pass" });
     for (const i of [...paused]) cluster.chunkservers[i]!.proc.kill("SIGCONT");
-    await waitFor("the last faults to run out", () => !masterDown && down.size === 0, 30_000, 100);
+    await waitFor("the last faults to run out", () => !masterDown && down.size === 0 && !diskFull, 30_000, 100);
     await cluster.waitForServers(5, 60_000);
     for (const [path, data] of files) {
       const p = await gfs(["cat", path]);

@@ -1,7 +1,7 @@
 // Real processes for integration tests: the compiled `gfs` binary started on
 // 127.0.0.1 with port 0 and temporary directories. Every process started here
 // is tracked by PID and killed by `stopAll()`.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -85,6 +85,21 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Put a faulty TCP proxy (test/chaos/proxy.ts) in front of each chunk server; its address is the one advertised. */
   proxies?: boolean;
+  /** Chunk server i's data directory is a tmpfs of this many MiB (needs root), so its disk can fill up. */
+  tmpfsMiB?: (i: number) => number | undefined;
+}
+
+/** Mounts a tmpfs of `mib` MiB at `dir` unless one is there already. */
+export function mountTmpfs(dir: string, mib: number): void {
+  mkdirSync(dir, { recursive: true });
+  if (isMountPoint(dir)) return;
+  if (process.getuid?.() !== 0) throw new Error(`a tmpfs data directory needs root (to mount ${dir})`);
+  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${mib}m`, "tmpfs", dir]);
+  if (r.exitCode !== 0) throw new Error(`mount tmpfs on ${dir}: ${r.stderr.toString().trim()}`);
+}
+
+function isMountPoint(dir: string): boolean {
+  return readFileSync("/proc/self/mounts", "utf8").split("\n").some((l) => l.split(" ")[1] === dir);
 }
 
 export class TestCluster {
@@ -122,6 +137,8 @@ export class TestCluster {
 
   async startChunkserver(i: number, port = 0): Promise<Daemon> {
     const dataDir = join(this.dir, `cs${i}`);
+    const tmpfs = this.opts.tmpfsMiB?.(i);
+    if (tmpfs !== undefined) mountTmpfs(dataDir, tmpfs);
     const args = ["chunkserver", "--data", dataDir, "--master", this.masterAddr, "--listen", `127.0.0.1:${port}`, ...(this.opts.chunkserverArgs?.(i) ?? [])];
     if (!this.opts.proxies) return startDaemon(`cs${i}`, args, dataDir, this.opts.env);
     this.proxies[i] ??= new FaultyProxy(0, 1000 + i).start();
@@ -159,6 +176,10 @@ export class TestCluster {
     for (const p of this.proxies) p?.stop();
     for (const d of [...this.chunkservers, this.master]) if (d && d.proc.exitCode === null) d.proc.kill("SIGKILL");
     await Promise.all([...this.chunkservers, this.master].filter(Boolean).map((d) => d.proc.exited));
+    for (let i = 0; i < this.chunkservers.length; i++) {
+      const dir = join(this.dir, `cs${i}`);
+      if (this.opts.tmpfsMiB?.(i) !== undefined && isMountPoint(dir)) Bun.spawnSync(["umount", dir]);
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -27,6 +27,14 @@ describe("placement", () => {
     expect(choosePlacement([], 3)).toEqual([]);
   });
 
+  test("never places a chunk on a server without room for a whole one", () => {
+    const almostFull = { id: "nearly", rack: "B", usedBytes: 100 * GB - 1024, capacityBytes: 100 * GB, recentCreations: 0 };
+    expect(choosePlacement([c("a", "A", 50), almostFull], 2, new Set(), 64 * 1024 * 1024)).toEqual(["a"]);
+    expect(choosePlacement([almostFull], 1, new Set(), 1024)).toEqual(["nearly"]);
+    // Not yet reported: counted as having room.
+    expect(choosePlacement([{ ...almostFull, usedBytes: 0, capacityBytes: 0 }], 1, new Set(), 64 * 1024 * 1024)).toEqual(["nearly"]);
+  });
+
   test("push chains go nearest first: same host, then same rack", () => {
     const reps = [
       { addr: "10.0.0.3:1", rack: "far" },
