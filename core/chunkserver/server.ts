@@ -512,7 +512,7 @@ export class ChunkServer {
     // From here to the forwards nothing yields: offsets, serials and forwards stay in order.
     const d = this.order.decideAppend(b.handle, b.version, b.size, this.chunkSizeBytes, Date.now());
     if (d.kind !== "append") {
-      this.waits.discard(b.dataId);
+      // The data stays in the push buffer: the client names it again for the next chunk (or it ages out).
       if (d.kind === "pad") {
         await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true }, d, peers);
         this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
@@ -555,6 +555,10 @@ export class ChunkServer {
     const forwards = peers.map((p) => p.call("applyWrite", m));
     const chunkBytes = await local.catch(async (err) => {
       await Promise.allSettled(forwards);
+      // Past ordering, the data may be used up somewhere: never answer as if refused before use (appender.ts).
+      if (err instanceof GfsError && (err.code === ErrorCode.STALE || err.code === ErrorCode.NOT_PRIMARY || err.code === ErrorCode.CHUNK_FULL)) {
+        throw new GfsError(ErrorCode.UNAVAILABLE, `mutation of chunk ${handleName(m.handle)} failed here: ${err.message}`);
+      }
       throw err;
     });
     const results = await Promise.allSettled(forwards);

@@ -8,8 +8,12 @@
 // the primary without waiting for the push to finish; a few batches are in
 // flight at once and their requests reach the primary in the order they were
 // made. A failed batch is retried on a fresh lease (a new one only if a
-// server of the old one is gone); CHUNK_FULL moves to the next chunk. Success
-// means every record of the batch is at the same offset on every replica.
+// server of the old one is gone); CHUNK_FULL moves to the next chunk. When
+// the primary refused before any replica took the data (chunk full, lease
+// changed), the retry names the same pushed data and pushes it only to
+// replicas that do not have it: on slow links a batch is not pushed again
+// for every chunk that fills while it travels. Success means every record of
+// the batch is at the same offset on every replica.
 import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { LeaseGrant } from "../../net/messages";
@@ -19,6 +23,11 @@ import { encodeRecord } from "./records";
 import { pushAhead } from "./writer";
 
 const BATCHES_IN_FLIGHT = 4;
+/**
+ * A primary's answers that refuse an append before it is forwarded or
+ * written: the pushed data stays in the replicas' push buffers for a retry.
+ */
+const REFUSED_BEFORE_USE = new Set<string>([ErrorCode.CHUNK_FULL, ErrorCode.NOT_PRIMARY, ErrorCode.STALE]);
 const MAX_BATCH_BYTES = 1024 * 1024;
 /** Queued bytes that leave as a batch of their own while another is in flight. */
 const EARLY_BATCH_BYTES = 64 * 1024;
@@ -178,6 +187,8 @@ export class AppendBatcher {
     const retrier = this.client.retrier();
     let delayMs = 20;
     let failedWith: LeaseGrant | null = null;
+    /** The blob as pushed: its id and the servers it was sent to. */
+    let pushedAs: { dataId: string; to: Set<string> } | null = null;
     try {
       for (;;) {
         const grant = await this.lease(failedWith);
@@ -190,8 +201,11 @@ export class AppendBatcher {
           // The request goes while the data is still travelling down the
           // chain: each replica writes once the bytes reach it, and the
           // reply says every replica did.
-          const dataId = randomBytes(12).toString("base64url");
-          const pushed = pushAhead(this.client, grant, dataId, blob);
+          pushedAs ??= { dataId: randomBytes(12).toString("base64url"), to: new Set() };
+          const { dataId, to } = pushedAs;
+          const missing = [grant.primary, ...grant.secondaries].filter((r) => !to.has(r.addr));
+          for (const r of missing) to.add(r.addr);
+          const pushed = missing.length === 0 ? Promise.resolve() : pushAhead(this.client, { ...grant, primary: missing[0]!, secondaries: missing.slice(1) }, dataId, blob);
           pushed.catch(() => {}); // awaited below, after other awaits
           const primary = await this.client.pool.get(grant.primary.addr);
           await turn.wait();
@@ -203,6 +217,8 @@ export class AppendBatcher {
         } catch (err) {
           await turn.pass(); // later batches need not wait for this one's retry
           const e = asGfsError(err);
+          // Refused by the primary before any replica took the data: it is still where it was pushed.
+          if (!REFUSED_BEFORE_USE.has(e.code)) pushedAs = null;
           if (e.code === ErrorCode.CHUNK_FULL) {
             this.moveOn(grant.index);
             continue;
