@@ -100,9 +100,39 @@ function xPow8n(n: number): number {
   return p;
 }
 
+// Shifting a CRC past n zero bytes is linear in the CRC's bits, so for a
+// length seen again and again (records of one size, whole blocks) it is four
+// table lookups: one 256-entry table per byte of the CRC. Tables are built on
+// a length's second use and kept for a few lengths.
+const SHIFT_TABLES_KEPT = 16;
+const shiftTables = new Map<number, Int32Array>();
+const lengthsSeen = new Map<number, number>();
+
+function shiftTable(n: number): Int32Array | undefined {
+  const t = shiftTables.get(n);
+  if (t) return t;
+  const seen = (lengthsSeen.get(n) ?? 0) + 1;
+  if (lengthsSeen.size >= 1024) lengthsSeen.clear();
+  lengthsSeen.set(n, seen);
+  if (seen < 2) return undefined;
+  const pow = xPow8n(n);
+  const table = new Int32Array(4 * 256);
+  for (let k = 0; k < 4; k++) {
+    for (let v = 1; v < 256; v++) {
+      const low = v & -v; // lowest set bit: table[v] = table[v without it] ^ shift(that bit)
+      table[k * 256 + v] = v === low ? multModP(pow, (v << (8 * k)) >>> 0) | 0 : table[k * 256 + (v ^ low)]! ^ table[k * 256 + low]!;
+    }
+  }
+  if (shiftTables.size >= SHIFT_TABLES_KEPT) shiftTables.delete(shiftTables.keys().next().value!);
+  shiftTables.set(n, table);
+  return table;
+}
+
 /** CRC32C(A || B), given crcA = CRC32C(A), crcB = CRC32C(B) and B's length. */
 export function crc32cCombine(crcA: number, crcB: number, bytesB: number): number {
-  if (bytesB === 0) return crcA >>> 0;
+  if (bytesB === 0 || crcA === 0) return (crcA ^ crcB) >>> 0;
+  const t = shiftTable(bytesB);
+  if (t) return (t[crcA & 0xff]! ^ t[256 + ((crcA >>> 8) & 0xff)]! ^ t[512 + ((crcA >>> 16) & 0xff)]! ^ t[768 + (crcA >>> 24)]! ^ crcB) >>> 0;
   return (multModP(xPow8n(bytesB), crcA >>> 0) ^ crcB) >>> 0;
 }
 

@@ -19,7 +19,8 @@ import { ErrorCode, GfsError } from "../../net/errors";
 import type { LeaseGrant } from "../../net/messages";
 import { asGfsError, sleep, type GfsClient } from "./client";
 import { IssueOrder } from "./issue-order";
-import { encodeRecord } from "./records";
+import { crc32cCombine } from "../checksums";
+import { encodeRecordWithCrc } from "./records";
 import { pushAhead } from "./writer";
 
 const BATCHES_IN_FLIGHT = 4;
@@ -58,8 +59,9 @@ export class Appender {
 
   /** Appends one record; resolves with its offset in the file once every replica has it. */
   append(payload: Uint8Array): Promise<number> {
-    const record = this.opts.raw ? payload : encodeRecord(this.writer, this.seq++, payload);
-    return this.batcher.enqueue(record);
+    if (this.opts.raw) return this.batcher.enqueue(payload);
+    const { bytes, crc } = encodeRecordWithCrc(this.writer, this.seq++, payload);
+    return this.batcher.enqueue(bytes, crc);
   }
 
   /**
@@ -112,6 +114,8 @@ export class Appender {
 
 interface Queued {
   record: Uint8Array;
+  /** CRC32C of `record`, when its framing computed it. */
+  crc?: number;
   resolve(offset: number): void;
   reject(err: unknown): void;
 }
@@ -130,9 +134,9 @@ export class AppendBatcher {
 
   constructor(private readonly client: GfsClient, readonly path: string) {}
 
-  enqueue(record: Uint8Array): Promise<number> {
+  enqueue(record: Uint8Array, crc?: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
+      this.queue.push({ record, crc, resolve, reject });
       this.queuedBytes += record.byteLength;
       this.pump();
     });
@@ -168,8 +172,11 @@ export class AppendBatcher {
 
   private async send(batch: Queued[], bytes: number): Promise<void> {
     const blob = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((q) => q.record), bytes);
+    // The push's CRC32C, folded from the records' own when each has one (no second pass over the bytes).
+    let crc: number | undefined = 0;
+    for (const q of batch) crc = crc === undefined || q.crc === undefined ? undefined : crc32cCombine(crc, q.crc, q.record.byteLength);
     try {
-      const offset = await this.appendBlob(blob);
+      const offset = await this.appendBlob(blob, crc);
       let at = offset;
       for (const q of batch) {
         q.resolve(at);
@@ -181,7 +188,7 @@ export class AppendBatcher {
   }
 
   /** Appends one blob atomically; resolves with its offset in the file. */
-  private async appendBlob(blob: Uint8Array): Promise<number> {
+  private async appendBlob(blob: Uint8Array, crc?: number): Promise<number> {
     // Requests go out in the order batches were formed: take a turn now.
     const turn = this.order.take();
     const retrier = this.client.retrier();
@@ -205,7 +212,7 @@ export class AppendBatcher {
           const { dataId, to } = pushedAs;
           const missing = [grant.primary, ...grant.secondaries].filter((r) => !to.has(r.addr));
           for (const r of missing) to.add(r.addr);
-          const pushed = missing.length === 0 ? Promise.resolve() : pushAhead(this.client, { ...grant, primary: missing[0]!, secondaries: missing.slice(1) }, dataId, blob);
+          const pushed = missing.length === 0 ? Promise.resolve() : pushAhead(this.client, { ...grant, primary: missing[0]!, secondaries: missing.slice(1) }, dataId, blob, crc);
           pushed.catch(() => {}); // awaited below, after other awaits
           const primary = await this.client.pool.get(grant.primary.addr);
           await turn.wait();

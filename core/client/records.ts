@@ -14,7 +14,7 @@
 // anything else. The sequencer drops duplicates and delivers each writer's
 // records in its own order: a record whose predecessor is missing (it failed
 // and was retried, landing later in the file) waits for it.
-import { crc32cExtend } from "../checksums";
+import { crc32cCombine, crc32cExtend } from "../checksums";
 
 export const RECORD_MAGIC = new Uint8Array([0x47, 0x46, 0x53, 0x52]); // "GFSR"
 export const RECORD_HEADER_BYTES = 28;
@@ -28,16 +28,34 @@ export interface Record {
 }
 
 export function encodeRecord(writer: Uint8Array, seq: number, payload: Uint8Array): Uint8Array {
+  return encodeRecordWithCrc(writer, seq, payload).bytes;
+}
+
+/**
+ * A record and the CRC32C of all its bytes, for the checksum of a push (end to
+ * end): the payload is read once, and both the record's own checksum and the
+ * whole record's follow from its CRC by combination.
+ */
+export function encodeRecordWithCrc(writer: Uint8Array, seq: number, payload: Uint8Array): { bytes: Uint8Array; crc: number } {
+  // Plain byte stores: a DataView would make the engine materialize an ArrayBuffer per record.
   const out = new Uint8Array(RECORD_HEADER_BYTES + payload.byteLength);
-  const dv = new DataView(out.buffer);
   out.set(RECORD_MAGIC, 0);
-  dv.setUint32(4, payload.byteLength);
+  putUint32(out, 4, payload.byteLength);
   out.set(writer.subarray(0, 8), 8);
-  dv.setUint32(16, Math.floor(seq / 2 ** 32));
-  dv.setUint32(20, seq >>> 0);
+  putUint32(out, 16, Math.floor(seq / 2 ** 32));
+  putUint32(out, 20, seq >>> 0);
   out.set(payload, RECORD_HEADER_BYTES);
-  dv.setUint32(24, recordCrc(out, payload.byteLength));
-  return out;
+  const payloadCrc = crc32cExtend(0, payload);
+  putUint32(out, 24, crc32cCombine(crc32cExtend(0, out.subarray(4, 24)), payloadCrc, payload.byteLength));
+  const crc = crc32cCombine(crc32cExtend(0, out.subarray(0, RECORD_HEADER_BYTES)), payloadCrc, payload.byteLength);
+  return { bytes: out, crc };
+}
+
+function putUint32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = v >>> 16;
+  out[at + 2] = v >>> 8;
+  out[at + 3] = v;
 }
 
 function recordCrc(rec: Uint8Array, payloadBytes: number): number {

@@ -135,9 +135,10 @@ export async function pushAlongChain(client: GfsClient, grant: LeaseGrant, dataI
  * Starts a push nobody waits on (record append): the request that names
  * `dataId` may follow at once, and fails if the data never reaches a replica.
  * Resolves once the bytes are handed to the connection; `data` must not change.
+ * `knownCrc` is the data's CRC32C when the caller already has it.
  */
-export async function pushAhead(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array): Promise<void> {
-  const crc = await client.crc32c(data);
+export async function pushAhead(client: GfsClient, grant: LeaseGrant, dataId: string, data: Uint8Array, knownCrc?: number): Promise<void> {
+  const crc = knownCrc ?? (await client.crc32c(data));
   const { head, rest } = await chainOf(client, grant);
   const first = Math.min(data.byteLength, PUSH_PART_BYTES);
   head.notifyData("pushAhead", { dataId, size: data.byteLength, chain: rest, crc, handle: grant.handle }, data.subarray(0, first));

@@ -34,6 +34,23 @@ describe("CRC32C", () => {
     expect(whole).toBe(crc32c(data));
   });
 
+  test("combining is exact for lengths seen often (table path) and once (multiplication path)", () => {
+    const data = randomBytes(40_000, 11);
+    // Every length several times, so the repeated ones go through their shift tables.
+    for (let round = 0; round < 3; round++) {
+      for (const len of [1, 2, 3, 8, 255, 256, 1052, 1080, 4096, 39_999]) {
+        const cut = (len * 7 + round * 13) % (data.byteLength - len);
+        const a = data.subarray(0, cut);
+        const b = data.subarray(cut, cut + len);
+        expect(crc32cCombine(crc32c(a), crc32c(b), len)).toBe(crc32c(data.subarray(0, cut + len)));
+      }
+    }
+    // More lengths than tables are kept: old tables are dropped, results stay exact.
+    for (let len = 100; len < 140; len++) {
+      for (let k = 0; k < 2; k++) expect(crc32cCombine(0xdeadbeef, crc32c(data.subarray(0, len)), len)).toBe(crc32cExtend(0xdeadbeef, data.subarray(0, len)));
+    }
+  });
+
   test("block checksums cover 64 KiB blocks with a partial last one", () => {
     const data = randomBytes(BLOCK_BYTES * 2 + 10, 4);
     const sums = blockChecksums(data);

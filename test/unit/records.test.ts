@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { initChecksums } from "../../core/checksums";
-import { encodeRecord, RecordScanner, RecordSequencer, type Record } from "../../core/client/records";
+import { crc32c, initChecksums } from "../../core/checksums";
+import { encodeRecord, encodeRecordWithCrc, RecordScanner, RecordSequencer, type Record } from "../../core/client/records";
 import { MutationOrder } from "../../core/chunkserver/mutations";
 
 beforeAll(initChecksums);
@@ -21,6 +21,18 @@ function scanAll(stream: Uint8Array, pieces: number[]): Record[] {
 }
 
 describe("record framing", () => {
+  test("a record's CRC, derived without a second pass, is the CRC32C of its bytes; it scans back", () => {
+    for (const [seq, size] of [[0, 0], [1, 1], [2, 1024], [3, 1024], [2 ** 40, 70_000], [5, 1024]] as const) {
+      const payload = new Uint8Array(size).map((_, i) => (i * 31 + seq) & 0xff);
+      const { bytes, crc } = encodeRecordWithCrc(W1, seq, payload);
+      expect(crc).toBe(crc32c(bytes));
+      expect(bytes).toEqual(encodeRecord(W1, seq, payload));
+      const [r] = scanAll(bytes, []);
+      expect(r!.seq).toBe(seq);
+      expect(r!.payload).toEqual(payload);
+    }
+  });
+
   test("records are found across padding, torn fragments and arbitrary piece boundaries", () => {
     const a = encodeRecord(W1, 0, text("first"));
     const b = encodeRecord(W1, 1, text("second"));
