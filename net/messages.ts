@@ -122,6 +122,11 @@ export interface Requests {
   revokeLease: [{ handle: Handle }, Record<string, never>];
   /** Copy-on-write (M15): copy local chunk `from` to a new chunk `to` at `version`. */
   copyChunk: [{ from: Handle; to: Handle; version: number }, { size: number }];
+  /**
+   * Re-replication (M11): make a replica of `handle` at `version` here by reading it from the
+   * chunk server at `from` (server to server), at most `bytesPerSec` (0: unpaced).
+   */
+  cloneChunk: [{ handle: Handle; version: number; from: string; bytesPerSec: number }, { size: number }];
 
   // client -> chunk server, chunk server -> chunk server
   /**
@@ -163,6 +168,6 @@ export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; 
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
   "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "snapshot",
-  "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "push", "read", "write", "append", "applyWrite",
+  "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead", "progress"]);

@@ -20,6 +20,9 @@ export default defineCommand({
     "dead-after": { type: "string", description: "Silence after which a chunk server counts as lost", default: "30s", valueHint: "DURATION" },
     "trash-ttl": { type: "string", description: "How long deleted files stay undeletable", default: "1d", valueHint: "DURATION" },
     "gc-interval": { type: "string", description: "How often garbage collection runs", default: "1m", valueHint: "DURATION" },
+    clones: { type: "string", description: "Re-replication: chunk copies under way in the whole cluster, at most", default: "16", valueHint: "N" },
+    "clones-per-server": { type: "string", description: "Re-replication: copies a chunk server sends or receives at once, at most", default: "2", valueHint: "N" },
+    "clone-rate": { type: "string", description: "Re-replication: bytes per second per copy (0: unpaced)", default: "64MiB", valueHint: "SIZE" },
     http: { type: "string", description: "Address for the status page and metrics", valueHint: "HOST:PORT" },
     "checkpoint-bytes": { type: "string", description: "Operation log size that triggers a checkpoint", default: "64MiB", valueHint: "SIZE" },
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
@@ -56,6 +59,11 @@ export default defineCommand({
       idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
       checkpointBytes: parseSize(args["checkpoint-bytes"], "--checkpoint-bytes"),
       recoverLog: args.recover === true,
+      repairs: {
+        maxClones: parseCount(args.clones, "--clones", 0),
+        maxPerServer: parseCount(args["clones-per-server"], "--clones-per-server", 1),
+        cloneBytesPerSec: parseSize(args["clone-rate"], "--clone-rate"),
+      },
     });
     parseDuration(args["trash-ttl"], "--trash-ttl");
     parseDuration(args["gc-interval"], "--gc-interval");

@@ -40,6 +40,8 @@ const PUSH_STALL_MS = 5_000;
 const FORWARD_PIECE_BYTES = 512 * 1024;
 /** Largest read served at once; readers ask for 1 MiB pieces. */
 const MAX_READ_BYTES = 8 * 1024 * 1024;
+/** Re-replication reads a chunk from its source in pieces of this size. */
+const CLONE_PIECE_BYTES = 1024 * 1024;
 /** Bytes of read replies one connection may have in the making. */
 const READ_BUDGET_BYTES = 16 * 1024 * 1024;
 /** How long a mutation waits for data whose push has not begun here. */
@@ -260,6 +262,8 @@ export class ChunkServer {
         return {};
       case "copyChunk":
         return this.copyChunk(body);
+      case "cloneChunk":
+        return this.cloneChunk(body);
       case "push":
         return this.push(body, peer, false);
       case "read":
@@ -336,6 +340,47 @@ export class ChunkServer {
     this.acknowledged(b.to, size);
     this.log.info(`chunk ${handleName(b.from)} copied to ${handleName(b.to)} here (copy-on-write, ${size} bytes)`);
     return { size };
+  }
+
+  /**
+   * Re-replication (M11): reads the chunk from a peer holding it, piece by
+   * piece (each checked against its transit CRC, the source having verified
+   * its stored blocks), and writes it here, computing block checksums anew.
+   * Anything short of a whole copy is deleted.
+   */
+  private async cloneChunk(b: ReqBody<"cloneChunk">): Promise<{ size: number }> {
+    checkHandle(b.handle);
+    const have = this.store.get(b.handle);
+    if (have && have.version >= b.version && !have.corrupt) throw new GfsError(ErrorCode.EXISTS, `chunk ${handleName(b.handle)} is already here at version ${have.version}`);
+    if (have) this.discard([b.handle], "replaced by a clone");
+    const t0 = Date.now();
+    this.store.create(b.handle, b.version);
+    try {
+      const source = await this.pool.get(b.from);
+      let offset = 0;
+      let total = Infinity;
+      while (offset < total) {
+        const r = await source.call("read", { handle: b.handle, version: b.version, offset, length: CLONE_PIECE_BYTES });
+        if (transitCrc(r.data) !== r.crc) throw new GfsError(ErrorCode.CHECKSUM, `a piece of chunk ${handleName(b.handle)} from ${b.from} arrived damaged`);
+        total = r.chunkBytes;
+        if (r.data.byteLength === 0) {
+          if (offset < total) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.handle)} on ${b.from} ended at ${offset} of ${total} bytes`);
+          break;
+        }
+        await this.store.write(b.handle, offset, r.data);
+        offset += r.data.byteLength;
+        if (b.bytesPerSec > 0) {
+          // Paced: at most bytesPerSec on average since the start.
+          const aheadMs = (offset / b.bytesPerSec) * 1000 - (Date.now() - t0);
+          if (aheadMs > 0) await new Promise((res) => setTimeout(res, aheadMs));
+        }
+      }
+      this.log.info(`chunk ${handleName(b.handle)} cloned from ${b.from} (${offset} bytes at version ${b.version}, ${Date.now() - t0} ms)`);
+      return { size: offset };
+    } catch (err) {
+      this.store.delete(b.handle);
+      throw err;
+    }
   }
 
   private async read(b: ReqBody<"read">, peer: Peer): Promise<RepBody<"read">> {
@@ -639,7 +684,7 @@ export class ChunkServer {
 }
 
 /** Requests that change chunks on the master's say. */
-const MASTER_COMMANDS: ReadonlySet<RequestType> = new Set<RequestType>(["createChunk", "setVersion", "revokeLease", "copyChunk"]);
+const MASTER_COMMANDS: ReadonlySet<RequestType> = new Set<RequestType>(["createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk"]);
 
 /** A mutation as the primary sends it to each secondary. */
 type Mutation = ReqBody<"applyWrite">;

@@ -79,6 +79,11 @@ export class Namespace {
     return decoder.decode(this.names.subarray(s, s + this.nameLen[id]!));
   }
 
+  /** Every file's id. */
+  *fileIds(): Generator<number> {
+    for (let id = ROOT + 1; id < this.nextId; id++) if (this.kind[id] === FILE) yield id;
+  }
+
   chunkCount(id: number): number {
     return this.nchunks[id]!;
   }

@@ -15,6 +15,7 @@ import { NamespaceLocks, lockPlan, type LockMode } from "./locks";
 import { OpLog } from "./oplog";
 import { joinPath, normalizePath, splitPath } from "./paths";
 import { choosePlacement } from "./placement";
+import { Repairs, type RepairConfig } from "./repairs";
 import { ServerRegistry, type ServerRecord } from "./servers";
 import { establishClusterParams } from "./cluster-params";
 import { MasterState, type ClusterParams, type Op } from "./state";
@@ -38,11 +39,17 @@ export interface MasterConfig {
   recoverLog?: boolean;
   /** Connections idle this long are closed (at least three heartbeats). */
   idleMs?: number;
+  /** Re-replication limits (M11); defaults in DEFAULT_REPAIRS. */
+  repairs?: RepairConfig;
 }
+
+export const DEFAULT_REPAIRS: RepairConfig = { maxClones: 16, maxPerServer: 2, cloneBytesPerSec: 64 * 1024 * 1024 };
 
 const HANDLE_BATCH = 4096;
 const LOCATE_PREFETCH = 8;
 const CHUNKSERVER_CALL_MS = 10_000;
+/** A clone reports when it is done: a paced copy of a whole chunk takes a while. */
+const CLONE_CALL_MS = 30 * 60_000;
 const MAX_REPLICATION = 16;
 
 export class Master {
@@ -61,6 +68,8 @@ export class Master {
   private checkpointing = false;
   /** Chunks whose version this run has raised (versions.ts). */
   private readonly raised = new RaisedVersions();
+  /** Re-replication (M11). */
+  readonly repairs: Repairs;
   port = 0;
 
   /** Signs lease tokens (core/lease-tokens.ts). */
@@ -69,6 +78,14 @@ export class Master {
   constructor(readonly cfg: MasterConfig) {
     this.leases = new LeaseTable(cfg.leaseMs);
     this.tokenKey = tokenKey(cfg.secret);
+    this.repairs = new Repairs({
+      state: () => this.state,
+      registry: this.registry,
+      leases: this.leases,
+      log: this.log,
+      chunkSizeBytes: () => this.state.params.chunkSizeBytes,
+      cloneChunk: (id, body) => this.callServer(id, "cloneChunk", body, CLONE_CALL_MS),
+    }, cfg.repairs ?? DEFAULT_REPAIRS);
   }
 
   async start(): Promise<void> {
@@ -97,6 +114,12 @@ export class Master {
     this.log.info(`listening on ${this.cfg.listenHost}:${this.port} (chunk size ${params.chunkSizeBytes}, replication ${params.replication})`);
     const tick = Math.max(50, Math.min(this.cfg.heartbeatMs, this.cfg.deadAfterMs) / 2);
     this.timers.push(setInterval(() => this.checkLiveness(), tick));
+    // After a start, chunk servers need a while to register their replicas: no repairs before that.
+    const repairsFrom = Date.now() + Math.max(this.cfg.deadAfterMs, 3 * this.cfg.heartbeatMs);
+    this.timers.push(setInterval(() => {
+      const now = Date.now();
+      if (now >= repairsFrom) this.repairs.tick(now);
+    }, Math.max(100, Math.min(this.cfg.heartbeatMs, 1_000))));
     this.timers.push(setInterval(() => this.registry.decayCreations(0.5), 10_000));
   }
 
@@ -273,7 +296,9 @@ export class Master {
   private chunkLocation(file: number, index: number): ChunkLocation {
     const handle = this.state.ns.chunkAt(file, index);
     const chunks = this.state.chunks;
-    return { index, handle, version: chunks.versionOf(handle), size: chunks.sizeOf(handle), replicas: this.registry.replicaRefs(handle) };
+    const replicas = this.registry.replicaRefs(handle);
+    if (replicas.length > 0 && replicas.length < this.state.ns.replicationOf(file)) this.repairs.want(handle);
+    return { index, handle, version: chunks.versionOf(handle), size: chunks.sizeOf(handle), replicas };
   }
 
   private stat(b: ReqBody<"stat">): StatReply {
@@ -477,6 +502,7 @@ export class Master {
       });
     }
     if (created.length === 0) throw new GfsError(ErrorCode.NO_SERVERS, "no chunk server is available to hold a new chunk");
+    if (created.length < replication) this.repairs.changed();
     await this.commit({ o: "chunk", p: path, h: handle, v: 1 });
     for (const id of created) {
       this.registry.addLocation(handle, id);
@@ -529,6 +555,7 @@ export class Master {
         this.log.warn(`chunk ${handleName(handle)}: ${holders[i]!.addr} did not confirm version ${version} (${(r.reason as Error).message}); its replica leaves the lease`);
         this.registry.removeLocation(handle, holders[i]!.id);
       });
+      this.repairs.changed();
     }
     const primary = live[0]!;
     const secondaries = live.slice(1);
@@ -546,10 +573,10 @@ export class Master {
     return { handle, version: lease.version, index, primary, secondaries: refs.filter((r) => r.id !== lease.primary), leaseMs: this.cfg.leaseMs, chunkSize: this.state.params.chunkSizeBytes };
   }
 
-  private callServer<T extends "createChunk" | "setVersion" | "revokeLease" | "copyChunk">(id: string, type: T, body: ReqBody<T>): Promise<RepBody<T>> {
+  private callServer<T extends "createChunk" | "setVersion" | "revokeLease" | "copyChunk" | "cloneChunk">(id: string, type: T, body: ReqBody<T>, timeoutMs = CHUNKSERVER_CALL_MS): Promise<RepBody<T>> {
     const peer = this.peersById.get(id);
     if (!peer || peer.closed) return Promise.reject(new GfsError(ErrorCode.UNAVAILABLE, `chunk server ${id} is not connected`));
-    return peer.call(type, body, CHUNKSERVER_CALL_MS);
+    return peer.call(type, body, timeoutMs);
   }
 
   // ---- chunk servers (C3, M4, M10) ----
@@ -592,6 +619,7 @@ export class Master {
       this.state.chunks.raiseSize(r.handle, r.size);
       this.registry.addLocation(r.handle, s.id);
     }
+    this.repairs.changed();
     this.log.info(`chunk server ${b.addr} (${b.id}, rack ${s.rack}) registered with ${b.chunks.length} chunks${stale ? `, ${stale} stale` : ""}${unknown ? `, ${unknown} unknown` : ""}${unexplained ? `, ${unexplained} with an unexplained version` : ""}`);
     return { chunkSize: this.state.params.chunkSizeBytes, heartbeatMs: this.cfg.heartbeatMs, discard, ...(this.cfg.secret ? {} : { tokenKey: this.tokenKey }) };
   }
@@ -621,6 +649,7 @@ export class Master {
     const s = peer.tag as ServerRecord | null;
     if (!s) throw new GfsError(ErrorCode.PROTOCOL, "report before registration");
     this.registry.removeLocation(b.handle, s.id);
+    this.repairs.changed();
     // The last replica is never deleted: a damaged copy may still be all there is.
     const others = this.registry.replicaRefs(b.handle).length;
     if (others > 0) s.discard.add(b.handle);
@@ -645,6 +674,7 @@ export class Master {
     const s = this.registry.servers.get(id);
     if (!s?.alive) return;
     const held = this.registry.markDead(id);
+    this.repairs.changed();
     const leases = this.leases.dropServer(id);
     this.log.warn(`chunk server ${s.addr} (${id}) lost: ${why}; ${held.length} replicas and ${leases.length} leases dropped`);
     this.peersById.get(id)?.close("declared dead");

@@ -100,6 +100,7 @@ function template(type: RequestType): Record<string, unknown> {
     setVersion: { handle: h, version: v, lease: { leaseMs: 1000, secondaries: [], token } },
     revokeLease: { handle: h },
     copyChunk: { from: h, to: 2_000_000, version: v },
+    cloneChunk: { handle: 3_000_000 + (h % 1000), version: v, from: "127.0.0.1:1", bytesPerSec: 0 },
     push: { dataId: "fz", size: 10, chain: [], crc: 0 },
     read: { handle: h, version: v, offset: 0, length: 100 },
     write: { handle: h, version: v, offset: 0, dataId: "fz", size: 10 },

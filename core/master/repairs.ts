@@ -1,0 +1,132 @@
+// The master's repair loop (M11): finds chunks below their target, starts
+// server-to-server clones as re-replication.ts plans them, and drops surplus
+// replicas. Runs when something changed (a server lost or back, a replica
+// dropped, a clone ended, a chunk created short) and every few seconds anyway.
+//
+// A clone is made at the chunk's current version from a chunk without a live
+// lease. A write needs a lease, and every lease raises the version on the
+// listed replicas only, so a clone that raced with one ends at an old version:
+// it is then discarded, never listed.
+import type { ConsolaInstance } from "consola";
+import type { Handle } from "../../net/messages";
+import { handleName } from "../handles";
+import type { LeaseTable } from "./leases";
+import { planClones, planSurplus, type ChunkHealth, type Clone, type CloneLimits } from "./re-replication";
+import type { ServerRegistry } from "./servers";
+import type { MasterState } from "./state";
+
+export interface RepairConfig extends CloneLimits {
+  /** Bytes per second per clone (0: unpaced). */
+  cloneBytesPerSec: number;
+}
+
+export interface RepairDeps {
+  state: () => MasterState;
+  registry: ServerRegistry;
+  leases: LeaseTable;
+  log: ConsolaInstance;
+  chunkSizeBytes: () => number;
+  cloneChunk(serverId: string, body: { handle: Handle; version: number; from: string; bytesPerSec: number }): Promise<{ size: number }>;
+}
+
+/** A full scan at least this often, changed or not. */
+const SCAN_EVERY_MS = 5_000;
+
+export class Repairs {
+  private readonly underWay: Clone[] = [];
+  private dirty = true;
+  private lastScanMs = 0;
+  /** Chunks a client found short of replicas: first in line. */
+  private readonly wanted = new Set<Handle>();
+  /** Clones done and bytes copied since the start (for status and benchmarks). */
+  readonly done = { clones: 0, bytes: 0, failed: 0 };
+
+  constructor(private readonly deps: RepairDeps, private readonly cfg: RepairConfig) {}
+
+  /** Something that may change a chunk's replica count happened. */
+  changed(): void {
+    this.dirty = true;
+  }
+
+  /** A client needs this chunk and it has fewer replicas than it should. */
+  want(handle: Handle): void {
+    this.wanted.add(handle);
+    this.dirty = true;
+  }
+
+  get cloning(): number {
+    return this.underWay.length;
+  }
+
+  tick(nowMs: number): void {
+    if (!this.dirty && nowMs - this.lastScanMs < SCAN_EVERY_MS) return;
+    this.dirty = false;
+    this.lastScanMs = nowMs;
+    const health = this.health(nowMs);
+    const servers = this.deps.registry.candidates();
+    for (const c of planClones(health.values(), servers, this.underWay, this.cfg, this.deps.chunkSizeBytes())) void this.clone(c);
+    const surplus = planSurplus([...health.values()].filter((c) => c.holders.length > c.target && !this.underWay.some((u) => u.handle === c.handle)), servers);
+    for (const { handle, server } of surplus) {
+      const s = this.deps.registry.servers.get(server);
+      if (!s) continue;
+      this.deps.registry.removeLocation(handle, server);
+      s.discard.add(handle);
+      this.deps.log.info(`chunk ${handleName(handle)}: surplus replica on ${s.addr} dropped`);
+    }
+    this.wanted.clear();
+  }
+
+  /** Every chunk of every file with its target (the highest of the files sharing it) and live holders. */
+  private health(nowMs: number): Map<Handle, ChunkHealth & { leased: boolean }> {
+    const state = this.deps.state();
+    const out = new Map<Handle, ChunkHealth & { leased: boolean }>();
+    for (const f of state.ns.fileIds()) {
+      const target = state.ns.replicationOf(f);
+      const n = state.ns.chunkCount(f);
+      for (let i = 0; i < n; i++) {
+        const h = state.ns.chunkAt(f, i);
+        const known = out.get(h);
+        if (known) {
+          known.target = Math.max(known.target, target);
+          continue;
+        }
+        const leased = this.deps.leases.current(h, nowMs) !== undefined;
+        out.set(h, { handle: h, target, holders: leased ? [] : this.deps.registry.replicaRefs(h).map((r) => r.id), wanted: this.wanted.has(h), leased });
+      }
+    }
+    // A leased chunk is written now: neither cloned nor trimmed until its lease ends.
+    for (const [h, c] of out) if (c.leased) out.delete(h);
+    return out;
+  }
+
+  private async clone(c: Clone): Promise<void> {
+    const { registry, log } = this.deps;
+    const version = this.deps.state().chunks.versionOf(c.handle);
+    const from = registry.ref(c.from);
+    const to = registry.ref(c.to);
+    if (!from || !to || version === 0) return;
+    this.underWay.push(c);
+    const t0 = Date.now();
+    try {
+      const { size } = await this.deps.cloneChunk(c.to, { handle: c.handle, version, from: from.addr, bytesPerSec: this.cfg.cloneBytesPerSec });
+      const now = this.deps.state().chunks.versionOf(c.handle);
+      const dest = registry.servers.get(c.to);
+      if (now !== version || !dest?.alive) {
+        // A lease raised the version meanwhile (or the chunk is gone): this copy may lack its writes.
+        dest?.discard.add(c.handle);
+        log.info(`chunk ${handleName(c.handle)}: clone on ${to.addr} discarded (version ${version} -> ${now})`);
+        return;
+      }
+      registry.addLocation(c.handle, c.to);
+      this.done.clones++;
+      this.done.bytes += size;
+      log.info(`chunk ${handleName(c.handle)}: re-replicated from ${from.addr} to ${to.addr} (${size} bytes, ${Date.now() - t0} ms)`);
+    } catch (err) {
+      this.done.failed++;
+      log.warn(`chunk ${handleName(c.handle)}: clone from ${from.addr} to ${to.addr} failed: ${(err as Error).message}`);
+    } finally {
+      this.underWay.splice(this.underWay.indexOf(c), 1);
+      this.dirty = true;
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// Re-replication (M11): chunks below their target are copied server to server
+// until they are whole again, without an operator; damaged replicas are
+// replaced; surplus ones dropped.
+import { afterAll, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { handleName } from "../../core/handles";
+import { TestCluster, randomBytes, stopAll, waitFor, type Daemon } from "../helpers/cluster";
+
+afterAll(stopAll);
+
+const MiB = 1024 * 1024;
+const RACKS = ["r1", "r1", "r2", "r2", "r3"];
+
+interface StatChunk {
+  handle: number;
+  replicas: { server: string; rack: string }[];
+}
+
+async function chunksOf(cluster: TestCluster, path: string): Promise<StatChunk[]> {
+  return JSON.parse((await cluster.gfs(["stat", path, "--json"])).stdout).chunks;
+}
+
+function fiveRacks(extra: string[] = []): TestCluster {
+  return new TestCluster({
+    chunkservers: 5, replication: 3, chunkSize: "1MiB",
+    masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s", ...extra],
+    chunkserverArgs: (i) => ["--rack", RACKS[i]!],
+  });
+}
+
+test("two servers SIGKILLed at once: every chunk gets three replicas again, over two racks at least, and the file reads back", async () => {
+  const cluster = await fiveRacks().start();
+  try {
+    const data = randomBytes(30 * MiB + 1234, 80);
+    await cluster.gfs(["put", "-", "/f"], { stdin: data });
+    const before = await chunksOf(cluster, "/f");
+    expect(before).toHaveLength(31);
+    for (const c of before) expect(new Set(c.replicas.map((r) => r.rack)).size).toBeGreaterThanOrEqual(2);
+
+    const killed: Daemon[] = [cluster.chunkservers[0]!, cluster.chunkservers[2]!];
+    await Promise.all(killed.map((d) => cluster.kill(d)));
+    const gone = new Set(killed.map((d) => d.addr));
+    await waitFor("the master to notice", async () => (await chunksOf(cluster, "/f")).some((c) => c.replicas.length < 3), 20_000, 100);
+    await waitFor("every chunk to have three live replicas again", async () => {
+      const chunks = await chunksOf(cluster, "/f");
+      return chunks.every((c) => c.replicas.length === 3 && c.replicas.every((r) => !gone.has(r.server)));
+    }, 60_000, 200);
+    for (const c of await chunksOf(cluster, "/f")) expect(new Set(c.replicas.map((r) => r.rack)).size).toBeGreaterThanOrEqual(2);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/f"])).stdoutBytes, data)).toBe(0);
+    expect(cluster.master.log.some((l) => /re-replicated from/.test(l))).toBe(true);
+
+    // They come back: their old replicas are surplus and dropped; three replicas per chunk stay.
+    for (const i of [0, 2]) cluster.chunkservers[i] = await cluster.startChunkserver(i, cluster.chunkservers[i]!.port);
+    await cluster.waitForServers(5);
+    await waitFor("surplus replicas to be dropped", async () => (await chunksOf(cluster, "/f")).every((c) => c.replicas.length === 3), 30_000, 200);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/f"])).stdoutBytes, data)).toBe(0);
+  } finally {
+    await cluster.stop();
+  }
+}, 180_000);
+
+test("a damaged replica found by a reader is replaced from a good one", async () => {
+  const cluster = await fiveRacks().start();
+  try {
+    const data = randomBytes(3 * MiB, 81);
+    await cluster.gfs(["put", "-", "/g"], { stdin: data });
+    const [c] = await chunksOf(cluster, "/g");
+    const holder = cluster.chunkservers.find((d) => d.addr === c!.replicas[0]!.server)!;
+    const file = join(holder.dataDir, "chunks", `${handleName(c!.handle)}.chunk`);
+    const bytes = readFileSync(file);
+    bytes[1000] = bytes[1000]! ^ 0x40;
+    writeFileSync(file, bytes);
+    // Readers try replicas until one answers: a few reads reach the damaged one.
+    await waitFor("the damaged replica to be dropped", async () => {
+      expect(Buffer.compare((await cluster.gfs(["cat", "/g"])).stdoutBytes, data)).toBe(0);
+      return !(await chunksOf(cluster, "/g"))[0]!.replicas.some((r) => r.server === holder.addr);
+    }, 30_000, 50);
+    await waitFor("three good replicas again", async () => (await chunksOf(cluster, "/g"))[0]!.replicas.length === 3, 30_000, 100);
+    await waitFor("the damaged copy deleted from its disk", async () => holder.log.some((l) => l.includes(`chunk ${handleName(c!.handle)} deleted`)), 30_000, 100);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/g"])).stdoutBytes, data)).toBe(0);
+  } finally {
+    await cluster.stop();
+  }
+}, 120_000);

@@ -1,0 +1,91 @@
+import { describe, expect, test } from "bun:test";
+import { Priority, planClones, planSurplus, repairPriority, type ChunkHealth, type Clone } from "../../core/master/re-replication";
+import type { PlacementCandidate } from "../../core/master/placement";
+
+const GB = 1e9;
+const MiB = 1024 * 1024;
+const server = (id: string, rack: string, usedGB = 10, recent = 0): PlacementCandidate => ({ id, rack, usedBytes: usedGB * GB, capacityBytes: 100 * GB, recentCreations: recent });
+const five = [server("a", "r1"), server("b", "r1"), server("c", "r2"), server("d", "r2"), server("e", "r3")];
+const rackOf = (id: string) => five.find((s) => s.id === id)?.rack;
+const wide = { maxClones: 100, maxPerServer: 100 };
+
+describe("re-replication priority", () => {
+  test("one replica left, then more than a third missing, then the rest, then one-rack chunks", () => {
+    const p = (holders: string[], target = 3, extra: Partial<ChunkHealth> = {}) => repairPriority({ handle: 1, target, holders, ...extra }, rackOf, 3);
+    expect(p(["a"])).toBe(Priority.ONE_LEFT);
+    expect(p(["a", "c"], 6)).toBe(Priority.MISSING_A_THIRD); // 4 of 6 missing
+    expect(p(["a", "c"])).toBe(Priority.UNDER); // 1 of 3 missing: not more than a third
+    expect(p(["a", "b", "c"], 6)).toBe(Priority.MISSING_A_THIRD);
+    expect(p(["a", "b", "c", "d"], 6)).toBe(Priority.UNDER);
+    expect(p(["a", "b"], 2)).toBe(Priority.ONE_RACK);
+    expect(p(["a", "c", "e"])).toBeNull();
+    expect(p(["a", "b", "c", "d"])).toBeNull(); // surplus is planSurplus's
+    expect(p([])).toBeNull(); // nothing to copy from
+    expect(p(["a"], 1)).toBeNull();
+    expect(p(["a", "c"], 3, { wanted: true })).toBe(Priority.WANTED);
+    // One rack in the whole cluster: nothing better is possible.
+    expect(repairPriority({ handle: 1, target: 2, holders: ["a", "b"] }, () => "r1", 1)).toBeNull();
+  });
+
+  test("clones go most urgent first, live files before deleted ones, and stop at the cluster-wide limit", () => {
+    const chunks: ChunkHealth[] = [
+      { handle: 1, target: 3, holders: ["a", "c"] },
+      { handle: 2, target: 3, holders: ["a"], deleted: true },
+      { handle: 3, target: 3, holders: ["c"] },
+      { handle: 4, target: 2, holders: ["a", "b"] },
+      { handle: 5, target: 3, holders: ["a", "c", "e"] },
+    ];
+    expect(planClones(chunks, five, [], wide, MiB).map((c) => [c.handle, c.priority])).toEqual([
+      [3, Priority.ONE_LEFT],
+      [2, Priority.ONE_LEFT],
+      [1, Priority.UNDER],
+      [4, Priority.ONE_RACK],
+    ]);
+    expect(planClones(chunks, five, [], { maxClones: 2, maxPerServer: 100 }, MiB).map((c) => c.handle)).toEqual([3, 2]);
+    const underWay: Clone[] = [{ handle: 3, from: "c", to: "a", priority: Priority.ONE_LEFT }];
+    expect(planClones(chunks, five, underWay, { maxClones: 2, maxPerServer: 100 }, MiB).map((c) => c.handle)).toEqual([2]);
+  });
+
+  test("per-server limits count a server as source and as destination; a chunk that cannot go now does not block the others", () => {
+    const chunks: ChunkHealth[] = [
+      { handle: 1, target: 3, holders: ["a"] },
+      { handle: 2, target: 3, holders: ["a"] },
+      { handle: 3, target: 3, holders: ["c", "e"] },
+    ];
+    const plan = planClones(chunks, five, [], { maxClones: 10, maxPerServer: 1 }, MiB);
+    // "a" can serve one clone; chunk 2 waits; chunk 3 goes on between other servers.
+    expect(plan.map((c) => c.handle)).toEqual([1, 3]);
+    const load = new Map<string, number>();
+    for (const c of plan) for (const id of [c.from, c.to]) load.set(id, (load.get(id) ?? 0) + 1);
+    expect(Math.max(...load.values())).toBe(1);
+  });
+
+  test("destinations: a rack the chunk is not in, never a holder, never a full disk; one-rack chunks only to another rack", () => {
+    const [c] = planClones([{ handle: 1, target: 3, holders: ["a", "b"] }], five, [], wide, MiB);
+    expect(["c", "d", "e"]).toContain(c!.to);
+    const full = [server("a", "r1"), server("b", "r1"), { ...server("c", "r2"), usedBytes: 100 * GB }];
+    expect(planClones([{ handle: 1, target: 3, holders: ["a", "b"] }], full, [], wide, MiB)).toEqual([]);
+    const oneRackOnly = [server("a", "r1"), server("b", "r1"), server("x", "r1"), { ...server("c", "r2"), usedBytes: 100 * GB }];
+    expect(planClones([{ handle: 1, target: 2, holders: ["a", "b"] }], oneRackOnly, [], wide, MiB)).toEqual([]);
+    // Among equals, the emptier disk.
+    const [d] = planClones([{ handle: 1, target: 3, holders: ["a", "c"] }], [server("a", "r1"), server("c", "r2"), server("e", "r3", 50), server("f", "r3", 5)], [], wide, MiB);
+    expect(d!.to).toBe("f");
+  });
+
+  test("a chunk already being cloned is not planned twice; sources are the least busy holder", () => {
+    const underWay: Clone[] = [{ handle: 9, from: "a", to: "d", priority: Priority.UNDER }];
+    const [c] = planClones([{ handle: 1, target: 3, holders: ["a", "c"] }, { handle: 9, target: 3, holders: ["a", "b"] }], five, underWay, wide, MiB);
+    expect(c!.handle).toBe(1);
+    expect(c!.from).toBe("c");
+  });
+});
+
+describe("surplus replicas", () => {
+  test("removed from the most crowded rack, fullest disk first, never under a live lease", () => {
+    const servers = [server("a", "r1", 10), server("b", "r1", 20), server("c", "r2"), server("e", "r3")];
+    expect(planSurplus([{ handle: 1, target: 3, holders: ["a", "b", "c", "e"] }], servers)).toEqual([{ handle: 1, server: "b" }]);
+    expect(planSurplus([{ handle: 1, target: 1, holders: ["a", "b", "c"] }], servers)).toEqual([{ handle: 1, server: "b" }, { handle: 1, server: "c" }]);
+    expect(planSurplus([{ handle: 1, target: 3, holders: ["a", "b", "c", "e"], leased: true }], servers)).toEqual([]);
+    expect(planSurplus([{ handle: 1, target: 3, holders: ["a", "b", "c"] }], servers)).toEqual([]);
+  });
+});
