@@ -14,7 +14,7 @@ complete -c gfs -n '__fish_use_subcommand' -a rm -d 'Delete a file, or a directo
 complete -c gfs -n '__fish_use_subcommand' -a undelete -d 'Restore a file from the trash (not implemented yet)'
 complete -c gfs -n '__fish_use_subcommand' -a snapshot -d 'Copy a file or directory tree almost instantly: metadata is duplicated, chunks are shared and copied on their first write'
 complete -c gfs -n '__fish_use_subcommand' -a setrep -d 'Set the replication target of a file or directory (not implemented yet)'
-complete -c gfs -n '__fish_use_subcommand' -a fsck -d 'Audit files, chunks and replicas; exit 0 only when healthy (not implemented yet)'
+complete -c gfs -n '__fish_use_subcommand' -a fsck -d 'Audit files, chunks and replicas below a path; exit 0 only when healthy'
 complete -c gfs -n '__fish_use_subcommand' -a rebalance -d 'Move replicas until every server'\''s disk use is near the average (not implemented yet)'
 complete -c gfs -n '__fish_use_subcommand' -a cluster -d 'Show the cluster'\''s chunk size, replication and chunk servers'
 complete -c gfs -n '__fish_use_subcommand' -a completion -d 'Print the completion script for bash, zsh or fish'
@@ -126,7 +126,7 @@ complete -c gfs -n '__fish_seen_subcommand_from setrep' -l secret-file -r -d 'Fi
 complete -c gfs -n '__fish_seen_subcommand_from setrep' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from setrep' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from setrep' -F
-complete -c gfs -n '__fish_seen_subcommand_from fsck' -l json -d 'One JSON object'
+complete -c gfs -n '__fish_seen_subcommand_from fsck' -l json -d 'One JSON object: healthy, counts, and the problems found'
 complete -c gfs -n '__fish_seen_subcommand_from fsck' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from fsck' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
 complete -c gfs -n '__fish_seen_subcommand_from fsck' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'

@@ -70,6 +70,38 @@ export interface ChunkReport {
   size: number;
 }
 
+/** One thing wrong, as `gfs fsck` lists it. */
+export interface FsckProblem {
+  path: string;
+  /** The chunk's index in the file, and its handle. */
+  index: number;
+  chunk: string;
+  problem: string;
+}
+
+export interface FsckReport {
+  healthy: boolean;
+  files: number;
+  directories: number;
+  chunks: number;
+  bytes: number;
+  underReplicated: number;
+  overReplicated: number;
+  /** Chunks with no live replica. */
+  missing: number;
+  /** Chunks whose only replicas are damaged. */
+  corrupt: number;
+  /** Stale or surplus replicas waiting to be deleted. */
+  stale: number;
+  /** Chunks with all replicas in one rack while there are others. */
+  misplaced: number;
+  /** Chunks being copied now. */
+  repairing: number;
+  problems: FsckProblem[];
+  /** Problems beyond the listed ones (counted above). */
+  problemsOmitted: number;
+}
+
 export interface ServerStatus {
   id: string;
   addr: string;
@@ -106,6 +138,8 @@ export interface Requests {
   /** Lease on the file's last chunk for appending; `full` names a chunk found full, to move past it. */
   appendLease: [{ path: string; full?: number; renew?: boolean }, LeaseGrant];
   cluster: [Record<string, never>, { chunkSize: number; replication: number; servers: ServerStatus[] }];
+  /** The integrity audit of everything below `path` (core/master/fsck.ts). */
+  fsck: [{ path: string }, FsckReport];
   snapshot: [{ src: string; dst: string }, { files: number; chunks: number; revokedLeases: number }];
 
   // chunk server -> master
@@ -167,7 +201,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "snapshot",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "snapshot",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead", "progress"]);

@@ -42,6 +42,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   complete: { path: str, size: count },
   appendLease: { path: str, full: opt(count), renew: opt(bool) },
   cluster: {},
+  fsck: { path: str },
   snapshot: { src: str, dst: str },
   register: { id: str, addr: str, rack: str, capacityBytes: count, usedBytes: count, chunks: listOf(chunkReport) },
   heartbeat: { usedBytes: count, capacityBytes: count, chunks: count, extend: listOf(count), sizes: listOf(chunkReport) },

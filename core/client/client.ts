@@ -177,6 +177,11 @@ export class GfsClient {
     return this.master("cluster", {});
   }
 
+  /** The integrity audit of everything below `path` (`gfs fsck`). */
+  fsck(path = "/"): Promise<RepBody<"fsck">> {
+    return this.master("fsck", { path });
+  }
+
   // ---- data ----
 
   /** Streams a file's bytes (L2): bounded memory whatever the file size. */

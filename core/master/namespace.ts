@@ -214,8 +214,9 @@ export class Namespace {
   }
 
   /** Every node below the root, parents before children, with its path. */
-  *walk(): Generator<[string, number]> {
-    const stack: [number, string][] = [[ROOT, ""]];
+  /** Every node below `top` (whose path is `prefix`, "" for the root), with its path. */
+  *walk(top = ROOT, prefix = ""): Generator<[string, number]> {
+    const stack: [number, string][] = [[top, prefix]];
     while (stack.length > 0) {
       const [dir, path] = stack.pop()!;
       const kids: number[] = [...this.children(dir)];

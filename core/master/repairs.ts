@@ -58,6 +58,10 @@ export class Repairs {
     return this.underWay.length;
   }
 
+  isCloning(handle: Handle): boolean {
+    return this.underWay.some((c) => c.handle === handle);
+  }
+
   tick(nowMs: number): void {
     if (!this.dirty && nowMs - this.lastScanMs < SCAN_EVERY_MS) return;
     this.dirty = false;

@@ -16,6 +16,7 @@ import { OpLog } from "./oplog";
 import { joinPath, normalizePath, splitPath } from "./paths";
 import { choosePlacement } from "./placement";
 import { Repairs, type RepairConfig } from "./repairs";
+import { audit, type FsckFile } from "./fsck";
 import { ServerRegistry, type ServerRecord } from "./servers";
 import { establishClusterParams } from "./cluster-params";
 import { MasterState, type ClusterParams, type Op } from "./state";
@@ -70,6 +71,8 @@ export class Master {
   private readonly raised = new RaisedVersions();
   /** Re-replication (M11). */
   readonly repairs: Repairs;
+  /** Chunks whose last live replica was reported damaged (kept on its disk): fsck calls them corrupt. */
+  private readonly damagedOnly = new Set<Handle>();
   port = 0;
 
   /** Signs lease tokens (core/lease-tokens.ts). */
@@ -235,6 +238,8 @@ export class Master {
         return this.withPaths([body.path], "read", () => this.appendLease(body));
       case "cluster":
         return this.cluster();
+      case "fsck":
+        return this.fsck(body);
       case "register":
         return this.register(body, peer);
       case "heartbeat":
@@ -372,6 +377,33 @@ export class Master {
     }
     await this.commit({ o: "size", p: path, s: b.size, t: Date.now() });
     return {};
+  }
+
+  private fsck(b: ReqBody<"fsck">): RepBody<"fsck"> {
+    const path = normalizePath(b.path);
+    const top = this.state.lookup(path);
+    if (!top) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
+    const ns = this.state.ns;
+    let directories = 0;
+    const self = this;
+    const files = function* (): Generator<FsckFile> {
+      const nodes: Iterable<[string, number]> = ns.isFile(top) ? [[path, top]] : ns.walk(top, path === "/" ? "" : path);
+      if (ns.isDir(top)) directories++;
+      for (const [p, id] of nodes) {
+        if (ns.isDir(id)) directories++;
+        else yield { path: p, target: ns.replicationOf(id), sizeBytes: self.state.fileSize(id), chunks: ns.chunks(id) };
+      }
+    };
+    const servers = [...this.registry.servers.values()];
+    const report = audit(files(), 0, {
+      racksOf: (h) => this.registry.replicaRefs(h).map((r) => r.rack),
+      damaged: (h) => this.damagedOnly.has(h),
+      staleReplicas: (h) => servers.reduce((n, s) => n + (s.discard.has(h) ? 1 : 0), 0),
+      repairing: (h) => this.repairs.isCloning(h),
+      racks: new Set(this.registry.candidates().map((c) => c.rack)).size,
+    });
+    report.directories = directories;
+    return report;
   }
 
   private cluster(): RepBody<"cluster"> {
@@ -653,6 +685,7 @@ export class Master {
     // The last replica is never deleted: a damaged copy may still be all there is.
     const others = this.registry.replicaRefs(b.handle).length;
     if (others > 0) s.discard.add(b.handle);
+    else this.damagedOnly.add(b.handle);
     this.log.warn(`chunk ${handleName(b.handle)}: replica on ${s.addr} is damaged (${b.reason}); dropped${others > 0 ? "" : ", kept on its disk: no other replica is live"}`);
     const l = this.leases.current(b.handle, Date.now());
     if (l?.primary === s.id) this.leases.revoke(b.handle);

@@ -37,11 +37,20 @@ test("two servers SIGKILLed at once: every chunk gets three replicas again, over
     const before = await chunksOf(cluster, "/f");
     expect(before).toHaveLength(31);
     for (const c of before) expect(new Set(c.replicas.map((r) => r.rack)).size).toBeGreaterThanOrEqual(2);
+    const fresh = await cluster.gfs(["fsck", "--json"]);
+    expect(JSON.parse(fresh.stdout)).toMatchObject({ healthy: true, files: 1, chunks: 31, bytes: data.byteLength, underReplicated: 0, missing: 0, problems: [] });
 
     const killed: Daemon[] = [cluster.chunkservers[0]!, cluster.chunkservers[2]!];
     await Promise.all(killed.map((d) => cluster.kill(d)));
     const gone = new Set(killed.map((d) => d.addr));
-    await waitFor("the master to notice", async () => (await chunksOf(cluster, "/f")).some((c) => c.replicas.length < 3), 20_000, 100);
+    // fsck reports it (exit 1), then finds the cluster healthy again by itself (exit 0).
+    const sick = await waitFor("fsck to report under-replication", async () => {
+      const r = await cluster.gfs(["fsck", "--json"], { check: false });
+      return r.code === 1 ? r : null;
+    }, 20_000, 50);
+    expect(JSON.parse(sick.stdout).underReplicated).toBeGreaterThan(0);
+    expect(JSON.parse(sick.stdout).problems[0]).toMatchObject({ path: "/f", problem: expect.stringMatching(/of 3 replicas/) });
+    await waitFor("fsck healthy again", async () => (await cluster.gfs(["fsck"], { check: false })).code === 0, 60_000, 200);
     await waitFor("every chunk to have three live replicas again", async () => {
       const chunks = await chunksOf(cluster, "/f");
       return chunks.every((c) => c.replicas.length === 3 && c.replicas.every((r) => !gone.has(r.server)));
