@@ -15,8 +15,8 @@ _gfs() {
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     chunkserver)
-      case "$prev" in --data|--master|--listen|--advertise|--rack|--buffer|--scrub-interval|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--data --master --listen --advertise --rack --buffer --scrub-interval --secret-file --idle-timeout --help -h' -- "$cur") )
+      case "$prev" in --data|--master|--listen|--advertise|--rack|--buffer|--scrub-interval|--scrub-rate|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--data --master --listen --advertise --rack --buffer --scrub-interval --scrub-rate --secret-file --idle-timeout --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     dev)

@@ -44,6 +44,7 @@ complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l advertise -r -d 
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l rack -r -d 'Rack name, for spreading replicas'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l buffer -r -d 'Memory for pushed data waiting to be written'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l scrub-interval -r -d 'How often idle chunks are re-verified'
+complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l scrub-rate -r -d 'Bytes per second the re-verification reads at most (0: unpaced)'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l idle-timeout -r -d 'Close connections that send nothing for this long'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l help -s h -d 'Show help'

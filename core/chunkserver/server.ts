@@ -29,6 +29,8 @@ export interface ChunkServerConfig {
   rack: string;
   bufferBytes: number;
   scrubIntervalMs: number;
+  /** Bytes a second the scrubber reads at most (0: unpaced). */
+  scrubBytesPerSec: number;
   secret: Uint8Array | null;
   /** Connections idle this long are closed. */
   idleMs?: number;
@@ -669,18 +671,33 @@ export class ChunkServer {
 
   // ---- scrubbing (C2): verify chunks nobody reads ----
 
-  private scheduleScrub(): void {
+  /**
+   * One pass over every chunk per `--scrub-interval`, at most `--scrub-rate`
+   * bytes a second, skipping chunks this server is writing as primary now;
+   * a damaged one is reported, and the master replaces it from a good replica.
+   */
+  private scheduleScrub(delayMs = this.cfg.scrubIntervalMs): void {
     const t = setTimeout(async () => {
       if (this.stopped || !this.store) return this.scheduleScrub();
+      const started = Date.now();
+      let bytes = 0;
       for (const r of this.store.reports()) {
         if (this.stopped) return;
+        if (this.order.secondariesOf(r.handle, Date.now()).length > 0 || !this.store.has(r.handle)) continue;
         if (!(await this.store.verify(r.handle)) && this.store.has(r.handle)) this.reportCorrupt(r.handle, "found by the scrubber");
-        await sleep(1); // yield to requests between chunks
+        bytes += r.size;
+        // Paced, and yielding to requests between chunks.
+        await sleep(Math.max(1, scrubPauseMs(bytes, Date.now() - started, this.cfg.scrubBytesPerSec)));
       }
-      this.scheduleScrub();
-    }, this.cfg.scrubIntervalMs);
+      this.scheduleScrub(Math.max(0, this.cfg.scrubIntervalMs - (Date.now() - started)));
+    }, delayMs);
     this.timers.push(t);
   }
+}
+
+/** How long to wait so that `bytes` verified since `elapsedMs` ago stays within `bytesPerSec` (0: unpaced). */
+export function scrubPauseMs(bytes: number, elapsedMs: number, bytesPerSec: number): number {
+  return bytesPerSec > 0 ? Math.max(0, (bytes / bytesPerSec) * 1000 - elapsedMs) : 0;
 }
 
 /** Requests that change chunks on the master's say. */

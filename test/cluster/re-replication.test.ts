@@ -92,3 +92,31 @@ test("a damaged replica found by a reader is replaced from a good one", async ()
     await cluster.stop();
   }
 }, 120_000);
+
+test("a byte flipped in an idle chunk: the scrubber notices, the replica is replaced, fsck is healthy again", async () => {
+  const cluster = await new TestCluster({
+    chunkservers: 4, replication: 3, chunkSize: "1MiB",
+    masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s"],
+    chunkserverArgs: () => ["--scrub-interval", "1s"],
+  }).start();
+  try {
+    const data = randomBytes(2 * MiB + 10, 82);
+    await cluster.gfs(["put", "-", "/idle"], { stdin: data });
+    const [c] = await chunksOf(cluster, "/idle");
+    const holder = cluster.chunkservers.find((d) => d.addr === c!.replicas[1]!.server)!;
+    const file = join(holder.dataDir, "chunks", `${handleName(c!.handle)}.chunk`);
+    const bytes = readFileSync(file);
+    bytes[700_000] = bytes[700_000]! ^ 0x01;
+    writeFileSync(file, bytes);
+    // Nobody reads it: only the scrubber can notice.
+    await waitFor("the scrubber to report it", () => holder.log.some((l) => l.includes(`chunk ${handleName(c!.handle)} is corrupt`) && l.includes("found by the scrubber")), 20_000, 50);
+    await waitFor("a good replica in its place", async () => {
+      const replicas = (await chunksOf(cluster, "/idle"))[0]!.replicas;
+      return replicas.length === 3 && !replicas.some((r) => r.server === holder.addr);
+    }, 30_000, 100);
+    await waitFor("fsck healthy", async () => (await cluster.gfs(["fsck"], { check: false })).code === 0, 30_000, 100);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/idle"])).stdoutBytes, data)).toBe(0);
+  } finally {
+    await cluster.stop();
+  }
+}, 120_000);

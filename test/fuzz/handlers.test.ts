@@ -43,7 +43,7 @@ beforeAll(async () => {
   });
   await master.start();
   const masterAddr = `127.0.0.1:${master.port}`;
-  server = new ChunkServer({ dataDir: join(dir, "cs"), master: masterAddr, listenHost: "127.0.0.1", listenPort: 0, rack: "r1", bufferBytes: 64 * CHUNK, scrubIntervalMs: 0, secret: null });
+  server = new ChunkServer({ dataDir: join(dir, "cs"), master: masterAddr, listenHost: "127.0.0.1", listenPort: 0, rack: "r1", bufferBytes: 64 * CHUNK, scrubIntervalMs: 0, scrubBytesPerSec: 0, secret: null });
   await server.start();
   await server.whenRegistered();
   client = connectClient({ master: masterAddr });
