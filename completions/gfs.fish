@@ -16,7 +16,7 @@ complete -c gfs -n '__fish_use_subcommand' -a snapshot -d 'Copy a file or direct
 complete -c gfs -n '__fish_use_subcommand' -a setrep -d 'Set the replication target of a file or directory (not implemented yet)'
 complete -c gfs -n '__fish_use_subcommand' -a fsck -d 'Audit files, chunks and replicas below a path; exit 0 only when healthy'
 complete -c gfs -n '__fish_use_subcommand' -a rebalance -d 'Move replicas until every server'\''s disk use is near the average (not implemented yet)'
-complete -c gfs -n '__fish_use_subcommand' -a cluster -d 'Show the cluster'\''s chunk size, replication and chunk servers'
+complete -c gfs -n '__fish_use_subcommand' -a cluster -d 'Show the masters and chunk servers: state, rack, disk use, chunks'
 complete -c gfs -n '__fish_use_subcommand' -a completion -d 'Print the completion script for bash, zsh or fish'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l data -r -d 'Directory for the operation log and checkpoints'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l listen -r -d 'Address to listen on'
@@ -140,7 +140,7 @@ complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l secret-file -r -d 
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -F
-complete -c gfs -n '__fish_seen_subcommand_from cluster' -l json -d 'One JSON object'
+complete -c gfs -n '__fish_seen_subcommand_from cluster' -l json -d 'One JSON object: chunkSize, replication, masters, chunkservers'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'

@@ -55,7 +55,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   push: { dataId: str, size: count, chain: listOf(str), crc: count, handle: opt(count) },
   read: { handle: count, version: count, offset: count, length: count },
   write: { handle: count, version: count, offset: count, dataId: str, size: count },
-  append: { handle: count, version: count, dataId: str, size: count },
+  append: { handle: count, version: count, dataId: str, size: count, pushedBefore: opt(bool) },
   applyWrite: {
     handle: count,
     version: count,
@@ -64,6 +64,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
     size: count,
     serial: count,
     zeros: opt(bool),
+    pushedBefore: opt(bool),
     lease: object({ primary: str, secondaries: listOf(str), token: bytes }),
   },
 };

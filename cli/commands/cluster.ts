@@ -1,25 +1,53 @@
-// gfs cluster: the master's view of the chunk servers.
+// gfs cluster: the masters and chunk servers, as the master sees them.
 import { defineCommand } from "citty";
+import type { ServerStatus } from "../../net/messages";
 import { clientArgs } from "../options";
 import { withClient } from "../client";
-import { formatBytes } from "../format";
+import { formatBytes, formatTime } from "../format";
+
+/** A chunk server as `cluster --json` shows it (CLI.md). */
+export interface ChunkServerView {
+  id: string;
+  address: string;
+  rack: string;
+  state: "up" | "lost" | "draining";
+  /** While lost: since when (ISO 8601). */
+  lostSince?: string;
+  diskUsed: number;
+  diskTotal: number;
+  chunks: number;
+  lastHeartbeatMsAgo: number;
+}
+
+export function chunkServerView(s: ServerStatus): ChunkServerView {
+  return {
+    id: s.id, address: s.addr, rack: s.rack, state: s.alive ? "up" : "lost",
+    ...(s.lostAtMs ? { lostSince: new Date(s.lostAtMs).toISOString() } : {}),
+    diskUsed: s.usedBytes, diskTotal: s.capacityBytes, chunks: s.chunks, lastHeartbeatMsAgo: s.lastHeartbeatMsAgo,
+  };
+}
 
 export default defineCommand({
-  meta: { name: "cluster", description: "Show the cluster's chunk size, replication and chunk servers" },
+  meta: { name: "cluster", description: "Show the masters and chunk servers: state, rack, disk use, chunks" },
   args: {
-    json: { type: "boolean", description: "One JSON object" },
+    json: { type: "boolean", description: "One JSON object: chunkSize, replication, masters, chunkservers" },
     ...clientArgs,
   },
   async run({ args }) {
     await withClient(args, async (c) => {
       const info = await c.cluster();
+      const masters = [{ address: c.masters[0]!, role: "single", epoch: 0, lagMs: 0 }];
+      const servers = info.servers.map(chunkServerView);
       if (args.json) {
-        process.stdout.write(JSON.stringify(info) + "\n");
+        process.stdout.write(JSON.stringify({ chunkSize: info.chunkSize, replication: info.replication, masters, chunkservers: servers }) + "\n");
         return;
       }
-      const lines = [`chunk size ${formatBytes(info.chunkSize)}, replication ${info.replication}, ${info.servers.filter((s) => s.alive).length}/${info.servers.length} chunk servers alive`];
-      for (const s of info.servers) {
-        lines.push(`  ${s.alive ? "up  " : "DOWN"} ${s.addr.padEnd(22)} rack ${s.rack.padEnd(10)} ${String(s.chunks).padStart(8)} chunks  ${formatBytes(s.usedBytes)} used  (${s.id})`);
+      const up = servers.filter((s) => s.state === "up").length;
+      const lines = [`master ${masters[0]!.address} (single); chunk size ${formatBytes(info.chunkSize)}, replication ${info.replication}; ${up}/${servers.length} chunk servers up`];
+      for (const s of servers) {
+        const use = s.diskTotal > 0 ? `${formatBytes(s.diskUsed)} of ${formatBytes(s.diskTotal)} (${Math.round((100 * s.diskUsed) / s.diskTotal)}%)` : "disk not reported";
+        const state = s.state === "lost" ? `LOST since ${formatTime(Date.parse(s.lostSince!))}` : s.state;
+        lines.push(`  ${state.padEnd(4)} ${s.address.padEnd(22)} rack ${s.rack.padEnd(10)} ${String(s.chunks).padStart(8)} chunks  ${use}  (${s.id})`);
       }
       process.stdout.write(lines.join("\n") + "\n");
     });

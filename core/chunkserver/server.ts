@@ -566,7 +566,7 @@ export class ChunkServer {
       }
       throw new GfsError(ErrorCode.CHUNK_FULL, `chunk ${handleName(b.handle)} is full`);
     }
-    await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial }, d, peers);
+    await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial, ...(b.pushedBefore ? { pushedBefore: true } : {}) }, d, peers);
     return { offset: d.offset };
   }
 
@@ -655,7 +655,7 @@ export class ChunkServer {
 
   /** Queues the write in the chunk's order now (without yielding); it runs once its data is here. */
   private async applyLocal(m: Mutation): Promise<number> {
-    const input = m.zeros ? { data: new Uint8Array(m.size) } : this.waits.get(m.dataId, m.size, m.handle, m.version);
+    const input = m.zeros ? { data: new Uint8Array(m.size) } : this.waits.get(m.dataId, m.size, m.handle, m.version, m.pushedBefore === true);
     try {
       const size = await this.store.write(m.handle, m.offset, input);
       if (input instanceof Promise) {

@@ -10,9 +10,11 @@
 // made. A failed batch is retried on a fresh lease (a new one only if a
 // server of the old one is gone); CHUNK_FULL moves to the next chunk. When
 // the primary refused before any replica took the data (chunk full, lease
-// changed), the retry names the same pushed data and pushes it only to
-// replicas that do not have it: on slow links a batch is not pushed again
-// for every chunk that fills while it travels. Success means every record of
+// changed) and the next lease is on the same servers, the retry names the
+// same pushed data instead of pushing it again: on slow links a batch is not
+// pushed again for every chunk that fills while it travels. A replica the
+// earlier push never reached (it failed down the chain) answers NO_DATA at
+// once, and the batch is pushed again. Success means every record of
 // the batch is at the same offset on every replica.
 import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
@@ -208,16 +210,17 @@ export class AppendBatcher {
           // The request goes while the data is still travelling down the
           // chain: each replica writes once the bytes reach it, and the
           // reply says every replica did.
-          pushedAs ??= { dataId: randomBytes(12).toString("base64url"), to: new Set() };
-          const { dataId, to } = pushedAs;
-          const missing = [grant.primary, ...grant.secondaries].filter((r) => !to.has(r.addr));
-          for (const r of missing) to.add(r.addr);
-          const pushed = missing.length === 0 ? Promise.resolve() : pushAhead(this.client, { ...grant, primary: missing[0]!, secondaries: missing.slice(1) }, dataId, blob, crc);
+          const replicas = [grant.primary, ...grant.secondaries];
+          // Reused only when every replica of this lease was sent it: then a replica without it says so at once.
+          const reused = pushedAs !== null && replicas.every((r) => pushedAs!.to.has(r.addr));
+          if (!reused) pushedAs = { dataId: randomBytes(12).toString("base64url"), to: new Set(replicas.map((r) => r.addr)) };
+          const dataId = pushedAs!.dataId;
+          const pushed = reused ? Promise.resolve() : pushAhead(this.client, grant, dataId, blob, crc);
           pushed.catch(() => {}); // awaited below, after other awaits
           const primary = await this.client.pool.get(grant.primary.addr);
           await turn.wait();
           await pushed;
-          const reply = primary.call("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength });
+          const reply = primary.call("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength, ...(reused ? { pushedBefore: true } : {}) });
           turn.sent();
           const { offset } = await reply;
           return grant.index * grant.chunkSize + offset;

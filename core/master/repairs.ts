@@ -3,8 +3,10 @@
 // replicas. Runs when something changed (a server lost or back, a replica
 // dropped, a clone ended, a chunk created short) and every few seconds anyway.
 //
-// A clone is made at the chunk's current version from a chunk without a live
-// lease. A write needs a lease, and every lease raises the version on the
+// A clone is made from a chunk without a live lease, after the master moved
+// its replicas to a new version: a mutation ordered under an older lease can
+// no longer complete (a replica at the new version refuses it), so the bytes
+// copied are final. A write needs a new lease, which raises the version on the
 // listed replicas only, so a clone that raced with one ends at an old version:
 // it is then discarded, never listed.
 import type { ConsolaInstance } from "consola";
@@ -27,6 +29,8 @@ export interface RepairDeps {
   log: ConsolaInstance;
   chunkSizeBytes: () => number;
   cloneChunk(serverId: string, body: { handle: Handle; version: number; from: string; bytesPerSec: number }): Promise<{ size: number }>;
+  /** Moves the chunk's replicas to a new version (refused under a live lease); returns it. */
+  freeze(handle: Handle): Promise<number>;
 }
 
 /** A full scan at least this often, changed or not. */
@@ -105,13 +109,14 @@ export class Repairs {
 
   private async clone(c: Clone): Promise<void> {
     const { registry, log } = this.deps;
-    const version = this.deps.state().chunks.versionOf(c.handle);
     const from = registry.ref(c.from);
     const to = registry.ref(c.to);
-    if (!from || !to || version === 0) return;
+    if (!from || !to) return;
     this.underWay.push(c);
     const t0 = Date.now();
     try {
+      const version = await this.deps.freeze(c.handle);
+      if (!registry.replicaRefs(c.handle).some((r) => r.id === c.from)) throw new Error(`${from.addr} left the chunk while its version moved on`);
       const { size } = await this.deps.cloneChunk(c.to, { handle: c.handle, version, from: from.addr, bytesPerSec: this.cfg.cloneBytesPerSec });
       const now = this.deps.state().chunks.versionOf(c.handle);
       const dest = registry.servers.get(c.to);

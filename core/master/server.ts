@@ -5,7 +5,7 @@
 import { mkdirSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
-import type { ChunkLocation, DirEntry, Handle, LeaseGrant, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
+import type { ChunkLocation, DirEntry, Handle, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
 import { DEFAULT_IDLE_MS, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { logger } from "../log";
 import { selfArgv } from "../self";
@@ -88,6 +88,7 @@ export class Master {
       log: this.log,
       chunkSizeBytes: () => this.state.params.chunkSizeBytes,
       cloneChunk: (id, body) => this.callServer(id, "cloneChunk", body, CLONE_CALL_MS),
+      freeze: (handle) => this.freezeForClone(handle),
     }, cfg.repairs ?? DEFAULT_REPAIRS);
   }
 
@@ -569,26 +570,7 @@ export class Master {
     }
     const why = !cur ? "no live lease" : renew ? "a client's write failed and a server of the lease is gone" : "the lease no longer matches the live replicas";
     this.leases.revoke(handle);
-    let live = this.registry.replicaRefs(handle);
-    let version = meta.version;
-    for (;;) {
-      if (live.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no live replica of chunk ${handleName(handle)}`);
-      version = nextVersion(this.state.chunks.versionOf(handle), this.raised.has(handle));
-      this.raised.add(handle);
-      const holders = live;
-      const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "setVersion", { handle, version })));
-      live = holders.filter((_, i) => results[i]!.status === "fulfilled");
-      if (live.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no replica of chunk ${handleName(handle)} accepted version ${version}`);
-      if (!this.state.chunks.has(handle)) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handleName(handle)} no longer exists`);
-      await this.commit({ o: "ver", h: handle, v: version });
-      if (live.length === holders.length) break;
-      results.forEach((r, i) => {
-        if (r.status !== "rejected") return;
-        this.log.warn(`chunk ${handleName(handle)}: ${holders[i]!.addr} did not confirm version ${version} (${(r.reason as Error).message}); its replica leaves the lease`);
-        this.registry.removeLocation(handle, holders[i]!.id);
-      });
-      this.repairs.changed();
-    }
+    const { version, live } = await this.raiseVersion(handle);
     const primary = live[0]!;
     const secondaries = live.slice(1);
     const token = signLease(this.tokenKey, { handle, version, primary: primary.id, secondaries: secondaries.map((r) => r.id) });
@@ -596,6 +578,47 @@ export class Master {
     const lease = this.leases.grant(handle, primary.id, version, Date.now(), live.map((r) => r.id));
     this.log.debug(`chunk ${handleName(handle)}: lease to ${primary.addr} at version ${version} (${why})`);
     return this.grantReply(handle, index, lease);
+  }
+
+  /**
+   * Moves a chunk's live replicas to a new version, first on the replicas and
+   * then in the log (versions.ts); replicas that do not confirm leave, and
+   * the rest move one further, until all that are left confirmed. Afterwards
+   * no mutation ordered under an older version can complete anywhere.
+   * Callers hold the chunk's lock.
+   */
+  private async raiseVersion(handle: Handle): Promise<{ version: number; live: ReplicaRef[] }> {
+    let live = this.registry.replicaRefs(handle);
+    for (;;) {
+      if (live.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no live replica of chunk ${handleName(handle)}`);
+      const version = nextVersion(this.state.chunks.versionOf(handle), this.raised.has(handle));
+      this.raised.add(handle);
+      const holders = live;
+      const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "setVersion", { handle, version })));
+      live = holders.filter((_, i) => results[i]!.status === "fulfilled");
+      if (live.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no replica of chunk ${handleName(handle)} accepted version ${version}`);
+      if (!this.state.chunks.has(handle)) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handleName(handle)} no longer exists`);
+      await this.commit({ o: "ver", h: handle, v: version });
+      if (live.length === holders.length) return { version, live };
+      results.forEach((r, i) => {
+        if (r.status !== "rejected") return;
+        this.log.warn(`chunk ${handleName(handle)}: ${holders[i]!.addr} did not confirm version ${version} (${(r.reason as Error).message}); its replica leaves`);
+        this.registry.removeLocation(handle, holders[i]!.id);
+      });
+      this.repairs.changed();
+    }
+  }
+
+  /**
+   * Before a clone: a new version on the live replicas, so the bytes copied
+   * are final until the next lease (which raises it again and makes the copy
+   * stale). Refused while a lease is live.
+   */
+  private freezeForClone(handle: Handle): Promise<number> {
+    return this.locked(`chunk:${handle}`, async () => {
+      if (this.leases.current(handle, Date.now())) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} is being written`);
+      return (await this.raiseVersion(handle)).version;
+    });
   }
 
   /** The lease as clients see it: primary and secondaries exactly as granted. */

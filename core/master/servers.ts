@@ -22,6 +22,8 @@ export interface ServerRecord {
   chunkCount: number;
   /** Chunks this server should delete, sent with the next heartbeat reply. */
   discard: Set<Handle>;
+  /** When it was declared lost (0 while alive). */
+  lostAtMs: number;
 }
 
 const SLOTS = 4;
@@ -36,7 +38,7 @@ export class ServerRegistry {
     let s = this.servers.get(id);
     if (!s) {
       assert(this.byIndex.length < 0xffff, "fewer than 65535 chunk servers");
-      s = { id, index: this.byIndex.length, addr, rack, capacityBytes: 0, usedBytes: 0, alive: true, lastHeartbeatMs: nowMs, recentCreations: 0, chunkCount: 0, discard: new Set() };
+      s = { id, index: this.byIndex.length, addr, rack, capacityBytes: 0, usedBytes: 0, alive: true, lastHeartbeatMs: nowMs, recentCreations: 0, chunkCount: 0, discard: new Set(), lostAtMs: 0 };
       this.byIndex.push(s);
       this.servers.set(id, s);
     } else {
@@ -44,6 +46,7 @@ export class ServerRegistry {
       s.addr = addr;
       s.rack = rack;
       s.alive = true;
+      s.lostAtMs = 0;
       s.lastHeartbeatMs = nowMs;
     }
     return s;
@@ -54,6 +57,7 @@ export class ServerRegistry {
     const s = this.servers.get(id);
     if (!s || !s.alive) return [];
     s.alive = false;
+    s.lostAtMs = Date.now();
     return this.forget(s);
   }
 
@@ -135,6 +139,7 @@ export class ServerRegistry {
       chunks: s.chunkCount,
       alive: s.alive,
       lastHeartbeatMsAgo: nowMs - s.lastHeartbeatMs,
+      ...(s.alive ? {} : { lostAtMs: s.lostAtMs }),
     }));
   }
 

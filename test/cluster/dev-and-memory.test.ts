@@ -30,11 +30,11 @@ describe("gfs dev", () => {
       await runGfs(["put", "-", "/hello.txt"], { stdin: "hello from gfs dev\n", env });
       expect((await runGfs(["cat", "/hello.txt"], { env })).stdout).toBe("hello from gfs dev\n");
       const cluster = JSON.parse((await runGfs(["cluster", "--json"], { env })).stdout);
-      expect(cluster.servers.filter((s: { alive: boolean }) => s.alive)).toHaveLength(3);
+      expect(cluster.chunkservers.filter((s: { state: string }) => s.state === "up")).toHaveLength(3);
       dev.kill("SIGINT");
       expect(await dev.exited).toBe(0);
       // Every server port is closed now: the master's and each chunk server's.
-      const ports = [Number(master.split(":")[1]), ...cluster.servers.map((s: { addr: string }) => Number(s.addr.split(":")[1]))];
+      const ports = [Number(master.split(":")[1]), ...cluster.chunkservers.map((s: { address: string }) => Number(s.address.split(":")[1]))];
       for (const port of ports) expect(await refuses(port)).toBe(true);
     } finally {
       dev.kill("SIGKILL");

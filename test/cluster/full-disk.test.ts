@@ -28,10 +28,10 @@ function fillDisk(path: string): number {
 }
 
 interface ServerStatus {
-  addr: string;
-  alive: boolean;
-  usedBytes: number;
-  capacityBytes: number;
+  address: string;
+  state: string;
+  diskUsed: number;
+  diskTotal: number;
   chunks: number;
 }
 
@@ -58,8 +58,8 @@ test("a chunk server with a full disk: appends and puts succeed elsewhere, every
     // Writes under way when the disk fills: some chunks already have a replica there.
     const first = [...appenders(0, 3), ...puts(0, 2)];
     await waitFor("chunks on the server that will fill", async () => {
-      const servers: ServerStatus[] = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).servers;
-      return servers.find((s) => s.addr === full.addr)!.chunks > 0;
+      const servers: ServerStatus[] = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).chunkservers;
+      return servers.find((s) => s.address === full.addr)!.chunks > 0;
     }, 20_000, 20);
     expect(fillDisk(filler)).toBeGreaterThan(0);
     const second = [...appenders(3, 3), ...puts(2, 2)];
@@ -70,9 +70,9 @@ test("a chunk server with a full disk: appends and puts succeed elsewhere, every
 
     // The master sees the disk as full.
     await waitFor("the master to see the full disk", async () => {
-      const servers: ServerStatus[] = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).servers;
-      const s = servers.find((x) => x.addr === full.addr)!;
-      return s.alive && s.capacityBytes - s.usedBytes < MiB;
+      const servers: ServerStatus[] = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).chunkservers;
+      const s = servers.find((x) => x.address === full.addr)!;
+      return s.state === "up" && s.diskTotal - s.diskUsed < MiB;
     }, 20_000, 50);
     expect(full.proc.exitCode).toBeNull();
 
@@ -84,7 +84,16 @@ test("a chunk server with a full disk: appends and puts succeed elsewhere, every
       expect(records.length).toBe(expected.length);
       expect(new Set(records)).toEqual(new Set(expected));
     };
-    await check();
+    try {
+      await check();
+    } catch (err) {
+      const { writeFileSync: w } = await import("node:fs");
+      w("/work/scratch/fd-master.txt", cluster.master.log.join("\n"));
+      cluster.chunkservers.forEach((d, i) => w(`/work/scratch/fd-cs${i}.txt`, d.log.join("\n")));
+      w("/work/scratch/fd-records.txt", (await cluster.gfs(["cat", "--records", "/log"])).stdout);
+      w("/work/scratch/fd-stat.txt", (await cluster.gfs(["stat", "/log", "--json"])).stdout);
+      throw err;
+    }
     // With the others gone, what the full server holds is still served.
     await cluster.kill(cluster.chunkservers[3]!);
     await check();
@@ -94,16 +103,16 @@ test("a chunk server with a full disk: appends and puts succeed elsewhere, every
     // Room again: it takes new chunks.
     unlinkSync(filler);
     await waitFor("the master to see room on the server", async () => {
-      const servers: ServerStatus[] = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).servers;
-      const s = servers.find((x) => x.addr === full.addr)!;
-      return s.capacityBytes - s.usedBytes > 8 * MiB;
+      const servers: ServerStatus[] = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).chunkservers;
+      const s = servers.find((x) => x.address === full.addr)!;
+      return s.diskTotal - s.diskUsed > 8 * MiB;
     }, 20_000, 50);
-    const before = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).servers.find((s: ServerStatus) => s.addr === full.addr).chunks;
+    const before = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).chunkservers.find((s: ServerStatus) => s.address === full.addr).chunks;
     const more = await Promise.all(puts(10, 3));
     for (const r of more) expect(r.code).toBe(0);
     await waitFor("new chunks on the server", async () => {
-      const servers: ServerStatus[] = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).servers;
-      return servers.find((s) => s.addr === full.addr)!.chunks > before;
+      const servers: ServerStatus[] = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).chunkservers;
+      return servers.find((s) => s.address === full.addr)!.chunks > before;
     }, 20_000, 50);
     expect(full.proc.exitCode).toBeNull();
   } finally {

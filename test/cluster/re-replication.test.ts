@@ -49,6 +49,13 @@ test("two servers SIGKILLed at once: every chunk gets three replicas again, over
       return r.code === 1 ? r : null;
     }, 20_000, 50);
     expect(JSON.parse(sick.stdout).underReplicated).toBeGreaterThan(0);
+    const view = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout);
+    expect(view.masters).toEqual([{ address: cluster.masterAddr, role: "single", epoch: 0, lagMs: 0 }]);
+    for (const s of view.chunkservers) {
+      if (gone.has(s.address)) expect(s).toMatchObject({ state: "lost", lostSince: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+      else expect(s).toMatchObject({ state: "up", rack: expect.stringMatching(/^r[123]$/), diskTotal: expect.any(Number), chunks: expect.any(Number) });
+    }
+    expect((await cluster.gfs(["cluster"])).stdout).toMatch(/LOST since/);
     expect(JSON.parse(sick.stdout).problems[0]).toMatchObject({ path: "/f", problem: expect.stringMatching(/of 3 replicas/) });
     await waitFor("fsck healthy again", async () => (await cluster.gfs(["fsck"], { check: false })).code === 0, 60_000, 200);
     await waitFor("every chunk to have three live replicas again", async () => {

@@ -154,7 +154,7 @@ export class TestCluster {
     await waitFor(`${n} live chunk servers`, async () => {
       const r = await this.gfs(["cluster", "--json"], { check: false });
       if (r.code !== 0) return false;
-      return JSON.parse(r.stdout).servers.filter((s: { alive: boolean }) => s.alive).length === n;
+      return JSON.parse(r.stdout).chunkservers.filter((s: { state: string }) => s.state === "up").length === n;
     }, timeoutMs, 50);
   }
 
