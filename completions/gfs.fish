@@ -13,7 +13,7 @@ complete -c gfs -n '__fish_use_subcommand' -a mv -d 'Rename SRC to DST (into DST
 complete -c gfs -n '__fish_use_subcommand' -a rm -d 'Delete a file, or a directory with -r (deleted at once for now: the trash comes later)'
 complete -c gfs -n '__fish_use_subcommand' -a undelete -d 'Restore a file from the trash (not implemented yet)'
 complete -c gfs -n '__fish_use_subcommand' -a snapshot -d 'Copy a file or directory tree almost instantly: metadata is duplicated, chunks are shared and copied on their first write'
-complete -c gfs -n '__fish_use_subcommand' -a setrep -d 'Set the replication target of a file or directory (not implemented yet)'
+complete -c gfs -n '__fish_use_subcommand' -a setrep -d 'Set the replication target of a file, or of a directory: every file below it now and every file created below it later; copies are added or removed in the background (gfs fsck shows the progress)'
 complete -c gfs -n '__fish_use_subcommand' -a fsck -d 'Audit files, chunks and replicas below a path; exit 0 only when healthy'
 complete -c gfs -n '__fish_use_subcommand' -a rebalance -d 'Move replicas until every server'\''s disk use is near the average (not implemented yet)'
 complete -c gfs -n '__fish_use_subcommand' -a cluster -d 'Show the masters and chunk servers: state, rack, disk use, chunks'

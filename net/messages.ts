@@ -129,7 +129,8 @@ export interface Requests {
 
   // client -> master
   mkdir: [{ path: string; parents: boolean }, Record<string, never>];
-  create: [{ path: string; replication?: number; parents: boolean }, Record<string, never>];
+  /** Without `replication`, the file gets its directory's (setrep), else the cluster's; `policyOf` names the path whose directory decides (a put's temporary file). */
+  create: [{ path: string; replication?: number; parents: boolean; policyOf?: string }, Record<string, never>];
   ls: [{ path: string }, { entries: DirEntry[]; isFile: boolean }];
   stat: [{ path: string }, StatReply];
   mv: [{ src: string; dst: string; overwrite: boolean }, Record<string, never>];
@@ -140,6 +141,8 @@ export interface Requests {
   /** Lease on the file's last chunk for appending; `full` names a chunk found full, to move past it. */
   appendLease: [{ path: string; full?: number; renew?: boolean }, LeaseGrant];
   cluster: [Record<string, never>, { chunkSize: number; replication: number; servers: ServerStatus[] }];
+  /** The replication target of a file, or of a directory: for files created below it and every file below it now. */
+  setrep: [{ path: string; replication: number }, { files: number }];
   /** The integrity audit of everything below `path` (core/master/fsck.ts). */
   fsck: [{ path: string }, FsckReport];
   snapshot: [{ src: string; dst: string }, { files: number; chunks: number; revokedLeases: number }];
@@ -207,7 +210,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "snapshot",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "snapshot",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead", "progress"]);

@@ -149,8 +149,13 @@ export class GfsClient {
     return this.master("mkdir", { path, parents });
   }
 
-  create(path: string, opts: { replication?: number; parents?: boolean } = {}): Promise<{}> {
-    return this.master("create", { path, replication: opts.replication, parents: opts.parents ?? false });
+  create(path: string, opts: { replication?: number; parents?: boolean; policyOf?: string } = {}): Promise<{}> {
+    return this.master("create", { path, replication: opts.replication, parents: opts.parents ?? false, ...(opts.policyOf ? { policyOf: opts.policyOf } : {}) });
+  }
+
+  /** The replication target of a file, or of a directory (new files below it, and every file below it now). */
+  setrep(path: string, replication: number): Promise<{ files: number }> {
+    return this.master("setrep", { path, replication });
   }
 
   /** Entries of a directory, or the one entry of a file. */
@@ -250,7 +255,7 @@ export class GfsClient {
       const parent = await this.stat(dir);
       if (parent.type !== "dir") throw new GfsError(ErrorCode.NOT_DIR, `${dir} is not a directory`);
     }
-    await this.create(tmp, { replication: opts.replication, parents: true });
+    await this.create(tmp, { replication: opts.replication, parents: true, policyOf: path });
     try {
       const bytes = await writeChunks(this, tmp, source);
       await this.master("complete", { path: tmp, size: bytes });

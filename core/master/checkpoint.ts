@@ -18,7 +18,8 @@ export function checkpointFileName(seq: number): string {
 type CheckpointRecord =
   /** lastOp: the sequence number of the last logged change the checkpoint holds. */
   | { o: "ckpt"; seq: number; handleLimit: number; cs: number; r: number; lastOp: number }
-  | { o: "dir"; p: string; t: number }
+  /** r: the directory's replication for files created below it (absent: inherited). */
+  | { o: "dir"; p: string; t: number; r?: number }
   /** c: [handle, version, size, handle, version, size, ...] */
   | { o: "file"; p: string; r: number; t: number; c: number[] }
   | { o: "end"; n: number };
@@ -49,9 +50,9 @@ export function writeCheckpoint(dir: string, state: MasterState, seq: number): s
   try {
     put({ o: "ckpt", seq, handleLimit: state.handleLimit, cs: state.params.chunkSizeBytes, r: state.params.replication, lastOp: state.lastOp });
     const ns = state.ns;
-    put({ o: "dir", p: "/", t: ns.mtimeOf(ROOT) });
+    put({ o: "dir", p: "/", t: ns.mtimeOf(ROOT), ...(ns.replicationOf(ROOT) ? { r: ns.replicationOf(ROOT) } : {}) });
     for (const [path, id] of state.walk()) {
-      if (ns.isDir(id)) put({ o: "dir", p: path, t: ns.mtimeOf(id) });
+      if (ns.isDir(id)) put({ o: "dir", p: path, t: ns.mtimeOf(id), ...(ns.replicationOf(id) ? { r: ns.replicationOf(id) } : {}) });
       else {
         const c: number[] = [];
         for (const h of ns.chunks(id)) c.push(h, state.chunks.versionOf(h), state.chunks.sizeOf(h));
@@ -87,6 +88,7 @@ export function readCheckpoint(path: string, params?: ClusterParams): MasterStat
     const r = values[i] as CheckpointRecord;
     if (r.o === "dir" && r.p === "/") {
       ns.setMtime(ROOT, r.t);
+      if (r.r) ns.setReplication(ROOT, r.r);
       continue;
     }
     if (r.o !== "dir" && r.o !== "file") return null;
@@ -95,7 +97,9 @@ export function readCheckpoint(path: string, params?: ClusterParams): MasterStat
     if (!parent) return null;
     const name = r.p.slice(slash + 1);
     if (r.o === "dir") {
-      dirs.set(r.p, ns.addDir(parent, name, r.t));
+      const d = ns.addDir(parent, name, r.t);
+      if (r.r) ns.setReplication(d, r.r);
+      dirs.set(r.p, d);
     } else {
       const id = ns.addFile(parent, name, r.r, r.t);
       for (let k = 0; k < r.c.length; k += 3) {

@@ -136,6 +136,12 @@ export class Namespace {
     return id;
   }
 
+  /** A file's replication target, or a directory's for files created below it (0: inherit). */
+  setReplication(id: number, replication: number): void {
+    assert(Number.isInteger(replication) && replication >= (this.kind[id] === FILE ? 1 : 0) && replication <= 255, "replication fits a byte");
+    this.repl[id] = replication;
+  }
+
   appendChunk(id: number, h: Handle): void {
     assert(this.kind[id] === FILE, "chunks belong to files");
     assert(h > 0 && h <= 0xffffffff, `chunk handle ${h} fits 32 bits here`);

@@ -241,6 +241,8 @@ export class Master {
         return this.cluster();
       case "fsck":
         return this.fsck(body);
+      case "setrep":
+        return this.withPaths([body.path], "write", () => this.setrep(body));
       case "register":
         return this.register(body, peer);
       case "heartbeat":
@@ -272,7 +274,7 @@ export class Master {
 
   private async create(b: ReqBody<"create">): Promise<{}> {
     const path = normalizePath(b.path);
-    const r = b.replication ?? this.state.params.replication;
+    const r = b.replication ?? this.inheritedReplication(normalizePath(b.policyOf ?? path));
     if (!Number.isInteger(r) || r < 1 || r > MAX_REPLICATION) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `replication must be 1..${MAX_REPLICATION}, got ${r}`);
     if (b.parents) {
       const parent = path.slice(0, path.lastIndexOf("/")) || "/";
@@ -282,9 +284,38 @@ export class Master {
     return {};
   }
 
+  /** The replication a new file at `path` gets: its nearest ancestor's setrep, else the cluster's. */
+  private inheritedReplication(path: string): number {
+    let dir = path.slice(0, path.lastIndexOf("/")) || "/";
+    for (;;) {
+      const id = this.state.lookup(dir);
+      const r = id && this.state.ns.isDir(id) ? this.state.ns.replicationOf(id) : 0;
+      if (r > 0) return r;
+      if (dir === "/") return this.state.params.replication;
+      dir = dir.slice(0, dir.lastIndexOf("/")) || "/";
+    }
+  }
+
+  /** setrep (M14): a file's target, or a directory's for everything below it; re-replication or surplus removal follows. */
+  private async setrep(b: ReqBody<"setrep">): Promise<RepBody<"setrep">> {
+    const path = normalizePath(b.path);
+    if (!Number.isInteger(b.replication) || b.replication < 1 || b.replication > MAX_REPLICATION) {
+      throw new GfsError(ErrorCode.INVALID_ARGUMENT, `replication must be 1..${MAX_REPLICATION}, got ${b.replication}`);
+    }
+    const id = this.state.lookup(path);
+    if (!id) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
+    let files = 0;
+    if (this.state.ns.isFile(id)) files = 1;
+    else for (const [, n] of this.state.ns.walk(id)) if (this.state.ns.isFile(n)) files++;
+    await this.commit({ o: "rep", p: path, r: b.replication });
+    this.repairs.changed();
+    this.log.info(`setrep ${b.replication} ${path}: ${files} files`);
+    return { files };
+  }
+
   private entry(name: string, id: number): DirEntry {
     const ns = this.state.ns;
-    if (ns.isDir(id)) return { name, type: "dir", size: 0, mtimeMs: ns.mtimeOf(id), replication: 0, chunks: 0 };
+    if (ns.isDir(id)) return { name, type: "dir", size: 0, mtimeMs: ns.mtimeOf(id), replication: ns.replicationOf(id), chunks: 0 };
     return { name, type: "file", size: this.state.fileSize(id), mtimeMs: ns.mtimeOf(id), replication: ns.replicationOf(id), chunks: ns.chunkCount(id) };
   }
 

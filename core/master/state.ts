@@ -27,7 +27,9 @@ export type Op = { q?: number } & (
   /** Snapshot (M15): `d` becomes a copy of `s` sharing its chunks. */
   | { o: "snap"; s: string; d: string; t: number }
   /** Copy-on-write: chunk `i` of file `p` is now `h`, a copy of the shared chunk at version `v`. */
-  | { o: "cow"; p: string; i: number; h: Handle; v: number });
+  | { o: "cow"; p: string; i: number; h: Handle; v: number }
+  /** setrep (M14): file `p`'s target, or directory `p`'s for new files below it and for every file below it now. */
+  | { o: "rep"; p: string; r: number });
 
 export interface ClusterParams {
   chunkSizeBytes: number;
@@ -178,6 +180,13 @@ export class MasterState {
         this.chunks.add(op.h, op.v, size);
         this.ns.replaceChunk(f, op.i, op.h);
         return this.chunks.release(old) ? [old] : [];
+      }
+      case "rep": {
+        const id = this.lookup(op.p);
+        if (!id) throw new GfsError(ErrorCode.NOT_FOUND, `${op.p}: no such file or directory`);
+        this.ns.setReplication(id, op.r);
+        if (this.ns.isDir(id)) for (const [, f] of this.ns.walk(id)) if (this.ns.isFile(f)) this.ns.setReplication(f, op.r);
+        return [];
       }
       case "rm": {
         const { parent, name } = this.parentOf(op.p);

@@ -127,3 +127,35 @@ test("a byte flipped in an idle chunk: the scrubber notices, the replica is repl
     await cluster.stop();
   }
 }, 120_000);
+
+test("setrep: a directory's target applies to files put below it; raising a file's brings copies, lowering drops them; it survives a master restart", async () => {
+  const cluster = await new TestCluster({ chunkservers: 4, replication: 3, chunkSize: "1MiB", masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s"] }).start();
+  try {
+    await cluster.gfs(["mkdir", "/tmp"]);
+    expect((await cluster.gfs(["setrep", "1", "/tmp"])).stdout).toBe("/tmp: replication 1 (0 files)\n");
+    const data = randomBytes(3 * MiB + 5, 83);
+    await cluster.gfs(["put", "-", "/tmp/f"], { stdin: data });
+    const counts = async (p: string) => (await chunksOf(cluster, p)).map((c) => c.replicas.length);
+    expect(await counts("/tmp/f")).toEqual([1, 1, 1, 1]);
+    expect(JSON.parse((await cluster.gfs(["fsck", "/tmp", "--json"])).stdout).healthy).toBe(true);
+
+    await cluster.gfs(["setrep", "3", "/tmp/f"]);
+    await waitFor("three replicas of every chunk", async () => (await counts("/tmp/f")).every((n) => n === 3), 30_000, 100);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/tmp/f"])).stdoutBytes, data)).toBe(0);
+
+    // Lowering the directory's target lowers every file below it.
+    expect((await cluster.gfs(["setrep", "2", "/tmp"])).stdout).toBe("/tmp: replication 2 (1 file)\n");
+    await waitFor("surplus replicas dropped", async () => (await counts("/tmp/f")).every((n) => n === 2), 30_000, 100);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/tmp/f"])).stdoutBytes, data)).toBe(0);
+    expect((await cluster.gfs(["fsck", "--json"])).code).toBe(0);
+
+    await cluster.kill(cluster.master);
+    await cluster.restartMaster();
+    await cluster.waitForServers(4);
+    await cluster.gfs(["put", "-", "/tmp/g"], { stdin: randomBytes(MiB, 84) });
+    expect(await counts("/tmp/g")).toEqual([2]);
+    expect((await cluster.gfs(["setrep", "0", "/tmp"], { check: false })).code).toBe(2);
+  } finally {
+    await cluster.stop();
+  }
+}, 120_000);

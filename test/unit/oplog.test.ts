@@ -129,6 +129,28 @@ describe("operation log", () => {
     expect(recover(dir, params).state.fileCount).toBe(19);
   });
 
+  test("replication targets (setrep) replay from the log and survive a checkpoint: a directory's for files below it", async () => {
+    const dir = tempDir("gfs-log-");
+    await (await logOps(dir, 1, [
+      { o: "mkdir", p: "/tmp", t: 1 },
+      { o: "mkdir", p: "/tmp/sub", t: 1 },
+      { o: "create", p: "/tmp/sub/a", r: 3, t: 2 },
+      { o: "create", p: "/b", r: 3, t: 2 },
+      { o: "rep", p: "/tmp", r: 1 },
+      { o: "rep", p: "/b", r: 5 },
+    ])).close();
+    const check = (st: ReturnType<typeof recover>["state"]) => {
+      expect(st.ns.replicationOf(st.lookup("/tmp"))).toBe(1);
+      expect(st.ns.replicationOf(st.lookup("/tmp/sub"))).toBe(0); // inherits
+      expect(st.ns.replicationOf(st.lookup("/tmp/sub/a"))).toBe(1); // every file below, now
+      expect(st.ns.replicationOf(st.lookup("/b"))).toBe(5);
+    };
+    check(recover(dir, params).state);
+    writeCheckpoint(dir, recover(dir, params, { uptoSeq: 2, repairTail: false }).state, 2);
+    const back = readCheckpoint(join(dir, checkpointFileName(2)), params)!;
+    check(back);
+  });
+
   test("pruning keeps the previous checkpoint and the logs after it", async () => {
     const dir = tempDir("gfs-log-");
     for (const seq of [1, 2, 3]) await (await logOps(dir, seq, creates(2, `/s${seq}-`))).close();
