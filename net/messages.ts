@@ -177,14 +177,10 @@ export interface Requests {
   read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number; crc: number }];
   write: [{ handle: Handle; version: number; offset: number; dataId: string; size: number }, { chunkBytes: number }];
   /** Record append (D3): the primary picks the offset; CHUNK_FULL means the chunk was padded, go to the next. */
-  /**
-   * `pushedBefore`: the data was pushed for an earlier attempt; a replica that does not have it (and is not
-   * receiving it) fails at once with NO_DATA instead of waiting for a push that is not coming.
-   */
-  append: [{ handle: Handle; version: number; dataId: string; size: number; pushedBefore?: boolean }, { offset: number }];
+  append: [{ handle: Handle; version: number; dataId: string; size: number }, { offset: number }];
   /** `zeros` writes `size` zero bytes (padding) instead of pushed data. */
   /** Primary -> secondary. `lease` proves the sender holds the chunk's current lease: refused without it. */
-  applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number; zeros?: boolean; pushedBefore?: boolean; lease: LeaseProof }, { chunkBytes: number }];
+  applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number; zeros?: boolean; lease: LeaseProof }, { chunkBytes: number }];
 }
 
 /** One-way messages. */

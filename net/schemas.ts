@@ -56,7 +56,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   push: { dataId: str, size: count, chain: listOf(str), crc: count, handle: opt(count) },
   read: { handle: count, version: count, offset: count, length: count },
   write: { handle: count, version: count, offset: count, dataId: str, size: count },
-  append: { handle: count, version: count, dataId: str, size: count, pushedBefore: opt(bool) },
+  append: { handle: count, version: count, dataId: str, size: count },
   applyWrite: {
     handle: count,
     version: count,
@@ -65,7 +65,6 @@ const REQUESTS: { [T in RequestType]: Shape } = {
     size: count,
     serial: count,
     zeros: opt(bool),
-    pushedBefore: opt(bool),
     lease: object({ primary: str, secondaries: listOf(str), token: bytes }),
   },
 };

@@ -42,12 +42,8 @@ export class DataWaits {
     return this.waits.size;
   }
 
-  /**
-   * The complete data of `dataId`, taken from the push buffer: at once if it
-   * is here, else once its push completes. `pushedBefore`: the push was for an
-   * earlier attempt, so if nothing of it is here it is not coming (NO_DATA now).
-   */
-  get(dataId: string, size: number, handle: Handle, version: number, pushedBefore = false): Promise<Pushed> {
+  /** The complete data of `dataId`, taken from the push buffer: at once if it is here, else once its push completes. */
+  get(dataId: string, size: number, handle: Handle, version: number): Promise<Pushed> {
     if (this.buffer.isComplete(dataId)) {
       try {
         return Promise.resolve(this.take(dataId, size));
@@ -57,9 +53,6 @@ export class DataWaits {
     }
     const failure = this.failedPushes.get(dataId);
     if (failure) return Promise.reject(failure);
-    if (pushedBefore && !this.buffer.has(dataId)) {
-      return Promise.reject(new GfsError(ErrorCode.NO_DATA, `data ${dataId}, pushed for an earlier attempt, is not here`));
-    }
     return new Promise<Pushed>((resolve, reject) => this.wait(dataId, { size, handle, version, resolve, reject }));
   }
 

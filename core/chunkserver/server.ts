@@ -479,9 +479,9 @@ export class ChunkServer {
       this.unrecyclable.add(whole);
       let reply: Promise<unknown> | null = null;
       try {
-        const downstream = await this.pool.get(next);
+        const { downstream, chain } = await this.nextHop(dataId, b.chain, ahead);
         let sent = 0;
-        const rest = { dataId, size: b.size, chain: b.chain.slice(1), crc: b.crc, handle: b.handle ?? undefined };
+        const rest = { dataId, size: b.size, chain, crc: b.crc, handle: b.handle ?? undefined };
         if (ahead) {
           sent = Math.min(receivedBytes, FORWARD_PIECE_BYTES);
           downstream.notifyData("pushAhead", rest, whole.subarray(0, sent));
@@ -520,6 +520,24 @@ export class ChunkServer {
         throw err;
       },
     );
+  }
+
+  /**
+   * The connection to the next server of a push chain. A push ahead (record
+   * append) skips servers it cannot reach, so one dead replica does not cut
+   * off the ones after it: a retry on a lease without the dead one finds the
+   * data already there. A push with a reply fails instead (the client pushes
+   * again on a new lease).
+   */
+  private async nextHop(dataId: string, chain: string[], skipUnreachable: boolean): Promise<{ downstream: Peer; chain: string[] }> {
+    for (let i = 0; ; i++) {
+      try {
+        return { downstream: await this.pool.get(chain[i]!), chain: chain.slice(i + 1) };
+      } catch (err) {
+        if (!skipUnreachable || i === chain.length - 1) throw err;
+        this.log.debug(`push ${dataId}: ${chain[i]} is unreachable (${(err as Error).message}); forwarding to ${chain[i + 1]}`);
+      }
+    }
   }
 
   // ---- mutations (D2, D5) ----
@@ -566,7 +584,7 @@ export class ChunkServer {
       }
       throw new GfsError(ErrorCode.CHUNK_FULL, `chunk ${handleName(b.handle)} is full`);
     }
-    await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial, ...(b.pushedBefore ? { pushedBefore: true } : {}) }, d, peers);
+    await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial }, d, peers);
     return { offset: d.offset };
   }
 
@@ -655,7 +673,7 @@ export class ChunkServer {
 
   /** Queues the write in the chunk's order now (without yielding); it runs once its data is here. */
   private async applyLocal(m: Mutation): Promise<number> {
-    const input = m.zeros ? { data: new Uint8Array(m.size) } : this.waits.get(m.dataId, m.size, m.handle, m.version, m.pushedBefore === true);
+    const input = m.zeros ? { data: new Uint8Array(m.size) } : this.waits.get(m.dataId, m.size, m.handle, m.version);
     try {
       const size = await this.store.write(m.handle, m.offset, input);
       if (input instanceof Promise) {

@@ -12,9 +12,9 @@
 // the primary refused before any replica took the data (chunk full, lease
 // changed) and the next lease is on the same servers, the retry names the
 // same pushed data instead of pushing it again: on slow links a batch is not
-// pushed again for every chunk that fills while it travels. A replica the
-// earlier push never reached (it failed down the chain) answers NO_DATA at
-// once, and the batch is pushed again. Success means every record of
+// pushed again for every chunk that fills while it travels. (A push skips a
+// server it cannot reach, so a dead replica does not keep the data from the
+// ones after it in the chain.) Success means every record of
 // the batch is at the same offset on every replica.
 import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
@@ -211,7 +211,7 @@ export class AppendBatcher {
           // chain: each replica writes once the bytes reach it, and the
           // reply says every replica did.
           const replicas = [grant.primary, ...grant.secondaries];
-          // Reused only when every replica of this lease was sent it: then a replica without it says so at once.
+          // Reused only when every replica of this lease was sent it.
           const reused = pushedAs !== null && replicas.every((r) => pushedAs!.to.has(r.addr));
           if (!reused) pushedAs = { dataId: randomBytes(12).toString("base64url"), to: new Set(replicas.map((r) => r.addr)) };
           const dataId = pushedAs!.dataId;
@@ -220,7 +220,7 @@ export class AppendBatcher {
           const primary = await this.client.pool.get(grant.primary.addr);
           await turn.wait();
           await pushed;
-          const reply = primary.call("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength, ...(reused ? { pushedBefore: true } : {}) });
+          const reply = primary.call("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength });
           turn.sent();
           const { offset } = await reply;
           return grant.index * grant.chunkSize + offset;
