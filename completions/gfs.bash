@@ -10,8 +10,8 @@ _gfs() {
   fi
   case "$cmd" in
     master)
-      case "$prev" in --data|--listen|--chunk-size|--replication|--lease|--heartbeat|--dead-after|--trash-ttl|--gc-interval|--clones|--clones-per-server|--clone-rate|--http|--checkpoint-bytes|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --clones --clones-per-server --clone-rate --http --checkpoint-bytes --secret-file --idle-timeout --recover --help -h' -- "$cur") )
+      case "$prev" in --data|--listen|--chunk-size|--replication|--lease|--heartbeat|--dead-after|--trash-ttl|--gc-interval|--upload-timeout|--clones|--clones-per-server|--clone-rate|--http|--checkpoint-bytes|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --upload-timeout --clones --clones-per-server --clone-rate --http --checkpoint-bytes --secret-file --idle-timeout --recover --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     chunkserver)

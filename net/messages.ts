@@ -134,7 +134,10 @@ export interface Requests {
   ls: [{ path: string }, { entries: DirEntry[]; isFile: boolean }];
   stat: [{ path: string }, StatReply];
   mv: [{ src: string; dst: string; overwrite: boolean }, Record<string, never>];
-  rm: [{ path: string; recursive: boolean }, Record<string, never>];
+  /** Moves `path` to the trash (`trashedAs` names where), or erases it at once (trash or upload paths, or no trash TTL). */
+  rm: [{ path: string; recursive: boolean }, { trashedAs?: string }];
+  /** Brings back the newest copy of `path` from the trash. */
+  undelete: [{ path: string }, { from: string }];
   locate: [{ path: string; index: number; count: number }, { chunkSize: number; size: number; chunkCount: number; chunks: ChunkLocation[] }];
   lease: [{ path: string; index: number; renew?: boolean }, LeaseGrant];
   complete: [{ path: string; size: number }, Record<string, never>];
@@ -206,7 +209,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "snapshot",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "snapshot",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead", "progress"]);

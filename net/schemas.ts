@@ -37,6 +37,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   stat: { path: str },
   mv: { src: str, dst: str, overwrite: bool },
   rm: { path: str, recursive: bool },
+  undelete: { path: str },
   locate: { path: str, index: count, count: count },
   lease: { path: str, index: count, renew: opt(bool) },
   complete: { path: str, size: count },

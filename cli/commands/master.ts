@@ -18,8 +18,9 @@ export default defineCommand({
     lease: { type: "string", description: "Chunk lease length", default: "60s", valueHint: "DURATION" },
     heartbeat: { type: "string", description: "Chunk server heartbeat period", default: "5s", valueHint: "DURATION" },
     "dead-after": { type: "string", description: "Silence after which a chunk server counts as lost", default: "30s", valueHint: "DURATION" },
-    "trash-ttl": { type: "string", description: "How long deleted files stay undeletable", default: "1d", valueHint: "DURATION" },
+    "trash-ttl": { type: "string", description: "How long removed files stay in /.trash, readable and undeletable (0: erased at once)", default: "1d", valueHint: "DURATION" },
     "gc-interval": { type: "string", description: "How often garbage collection runs", default: "1m", valueHint: "DURATION" },
+    "upload-timeout": { type: "string", description: "A put's temporary file in /.put untouched this long is reclaimed (an interrupted put)", default: "1h", valueHint: "DURATION" },
     clones: { type: "string", description: "Re-replication: chunk copies under way in the whole cluster, at most", default: "16", valueHint: "N" },
     "clones-per-server": { type: "string", description: "Re-replication: copies a chunk server sends or receives at once, at most", default: "2", valueHint: "N" },
     "clone-rate": { type: "string", description: "Re-replication: bytes per second per copy (0: unpaced)", default: "64MiB", valueHint: "SIZE" },
@@ -59,14 +60,15 @@ export default defineCommand({
       idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
       checkpointBytes: parseSize(args["checkpoint-bytes"], "--checkpoint-bytes"),
       recoverLog: args.recover === true,
+      trashTtlMs: parseDuration(args["trash-ttl"], "--trash-ttl"),
+      gcIntervalMs: parseDuration(args["gc-interval"], "--gc-interval"),
+      uploadTimeoutMs: parseDuration(args["upload-timeout"], "--upload-timeout"),
       repairs: {
         maxClones: parseCount(args.clones, "--clones", 0),
         maxPerServer: parseCount(args["clones-per-server"], "--clones-per-server", 1),
         cloneBytesPerSec: parseSize(args["clone-rate"], "--clone-rate"),
       },
     });
-    parseDuration(args["trash-ttl"], "--trash-ttl");
-    parseDuration(args["gc-interval"], "--gc-interval");
     if (args.http) logger("master").warn("--http: the status page is not implemented yet; ignoring");
     await master.start();
     await runUntilSignal(() => master.stop());

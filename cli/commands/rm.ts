@@ -4,7 +4,10 @@ import { clientArgs } from "../options";
 import { remotePath, withClient } from "../client";
 
 export default defineCommand({
-  meta: { name: "rm", description: "Delete a file, or a directory with -r (deleted at once for now: the trash comes later)" },
+  meta: {
+    name: "rm",
+    description: "Remove a file, or a directory with -r: it moves to /.trash, readable and undeletable (gfs undelete) until the master's --trash-ttl; removing something in /.trash erases it at once",
+  },
   args: {
     path: { type: "positional", description: "Remote path", required: true },
     recursive: { type: "boolean", alias: "r", description: "Delete a directory and everything below it" },

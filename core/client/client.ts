@@ -173,9 +173,18 @@ export class GfsClient {
     this.locations.invalidate(dst);
   }
 
-  async rm(path: string, recursive = false): Promise<void> {
-    await this.master("rm", { path, recursive });
+  /** Moves `path` to the trash (where it went is returned), or erases it if it is in the trash already. */
+  async rm(path: string, recursive = false): Promise<{ trashedAs?: string }> {
+    const r = await this.master("rm", { path, recursive });
     this.locations.invalidate(path);
+    return r;
+  }
+
+  /** Brings back the newest copy of `path` from the trash; returns where it was. */
+  async undelete(path: string): Promise<{ from: string }> {
+    const r = await this.master("undelete", { path });
+    this.locations.invalidate(path);
+    return r;
   }
 
   cluster(): Promise<RepBody<"cluster">> {

@@ -17,6 +17,7 @@ import { joinPath, normalizePath, splitPath } from "./paths";
 import { choosePlacement } from "./placement";
 import { Repairs, type RepairConfig } from "./repairs";
 import { audit, type FsckFile } from "./fsck";
+import { TRASH_DIR, UPLOAD_DIR, abandonedUploads, expiredEntries, newestFirst, reclaimedAtOnce, trashPathFor, within } from "./trash";
 import { ServerRegistry, type ServerRecord } from "./servers";
 import { establishClusterParams } from "./cluster-params";
 import { MasterState, type ClusterParams, type Op } from "./state";
@@ -42,11 +43,19 @@ export interface MasterConfig {
   idleMs?: number;
   /** Re-replication limits (M11); defaults in DEFAULT_REPAIRS. */
   repairs?: RepairConfig;
+  /** How long removed files stay in the trash (0: erased at once); default 1 day. */
+  trashTtlMs?: number;
+  /** How often the trash and abandoned uploads are swept; default 1 minute. */
+  gcIntervalMs?: number;
+  /** A put's temporary file untouched this long is reclaimed; default 1 hour. */
+  uploadTimeoutMs?: number;
 }
 
 export const DEFAULT_REPAIRS: RepairConfig = { maxClones: 16, maxPerServer: 2, cloneBytesPerSec: 64 * 1024 * 1024 };
 
 const HANDLE_BATCH = 4096;
+/** Trash entries or uploads erased per garbage-collection sweep, at most. */
+const SWEEP_LIMIT = 256;
 const LOCATE_PREFETCH = 8;
 const CHUNKSERVER_CALL_MS = 10_000;
 /** A clone reports when it is done: a paced copy of a whole chunk takes a while. */
@@ -73,6 +82,11 @@ export class Master {
   readonly repairs: Repairs;
   /** Chunks whose last live replica was reported damaged (kept on its disk): fsck calls them corrupt. */
   private readonly damagedOnly = new Set<Handle>();
+  /** Removals in this millisecond so far (trash names). */
+  private trashSeq = 0;
+  /** Temporary uploads: when each last created, leased or completed (since this start). */
+  private readonly uploadActivity = new Map<string, number>();
+  private startedAtMs = Date.now();
   port = 0;
 
   /** Signs lease tokens (core/lease-tokens.ts). */
@@ -125,6 +139,13 @@ export class Master {
       if (now >= repairsFrom) this.repairs.tick(now);
     }, Math.max(100, Math.min(this.cfg.heartbeatMs, 1_000))));
     this.timers.push(setInterval(() => this.registry.decayCreations(0.5), 10_000));
+    this.startedAtMs = Date.now();
+    let sweeping = false;
+    this.timers.push(setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      this.sweep().catch((err) => this.log.warn(`garbage collection: ${(err as Error).message}`)).finally(() => (sweeping = false));
+    }, Math.max(50, this.cfg.gcIntervalMs ?? 60_000)));
   }
 
   async stop(): Promise<void> {
@@ -227,13 +248,17 @@ export class Master {
         return this.withPaths([body.src, body.dst], "write", () => this.mv(body));
       case "rm":
         return this.withPaths([body.path], "write", () => this.rm(body));
+      case "undelete":
+        return this.withPaths([body.path], "write", () => this.undelete(body));
       case "snapshot":
         return this.withPaths([body.src, body.dst], "write", () => this.snapshot(body));
       case "locate":
         return this.locate(body);
       case "lease":
+        this.touchUpload(normalizePath(body.path));
         return this.withPaths([body.path], "read", () => this.lease(body));
       case "complete":
+        this.touchUpload(normalizePath(body.path));
         return this.complete(body);
       case "appendLease":
         return this.withPaths([body.path], "read", () => this.appendLease(body));
@@ -281,6 +306,7 @@ export class Master {
       if (parent !== "/") await this.mkdir({ path: parent, parents: true });
     }
     await this.commit({ o: "create", p: path, r, t: Date.now() });
+    this.touchUpload(path);
     return {};
   }
 
@@ -380,14 +406,91 @@ export class Master {
     return {};
   }
 
-  private async rm(b: ReqBody<"rm">): Promise<{}> {
+  /** Moves to the trash (M13), or erases at once what is in the trash or an upload, or everything without a trash TTL. */
+  private async rm(b: ReqBody<"rm">): Promise<RepBody<"rm">> {
     const path = normalizePath(b.path);
     if (path === "/") throw new GfsError(ErrorCode.INVALID_ARGUMENT, "cannot remove the root");
     const n = this.state.lookup(path);
     if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
     if (this.state.ns.isDir(n) && this.state.ns.hasChildren(n) && !b.recursive) throw new GfsError(ErrorCode.NOT_EMPTY, `${path} is a non-empty directory (use -r)`);
-    await this.commit({ o: "rm", p: path, t: Date.now() });
-    return {};
+    const t = Date.now();
+    if (reclaimedAtOnce(path, this.trashTtlMs) || path === UPLOAD_DIR) {
+      await this.commit({ o: "rm", p: path, t });
+      this.uploadActivity.delete(path);
+      return {};
+    }
+    this.trashSeq = t === this.lastTrashMs ? this.trashSeq + 1 : 0;
+    this.lastTrashMs = t;
+    const trashed = trashPathFor(path, t, this.trashSeq);
+    await this.mkdir({ path: trashed.slice(0, trashed.lastIndexOf("/")), parents: true });
+    await this.commit({ o: "mv", s: path, d: trashed, t });
+    return { trashedAs: trashed };
+  }
+
+  private lastTrashMs = 0;
+
+  private get trashTtlMs(): number {
+    return this.cfg.trashTtlMs ?? 86_400_000;
+  }
+
+  /** The newest copy of `path` in the trash goes back where it was. */
+  private async undelete(b: ReqBody<"undelete">): Promise<RepBody<"undelete">> {
+    const path = normalizePath(b.path);
+    if (path === "/" || within(path, TRASH_DIR)) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `${path}: give the path a file had before it was removed`);
+    if (this.state.lookup(path)) throw new GfsError(ErrorCode.EXISTS, `${path} exists; move it away first`);
+    const trash = this.state.lookup(TRASH_DIR);
+    const ns = this.state.ns;
+    const names = trash && ns.isDir(trash) ? [...ns.children(trash)].map((c) => ns.nameOf(c)) : [];
+    for (const stamp of newestFirst(names)) {
+      const from = `${TRASH_DIR}/${stamp}${path}`;
+      if (!this.state.lookup(from)) continue;
+      const parent = path.slice(0, path.lastIndexOf("/")) || "/";
+      if (parent !== "/") await this.mkdir({ path: parent, parents: true });
+      await this.commit({ o: "mv", s: from, d: path, t: Date.now() });
+      this.log.info(`undelete ${path} from ${from}`);
+      return { from };
+    }
+    throw new GfsError(ErrorCode.NOT_FOUND, `${path}: not in the trash`);
+  }
+
+  /**
+   * Garbage collection (M13): trash entries past the TTL and uploads idle
+   * past the upload timeout are erased (through the log); their chunks are
+   * then deleted on the servers with the next heartbeats. At most a few
+   * hundred a sweep, so a big trash does not stall the master.
+   */
+  private async sweep(): Promise<void> {
+    const now = Date.now();
+    const ns = this.state.ns;
+    const trash = this.state.lookup(TRASH_DIR);
+    if (trash && ns.isDir(trash)) {
+      const names = [...ns.children(trash)].map((c) => ns.nameOf(c));
+      for (const name of expiredEntries(names, now, this.trashTtlMs, SWEEP_LIMIT)) {
+        const p = `${TRASH_DIR}/${name}`;
+        await this.withPaths([p], "write", async () => {
+          if (this.state.lookup(p)) await this.commit({ o: "rm", p, t: Date.now() });
+        });
+        this.log.info(`trash: ${p} erased (older than the trash TTL)`);
+      }
+    }
+    const uploads = this.state.lookup(UPLOAD_DIR);
+    if (uploads && ns.isDir(uploads)) {
+      const files = [...ns.children(uploads)].map((c) => `${UPLOAD_DIR}/${ns.nameOf(c)}`);
+      const idle = abandonedUploads(files.map((p) => ({ path: p, lastActiveMs: this.uploadActivity.get(p) ?? this.startedAtMs })), now, this.cfg.uploadTimeoutMs ?? 3_600_000);
+      for (const p of idle.slice(0, SWEEP_LIMIT)) {
+        const idleMs = now - (this.uploadActivity.get(p) ?? this.startedAtMs);
+        await this.withPaths([p], "write", async () => {
+          if (this.state.lookup(p)) await this.commit({ o: "rm", p, t: Date.now() });
+        });
+        this.uploadActivity.delete(p);
+        this.log.info(`upload ${p} reclaimed: untouched for ${Math.round(idleMs / 1000)} s (an interrupted put)`);
+      }
+    }
+  }
+
+  /** A put's temporary file is in use. */
+  private touchUpload(path: string): void {
+    if (within(path, UPLOAD_DIR)) this.uploadActivity.set(path, Date.now());
   }
 
   private locate(b: ReqBody<"locate">): RepBody<"locate"> {

@@ -44,9 +44,12 @@ describe("snapshot", () => {
       for (const d of cluster.chunkservers.filter((d) => holders.includes(d.addr))) {
         expect(d.log.some((l) => l.includes(`chunk ${hex(shared.handle)} copied to ${hex(copy.handle)} here`))).toBe(true);
       }
-      // Removing the snapshot drops its references; the source is untouched,
-      // and the shared chunk, now referred to by no file, is reclaimed.
+      // Removing the snapshot (and then its copy in the trash) drops its
+      // references; the source is untouched, and the shared chunk, now
+      // referred to by no file, is reclaimed.
       await cluster.gfs(["rm", "-r", "/snap"]);
+      const trashed = JSON.parse((await cluster.gfs(["ls", "-a", "/.trash", "--json"])).stdout)[0].path;
+      await cluster.gfs(["rm", "-r", trashed]);
       expect((await cluster.gfs(["cat", "--records", "/src/log"])).stdout.trim().split("\n")).toHaveLength(200);
       for (const d of cluster.chunkservers.filter((d) => holders.includes(d.addr))) {
         await waitFor(`chunk ${hex(shared.handle)} deleted on ${d.addr}`, () => d.log.some((l) => l.includes(`chunk ${hex(shared.handle)} deleted`)), 30_000);

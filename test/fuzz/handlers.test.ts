@@ -87,6 +87,7 @@ function template(type: RequestType): Record<string, unknown> {
     stat: { path: "/seed" },
     mv: { src: "/d/f", dst: "/d/g", overwrite: false },
     rm: { path: "/d/g", recursive: false },
+    undelete: { path: "/d/g" },
     locate: { path: "/seed", index: 0, count: 1 },
     lease: { path: "/d/f", index: 0 },
     complete: { path: "/d/f", size: 0 },
