@@ -16,6 +16,7 @@ import type { LeaseTable } from "./leases";
 import { planClones, planSurplus, type ChunkHealth, type Clone, type CloneLimits } from "./re-replication";
 import type { ServerRegistry } from "./servers";
 import type { MasterState } from "./state";
+import { TRASH_DIR } from "./trash";
 
 export interface RepairConfig extends CloneLimits {
   /** Bytes per second per clone (0: unpaced). */
@@ -88,6 +89,10 @@ export class Repairs {
   private health(nowMs: number): Map<Handle, ChunkHealth & { leased: boolean }> {
     const state = this.deps.state();
     const out = new Map<Handle, ChunkHealth & { leased: boolean }>();
+    // Files in the trash are repaired after live ones.
+    const trash = state.lookup(TRASH_DIR);
+    const trashed = new Set<number>();
+    if (trash && state.ns.isDir(trash)) for (const [, id] of state.ns.walk(trash)) if (state.ns.isFile(id)) trashed.add(id);
     for (const f of state.ns.fileIds()) {
       const target = state.ns.replicationOf(f);
       const n = state.ns.chunkCount(f);
@@ -96,10 +101,11 @@ export class Repairs {
         const known = out.get(h);
         if (known) {
           known.target = Math.max(known.target, target);
+          known.deleted &&= trashed.has(f);
           continue;
         }
         const leased = this.deps.leases.current(h, nowMs) !== undefined;
-        out.set(h, { handle: h, target, holders: leased ? [] : this.deps.registry.replicaRefs(h).map((r) => r.id), wanted: this.wanted.has(h), leased });
+        out.set(h, { handle: h, target, holders: leased ? [] : this.deps.registry.replicaRefs(h).map((r) => r.id), wanted: this.wanted.has(h), deleted: trashed.has(f), leased });
       }
     }
     // A leased chunk is written now: neither cloned nor trimmed until its lease ends.
