@@ -19,6 +19,7 @@ export const commands: Record<string, () => Promise<CommandDef<any>>> = {
   setrep: () => import("./commands/setrep").then((m) => m.default),
   fsck: () => import("./commands/fsck").then((m) => m.default),
   rebalance: () => import("./commands/rebalance").then((m) => m.default),
+  drain: () => import("./commands/drain").then((m) => m.default),
   cluster: () => import("./commands/cluster").then((m) => m.default),
   completion: () => import("./commands/completion").then((m) => m.default),
 };

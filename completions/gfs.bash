@@ -5,7 +5,7 @@ _gfs() {
   prev="${COMP_WORDS[COMP_CWORD-1]}"
   cmd="${COMP_WORDS[1]}"
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'master chunkserver dev put cat append ls stat mkdir mv rm undelete snapshot setrep fsck rebalance cluster completion --help --version' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'master chunkserver dev put cat append ls stat mkdir mv rm undelete snapshot setrep fsck rebalance drain cluster completion --help --version' -- "$cur") )
     return
   fi
   case "$cmd" in
@@ -87,6 +87,11 @@ _gfs() {
     rebalance)
       case "$prev" in --threshold|--master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
       COMPREPLY=( $(compgen -W '--threshold --wait --master --secret-file --deadline --help -h' -- "$cur") )
+      [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
+      ;;
+    drain)
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--cancel --wait --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     cluster)

@@ -16,6 +16,7 @@ complete -c gfs -n '__fish_use_subcommand' -a snapshot -d 'Copy a file or direct
 complete -c gfs -n '__fish_use_subcommand' -a setrep -d 'Set the replication target of a file, or of a directory: every file below it now and every file created below it later; copies are added or removed in the background (gfs fsck shows the progress)'
 complete -c gfs -n '__fish_use_subcommand' -a fsck -d 'Audit files, chunks and replicas below a path; exit 0 only when healthy'
 complete -c gfs -n '__fish_use_subcommand' -a rebalance -d 'Move replicas until every server'\''s disk use is near the average (not implemented yet)'
+complete -c gfs -n '__fish_use_subcommand' -a drain -d 'Copy a chunk server'\''s replicas elsewhere while it keeps serving reads; when no chunk needs it any more it can be stopped (the drain is held by the master until it restarts)'
 complete -c gfs -n '__fish_use_subcommand' -a cluster -d 'Show the masters and chunk servers: state, rack, disk use, chunks'
 complete -c gfs -n '__fish_use_subcommand' -a completion -d 'Print the completion script for bash, zsh or fish'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l data -r -d 'Directory for the operation log and checkpoints'
@@ -141,6 +142,13 @@ complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l secret-file -r -d 
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -F
+complete -c gfs -n '__fish_seen_subcommand_from drain' -l cancel -d 'Stop draining it'
+complete -c gfs -n '__fish_seen_subcommand_from drain' -l wait -d 'Wait until no chunk needs it, printing the progress'
+complete -c gfs -n '__fish_seen_subcommand_from drain' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
+complete -c gfs -n '__fish_seen_subcommand_from drain' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from drain' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
+complete -c gfs -n '__fish_seen_subcommand_from drain' -l help -s h -d 'Show help'
+complete -c gfs -n '__fish_seen_subcommand_from drain' -F
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l json -d 'One JSON object: chunkSize, replication, masters, chunkservers'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'

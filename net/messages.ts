@@ -113,6 +113,8 @@ export interface ServerStatus {
   lastHeartbeatMsAgo: number;
   /** When the master declared it lost (ms since the epoch), while it is. */
   lostAtMs?: number;
+  /** Being drained (gfs drain). */
+  draining?: boolean;
 }
 
 // ---- handshake (first exchange on every connection) ----
@@ -146,6 +148,11 @@ export interface Requests {
   cluster: [Record<string, never>, { chunkSize: number; replication: number; servers: ServerStatus[] }];
   /** The replication target of a file, or of a directory: for files created below it and every file below it now. */
   setrep: [{ path: string; replication: number }, { files: number }];
+  /**
+   * Drain a chunk server (`server`: its address or id): its replicas are copied elsewhere while it serves reads;
+   * `cancel` ends that. The reply counts the chunks that still need it (0: it can be stopped).
+   */
+  drain: [{ server: string; cancel?: boolean }, { id: string; addr: string; draining: boolean; chunksDependingOnIt: number }];
   /** The integrity audit of everything below `path` (core/master/fsck.ts). */
   fsck: [{ path: string }, FsckReport];
   snapshot: [{ src: string; dst: string }, { files: number; chunks: number; revokedLeases: number }];
@@ -209,7 +216,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "snapshot",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "drain", "snapshot",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead", "progress"]);

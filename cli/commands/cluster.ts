@@ -21,7 +21,7 @@ export interface ChunkServerView {
 
 export function chunkServerView(s: ServerStatus): ChunkServerView {
   return {
-    id: s.id, address: s.addr, rack: s.rack, state: s.alive ? "up" : "lost",
+    id: s.id, address: s.addr, rack: s.rack, state: !s.alive ? "lost" : s.draining ? "draining" : "up",
     ...(s.lostAtMs ? { lostSince: new Date(s.lostAtMs).toISOString() } : {}),
     diskUsed: s.usedBytes, diskTotal: s.capacityBytes, chunks: s.chunks, lastHeartbeatMsAgo: s.lastHeartbeatMsAgo,
   };
@@ -46,7 +46,7 @@ export default defineCommand({
       const lines = [`master ${masters[0]!.address} (single); chunk size ${formatBytes(info.chunkSize)}, replication ${info.replication}; ${up}/${servers.length} chunk servers up`];
       for (const s of servers) {
         const use = s.diskTotal > 0 ? `${formatBytes(s.diskUsed)} of ${formatBytes(s.diskTotal)} (${Math.round((100 * s.diskUsed) / s.diskTotal)}%)` : "disk not reported";
-        const state = s.state === "lost" ? `LOST since ${formatTime(Date.parse(s.lostSince!))}` : s.state;
+        const state = s.state === "lost" ? `LOST since ${formatTime(Date.parse(s.lostSince!))}` : s.state === "draining" ? "DRAINING" : s.state;
         lines.push(`  ${state.padEnd(4)} ${s.address.padEnd(22)} rack ${s.rack.padEnd(10)} ${String(s.chunks).padStart(8)} chunks  ${use}  (${s.id})`);
       }
       process.stdout.write(lines.join("\n") + "\n");

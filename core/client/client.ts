@@ -191,6 +191,11 @@ export class GfsClient {
     return this.master("cluster", {});
   }
 
+  /** Starts (or with `cancel` ends) draining a chunk server; says how many chunks still need it. */
+  drain(server: string, cancel = false): Promise<RepBody<"drain">> {
+    return this.master("drain", { server, ...(cancel ? { cancel } : {}) });
+  }
+
   /** The integrity audit of everything below `path` (`gfs fsck`). */
   fsck(path = "/"): Promise<RepBody<"fsck">> {
     return this.master("fsck", { path });

@@ -10,6 +10,8 @@ export interface PlacementCandidate {
   capacityBytes: number;
   /** Chunks created on this server recently (decays over time). */
   recentCreations: number;
+  /** Being drained: a source for copies, never a destination. */
+  draining?: boolean;
 }
 
 function utilization(c: PlacementCandidate): number {

@@ -16,8 +16,10 @@ export interface ChunkHealth {
   handle: Handle;
   /** The replication target of its file (the highest, for a chunk shared by snapshots). */
   target: number;
-  /** Live servers holding a current replica. */
+  /** Live servers holding a current replica that counts (not draining). */
   holders: readonly string[];
+  /** Live holders whose replicas do not count (draining): copied from, never to, never trimmed. */
+  leaving?: readonly string[];
   /** Only files in the trash hold it. */
   deleted?: boolean;
   /** A client asked for it and found too few replicas. */
@@ -53,10 +55,10 @@ export interface CloneLimits {
  */
 export function repairPriority(c: ChunkHealth, rackOf: (id: string) => string | undefined, racks: number): Priority | null {
   const live = c.holders.length;
-  if (live === 0) return null;
+  if (live === 0 && !c.leaving?.length) return null;
   if (live < c.target) {
     if (c.wanted) return Priority.WANTED;
-    if (live === 1) return Priority.ONE_LEFT;
+    if (live <= 1) return Priority.ONE_LEFT;
     if (c.target - live > c.target / 3) return Priority.MISSING_A_THIRD;
     return Priority.UNDER;
   }
@@ -78,7 +80,7 @@ export function planClones(
   chunkBytes: number,
 ): Clone[] {
   const rack = new Map(servers.map((s) => [s.id, s.rack]));
-  const racks = new Set(rack.values()).size;
+  const racks = new Set(servers.filter((s) => !s.draining).map((s) => s.rack)).size;
   const busy = new Map<string, number>();
   const cloning = new Set<Handle>();
   for (const c of underWay) {
@@ -101,7 +103,7 @@ export function planClones(
   const out: Clone[] = [];
   for (const { c, p } of queue) {
     if (room === 0) break;
-    const sources = c.holders.filter((id) => rack.has(id) && free(id));
+    const sources = [...c.holders, ...(c.leaving ?? [])].filter((id) => rack.has(id) && free(id));
     if (sources.length === 0) continue;
     const from = sources.reduce((a, b) => ((busy.get(b) ?? 0) < (busy.get(a) ?? 0) ? b : a));
     const to = chooseDestination(c, servers, free, chunkBytes, p === Priority.ONE_RACK);
@@ -115,9 +117,9 @@ export function planClones(
 }
 
 function chooseDestination(c: ChunkHealth, servers: readonly PlacementCandidate[], free: (id: string) => boolean, chunkBytes: number, newRackOnly: boolean): string | undefined {
-  const holders = new Set(c.holders);
+  const holders = new Set([...c.holders, ...(c.leaving ?? [])]);
   const usedRacks = new Set(servers.filter((s) => holders.has(s.id)).map((s) => s.rack));
-  const pool = servers.filter((s) => !holders.has(s.id) && free(s.id) && hasRoom(s, chunkBytes) && !(newRackOnly && usedRacks.has(s.rack)));
+  const pool = servers.filter((s) => !s.draining && !holders.has(s.id) && free(s.id) && hasRoom(s, chunkBytes) && !(newRackOnly && usedRacks.has(s.rack)));
   if (pool.length === 0) return undefined;
   const utilization = (s: PlacementCandidate) => (s.capacityBytes > 0 ? s.usedBytes / s.capacityBytes : 0);
   // A new rack first; then fewer recent creations, then lower disk use.

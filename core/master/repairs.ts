@@ -67,12 +67,33 @@ export class Repairs {
     return this.underWay.some((c) => c.handle === handle);
   }
 
+  /** Chunks that still need a draining server: fewer other live replicas than their target. */
+  dependingOn(serverId: string): number {
+    const state = this.deps.state();
+    const registry = this.deps.registry;
+    const seen = new Set<Handle>();
+    let n = 0;
+    for (const f of state.ns.fileIds()) {
+      const target = state.ns.replicationOf(f);
+      for (let i = 0; i < state.ns.chunkCount(f); i++) {
+        const h = state.ns.chunkAt(f, i);
+        if (seen.has(h)) continue;
+        seen.add(h);
+        const refs = registry.replicaRefs(h);
+        if (!refs.some((r) => r.id === serverId)) continue;
+        const others = refs.filter((r) => r.id !== serverId && !registry.servers.get(r.id)?.draining).length;
+        if (others < target) n++;
+      }
+    }
+    return n;
+  }
+
   tick(nowMs: number): void {
     if (!this.dirty && nowMs - this.lastScanMs < SCAN_EVERY_MS) return;
     this.dirty = false;
     this.lastScanMs = nowMs;
     const health = this.health(nowMs);
-    const servers = this.deps.registry.candidates();
+    const servers = this.deps.registry.live();
     for (const c of planClones(health.values(), servers, this.underWay, this.cfg, this.deps.chunkSizeBytes())) void this.clone(c);
     const surplus = planSurplus([...health.values()].filter((c) => c.holders.length > c.target && !this.underWay.some((u) => u.handle === c.handle)), servers);
     for (const { handle, server } of surplus) {
@@ -105,7 +126,12 @@ export class Repairs {
           continue;
         }
         const leased = this.deps.leases.current(h, nowMs) !== undefined;
-        out.set(h, { handle: h, target, holders: leased ? [] : this.deps.registry.replicaRefs(h).map((r) => r.id), wanted: this.wanted.has(h), deleted: trashed.has(f), leased });
+        const refs = leased ? [] : this.deps.registry.replicaRefs(h);
+        const leaving = refs.filter((r) => this.deps.registry.servers.get(r.id)?.draining).map((r) => r.id);
+        out.set(h, {
+          handle: h, target, holders: refs.filter((r) => !leaving.includes(r.id)).map((r) => r.id), leaving,
+          wanted: this.wanted.has(h), deleted: trashed.has(f), leased,
+        });
       }
     }
     // A leased chunk is written now: neither cloned nor trimmed until its lease ends.

@@ -268,6 +268,8 @@ export class Master {
         return this.fsck(body);
       case "setrep":
         return this.withPaths([body.path], "write", () => this.setrep(body));
+      case "drain":
+        return this.drain(body);
       case "register":
         return this.register(body, peer);
       case "heartbeat":
@@ -320,6 +322,23 @@ export class Master {
       if (dir === "/") return this.state.params.replication;
       dir = dir.slice(0, dir.lastIndexOf("/")) || "/";
     }
+  }
+
+  /**
+   * Draining (gfs drain): the server keeps serving reads, takes no new
+   * replicas, and its replicas stop counting, so re-replication copies them
+   * elsewhere. Held in memory: after a master restart, drain again.
+   */
+  private drain(b: ReqBody<"drain">): RepBody<"drain"> {
+    const s = [...this.registry.servers.values()].find((x) => x.id === b.server || x.addr === b.server);
+    if (!s) throw new GfsError(ErrorCode.NOT_FOUND, `no chunk server ${b.server} (give its address or id, as gfs cluster shows them)`);
+    const draining = !b.cancel;
+    if (s.draining !== draining) {
+      s.draining = draining;
+      this.repairs.changed();
+      this.log.info(`chunk server ${s.addr} (${s.id}): ${draining ? "draining: its replicas are copied elsewhere" : "drain cancelled"}`);
+    }
+    return { id: s.id, addr: s.addr, draining, chunksDependingOnIt: this.repairs.dependingOn(s.id) };
   }
 
   /** setrep (M14): a file's target, or a directory's for everything below it; re-replication or surplus removal follows. */

@@ -24,6 +24,8 @@ export interface ServerRecord {
   discard: Set<Handle>;
   /** When it was declared lost (0 while alive). */
   lostAtMs: number;
+  /** An operator asked for it to be emptied (gfs drain): it serves reads, takes no new replicas, and its replicas do not count. */
+  draining: boolean;
 }
 
 const SLOTS = 4;
@@ -38,7 +40,7 @@ export class ServerRegistry {
     let s = this.servers.get(id);
     if (!s) {
       assert(this.byIndex.length < 0xffff, "fewer than 65535 chunk servers");
-      s = { id, index: this.byIndex.length, addr, rack, capacityBytes: 0, usedBytes: 0, alive: true, lastHeartbeatMs: nowMs, recentCreations: 0, chunkCount: 0, discard: new Set(), lostAtMs: 0 };
+      s = { id, index: this.byIndex.length, addr, rack, capacityBytes: 0, usedBytes: 0, alive: true, lastHeartbeatMs: nowMs, recentCreations: 0, chunkCount: 0, discard: new Set(), lostAtMs: 0, draining: false };
       this.byIndex.push(s);
       this.servers.set(id, s);
     } else {
@@ -120,8 +122,14 @@ export class ServerRegistry {
     return s ? { id: s.id, addr: s.addr, rack: s.rack } : undefined;
   }
 
+  /** Live servers that may take new replicas. */
   candidates(): PlacementCandidate[] {
-    return [...this.servers.values()].filter((s) => s.alive).map((s) => ({ id: s.id, rack: s.rack, usedBytes: s.usedBytes, capacityBytes: s.capacityBytes, recentCreations: s.recentCreations }));
+    return this.live().filter((c) => !c.draining);
+  }
+
+  /** Every live server, draining ones marked. */
+  live(): PlacementCandidate[] {
+    return [...this.servers.values()].filter((s) => s.alive).map((s) => ({ id: s.id, rack: s.rack, usedBytes: s.usedBytes, capacityBytes: s.capacityBytes, recentCreations: s.recentCreations, ...(s.draining ? { draining: true } : {}) }));
   }
 
   /** Recent-creation counts fade so that a server is only briefly avoided. */
@@ -140,6 +148,7 @@ export class ServerRegistry {
       alive: s.alive,
       lastHeartbeatMsAgo: nowMs - s.lastHeartbeatMs,
       ...(s.alive ? {} : { lostAtMs: s.lostAtMs }),
+      ...(s.draining ? { draining: true } : {}),
     }));
   }
 

@@ -159,3 +159,31 @@ test("setrep: a directory's target applies to files put below it; raising a file
     await cluster.stop();
   }
 }, 120_000);
+
+test("gfs drain: a server's chunks get three replicas elsewhere while it serves; then it can be stopped and fsck stays healthy", async () => {
+  const cluster = await fiveRacks().start();
+  try {
+    const data = randomBytes(10 * MiB + 3, 85);
+    await cluster.gfs(["put", "-", "/d"], { stdin: data });
+    const leaving = cluster.chunkservers[1]!;
+    const held = (await chunksOf(cluster, "/d")).filter((c) => c.replicas.some((r) => r.server === leaving.addr)).length;
+    expect(held).toBeGreaterThan(0);
+    const first = await cluster.gfs(["drain", leaving.addr]);
+    expect(first.stdout).toMatch(new RegExp(`^${leaving.addr}: (draining; \\d+ chunks still need it|drained; no chunk needs it, it can be stopped)\\n$`));
+    const view = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout);
+    expect(view.chunkservers.find((s: { address: string }) => s.address === leaving.addr).state).toBe("draining");
+    const waited = await cluster.gfs(["drain", leaving.addr, "--wait"], { timeoutMs: 60_000 });
+    expect(waited.stdout.trim().split("\n").at(-1)).toBe(`${leaving.addr}: drained; no chunk needs it, it can be stopped`);
+    for (const c of await chunksOf(cluster, "/d")) expect(c.replicas.filter((r) => r.server !== leaving.addr).length).toBeGreaterThanOrEqual(3);
+    // New chunks avoid it.
+    await cluster.gfs(["put", "-", "/e"], { stdin: randomBytes(3 * MiB, 86) });
+    for (const c of await chunksOf(cluster, "/e")) expect(c.replicas.map((r) => r.server)).not.toContain(leaving.addr);
+    await cluster.kill(leaving);
+    await waitFor("the master to see it gone", async () => JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).chunkservers.some((s: { state: string }) => s.state === "lost"), 20_000, 100);
+    const fsck = await cluster.gfs(["fsck", "--json"], { check: false });
+    expect(JSON.parse(fsck.stdout)).toMatchObject({ healthy: true, underReplicated: 0, missing: 0 });
+    expect(Buffer.compare((await cluster.gfs(["cat", "/d"])).stdoutBytes, data)).toBe(0);
+  } finally {
+    await cluster.stop();
+  }
+}, 120_000);

@@ -95,6 +95,7 @@ function template(type: RequestType): Record<string, unknown> {
     cluster: {},
     fsck: { path: "/" },
     setrep: { path: "/d", replication: 2 },
+    drain: { server: "fuzz-server", cancel: true },
     snapshot: { src: "/d", dst: "/snap" },
     register: { id: "fuzz-server", addr: "127.0.0.1:1", rack: "r", capacityBytes: 1e9, usedBytes: 0, chunks: [{ handle: h, version: v, size: 3000 }] },
     heartbeat: { usedBytes: 0, capacityBytes: 1e9, chunks: 1, extend: [h], sizes: [{ handle: h, version: v, size: 3000 }] },

@@ -80,6 +80,23 @@ describe("re-replication priority", () => {
   });
 });
 
+describe("draining", () => {
+  test("a draining server's replicas do not count: copied from it, never to it, never trimmed", () => {
+    // "a" drains; only it holds chunk 1, "a" and "c" hold chunk 2.
+    const servers = [{ ...five[0]!, draining: true }, ...five.slice(1)];
+    const chunks: ChunkHealth[] = [
+      { handle: 1, target: 3, holders: [], leaving: ["a"] },
+      { handle: 2, target: 3, holders: ["c", "e"], leaving: ["a"] },
+      { handle: 3, target: 2, holders: ["b", "c"], leaving: [] },
+    ];
+    const plan = planClones(chunks, servers, [], wide, MiB);
+    expect(plan.map((c) => [c.handle, c.priority])).toEqual([[1, Priority.ONE_LEFT], [2, Priority.UNDER]]);
+    expect(plan[0]!.from).toBe("a");
+    for (const c of plan) expect(c.to).not.toBe("a");
+    expect(planSurplus([{ handle: 2, target: 3, holders: ["b", "c", "e"], leaving: ["a"] }], five)).toEqual([]);
+  });
+});
+
 describe("surplus replicas", () => {
   test("removed from the most crowded rack, fullest disk first, never under a live lease", () => {
     const servers = [server("a", "r1", 10), server("b", "r1", 20), server("c", "r2"), server("e", "r3")];
