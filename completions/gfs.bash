@@ -10,13 +10,13 @@ _gfs() {
   fi
   case "$cmd" in
     master)
-      case "$prev" in --data|--listen|--chunk-size|--replication|--lease|--heartbeat|--dead-after|--trash-ttl|--gc-interval|--upload-timeout|--clones|--clones-per-server|--clone-rate|--http|--checkpoint-bytes|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --upload-timeout --clones --clones-per-server --clone-rate --http --checkpoint-bytes --secret-file --idle-timeout --recover --help -h' -- "$cur") )
+      case "$prev" in --data|--listen|--chunk-size|--replication|--lease|--heartbeat|--dead-after|--trash-ttl|--gc-interval|--upload-timeout|--clones|--clones-per-server|--rebalance-rate|--clone-rate|--http|--checkpoint-bytes|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --upload-timeout --clones --clones-per-server --rebalance-rate --clone-rate --http --checkpoint-bytes --secret-file --idle-timeout --recover --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     chunkserver)
-      case "$prev" in --data|--master|--listen|--advertise|--rack|--buffer|--scrub-interval|--scrub-rate|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--data --master --listen --advertise --rack --buffer --scrub-interval --scrub-rate --secret-file --idle-timeout --help -h' -- "$cur") )
+      case "$prev" in --data|--master|--listen|--advertise|--rack|--buffer|--scrub-interval|--capacity|--scrub-rate|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--data --master --listen --advertise --rack --buffer --scrub-interval --capacity --scrub-rate --secret-file --idle-timeout --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     dev)
@@ -86,7 +86,7 @@ _gfs() {
       ;;
     rebalance)
       case "$prev" in --threshold|--master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--threshold --wait --master --secret-file --deadline --help -h' -- "$cur") )
+      COMPREPLY=( $(compgen -W '--threshold --wait --dry-run --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     drain)

@@ -70,6 +70,18 @@ export interface ChunkReport {
   size: number;
 }
 
+export interface RebalanceReply {
+  active: boolean;
+  thresholdPct: number;
+  moved: number;
+  movedBytes: number;
+  underWay: number;
+  /** The largest distance of a server's disk use from the average, in percentage points. */
+  imbalancePct: number;
+  /** The next moves (at most 1000). */
+  plan: { chunk: string; from: string; to: string }[];
+}
+
 /** One thing wrong, as `gfs fsck` lists it. */
 export interface FsckProblem {
   path: string;
@@ -153,6 +165,11 @@ export interface Requests {
    * `cancel` ends that. The reply counts the chunks that still need it (0: it can be stopped).
    */
   drain: [{ server: string; cancel?: boolean }, { id: string; addr: string; draining: boolean; chunksDependingOnIt: number }];
+  /**
+   * Rebalancing (M12): with neither flag, start moving replicas until every server's disk use is within
+   * `thresholdPct` points of the average; `dryRun` only plans; `status` only reports.
+   */
+  rebalance: [{ thresholdPct: number; dryRun?: boolean; status?: boolean }, RebalanceReply];
   /** The integrity audit of everything below `path` (core/master/fsck.ts). */
   fsck: [{ path: string }, FsckReport];
   snapshot: [{ src: string; dst: string }, { files: number; chunks: number; revokedLeases: number }];
@@ -216,7 +233,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "drain", "snapshot",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "drain", "rebalance", "snapshot",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead", "progress"]);

@@ -46,6 +46,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   fsck: { path: str },
   setrep: { path: str, replication: count },
   drain: { server: str, cancel: opt(bool) },
+  rebalance: { thresholdPct: count, dryRun: opt(bool), status: opt(bool) },
   snapshot: { src: str, dst: str },
   register: { id: str, addr: str, rack: str, capacityBytes: count, usedBytes: count, chunks: listOf(chunkReport) },
   heartbeat: { usedBytes: count, capacityBytes: count, chunks: count, extend: listOf(count), sizes: listOf(chunkReport) },

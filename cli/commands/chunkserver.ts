@@ -14,6 +14,7 @@ export default defineCommand({
     rack: { type: "string", description: "Rack name, for spreading replicas", default: "default", valueHint: "NAME" },
     buffer: { type: "string", description: "Memory for pushed data waiting to be written", default: "256MiB", valueHint: "SIZE" },
     "scrub-interval": { type: "string", description: "How often idle chunks are re-verified", default: "1h", valueHint: "DURATION" },
+    capacity: { type: "string", description: "Chunk bytes to store here at most (default: the whole disk of --data)", valueHint: "SIZE" },
     "scrub-rate": { type: "string", description: "Bytes per second the re-verification reads at most (0: unpaced)", default: "32MiB", valueHint: "SIZE" },
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
     "idle-timeout": { type: "string", description: "Close connections that send nothing for this long", default: "2m", valueHint: "DURATION" },
@@ -34,6 +35,7 @@ export default defineCommand({
       bufferBytes: parseSize(args.buffer, "--buffer"),
       scrubIntervalMs: parseDuration(args["scrub-interval"], "--scrub-interval"),
       scrubBytesPerSec: parseSize(args["scrub-rate"], "--scrub-rate"),
+      capacityBytes: args.capacity ? parseSize(args.capacity, "--capacity") : 0,
       secret: loadSecret(args["secret-file"]),
       idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
     });

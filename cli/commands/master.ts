@@ -23,6 +23,7 @@ export default defineCommand({
     "upload-timeout": { type: "string", description: "A put's temporary file in /.put untouched this long is reclaimed (an interrupted put)", default: "1h", valueHint: "DURATION" },
     clones: { type: "string", description: "Re-replication: chunk copies under way in the whole cluster, at most", default: "16", valueHint: "N" },
     "clones-per-server": { type: "string", description: "Re-replication: copies a chunk server sends or receives at once, at most", default: "2", valueHint: "N" },
+    "rebalance-rate": { type: "string", description: "Rebalancing: bytes per second per replica moved (0: unpaced)", default: "32MiB", valueHint: "SIZE" },
     "clone-rate": { type: "string", description: "Re-replication: bytes per second per copy (0: unpaced)", default: "64MiB", valueHint: "SIZE" },
     http: { type: "string", description: "Address for the status page and metrics", valueHint: "HOST:PORT" },
     "checkpoint-bytes": { type: "string", description: "Operation log size that triggers a checkpoint", default: "64MiB", valueHint: "SIZE" },
@@ -67,6 +68,7 @@ export default defineCommand({
         maxClones: parseCount(args.clones, "--clones", 0),
         maxPerServer: parseCount(args["clones-per-server"], "--clones-per-server", 1),
         cloneBytesPerSec: parseSize(args["clone-rate"], "--clone-rate"),
+        rebalanceBytesPerSec: parseSize(args["rebalance-rate"], "--rebalance-rate"),
       },
     });
     if (args.http) logger("master").warn("--http: the status page is not implemented yet; ignoring");

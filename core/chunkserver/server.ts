@@ -31,6 +31,8 @@ export interface ChunkServerConfig {
   scrubIntervalMs: number;
   /** Bytes a second the scrubber reads at most (0: unpaced). */
   scrubBytesPerSec: number;
+  /** Chunk bytes this server offers at most (0: its whole disk). */
+  capacityBytes?: number;
   secret: Uint8Array | null;
   /** Connections idle this long are closed. */
   idleMs?: number;
@@ -219,12 +221,21 @@ export class ChunkServer {
     }
   }
 
-  /** The data directory's disk as a whole: what other files take counts as used too. */
+  /**
+   * Capacity and use as the master weighs them: used is capacity minus what
+   * can still be written. Without --capacity that is the data directory's
+   * disk as a whole (what other files take counts as used); with it, at most
+   * that many bytes of chunks, and never more than the disk has free.
+   */
   private space(): { usedBytes: number; capacityBytes: number } {
     try {
       const s = statfsSync(this.cfg.dataDir);
-      const capacityBytes = Number(s.blocks) * Number(s.bsize);
-      return { usedBytes: Math.max(0, capacityBytes - Number(s.bavail) * Number(s.bsize)), capacityBytes };
+      const total = Number(s.blocks) * Number(s.bsize);
+      const avail = Number(s.bavail) * Number(s.bsize);
+      const cap = this.cfg.capacityBytes;
+      const capacityBytes = cap ? Math.min(total, cap) : total;
+      const freeBytes = cap ? Math.min(avail, Math.max(0, cap - (this.store ? this.store.usedBytes() : 0))) : avail;
+      return { usedBytes: Math.max(0, capacityBytes - freeBytes), capacityBytes };
     } catch {
       return { usedBytes: this.store ? this.store.usedBytes() : 0, capacityBytes: 0 };
     }

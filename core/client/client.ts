@@ -191,6 +191,11 @@ export class GfsClient {
     return this.master("cluster", {});
   }
 
+  /** Rebalancing: start (or only plan, or only report) moving replicas until disk use is within `thresholdPct` points of the average. */
+  rebalance(thresholdPct: number, opts: { dryRun?: boolean; status?: boolean } = {}): Promise<RepBody<"rebalance">> {
+    return this.master("rebalance", { thresholdPct, ...opts });
+  }
+
   /** Starts (or with `cancel` ends) draining a chunk server; says how many chunks still need it. */
   drain(server: string, cancel = false): Promise<RepBody<"drain">> {
     return this.master("drain", { server, ...(cancel ? { cancel } : {}) });

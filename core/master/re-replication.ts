@@ -32,6 +32,8 @@ export const Priority = {
   MISSING_A_THIRD: 2,
   UNDER: 3,
   ONE_RACK: 4,
+  /** Not a repair: a rebalancing move (copy, then drop the source). */
+  REBALANCE: 5,
 } as const;
 export type Priority = (typeof Priority)[keyof typeof Priority];
 
@@ -154,4 +156,87 @@ export function planSurplus(chunks: Iterable<ChunkHealth & { leased?: boolean }>
     }
   }
   return out;
+}
+
+/** A replica to move: copied to `to`, then dropped from `from`. */
+export interface Move {
+  handle: Handle;
+  from: string;
+  to: string;
+}
+
+export interface RebalanceChunk {
+  handle: Handle;
+  sizeBytes: number;
+  /** Live servers holding a current replica. */
+  holders: readonly string[];
+}
+
+function utilizationOf(s: PlacementCandidate): number {
+  return s.capacityBytes > 0 ? s.usedBytes / s.capacityBytes : 0;
+}
+
+/**
+ * Rebalancing (M12): moves replicas from the fullest servers to the emptiest
+ * until every server's disk use is within `thresholdPct` percentage points of
+ * the average, or `maxMoves` are planned. A server above the threshold gives
+ * to any server below the average; a server below the threshold takes from
+ * any server above the average (as HDFS's balancer pairs them). A move never
+ * puts two replicas of a chunk on one server and never lowers the number of
+ * racks a chunk spans. Use is simulated as moves are planned, so the plan
+ * does not overshoot.
+ */
+export function planRebalance(servers: readonly PlacementCandidate[], chunksOn: (id: string) => Iterable<RebalanceChunk>, thresholdPct: number, maxMoves: number, busy: ReadonlySet<Handle> = new Set()): Move[] {
+  const pool = servers.filter((s) => !s.draining && s.capacityBytes > 0).map((s) => ({ ...s }));
+  if (pool.length < 2 || maxMoves <= 0) return [];
+  const avg = pool.reduce((a, s) => a + utilizationOf(s), 0) / pool.length;
+  const t = thresholdPct / 100;
+  const byId = new Map(pool.map((s) => [s.id, s]));
+  const moves: Move[] = [];
+  const moved = new Set<Handle>(busy);
+  const exhausted = new Set<string>(); // "from>to" pairs with nothing left to move
+  while (moves.length < maxMoves) {
+    const under = pool.some((s) => utilizationOf(s) < avg - t);
+    const givers = pool.filter((s) => utilizationOf(s) > avg + t || (under && utilizationOf(s) > avg)).sort((a, b) => utilizationOf(b) - utilizationOf(a));
+    const over = pool.some((s) => utilizationOf(s) > avg + t);
+    const takers = pool.filter((s) => utilizationOf(s) < avg - t || (over && utilizationOf(s) < avg)).sort((a, b) => utilizationOf(a) - utilizationOf(b));
+    let planned = false;
+    for (const src of givers) {
+      for (const dst of takers) {
+        if (dst.id === src.id || exhausted.has(`${src.id}>${dst.id}`)) continue;
+        const c = pickChunk(src, dst, chunksOn(src.id), moved, byId);
+        if (!c) {
+          exhausted.add(`${src.id}>${dst.id}`);
+          continue;
+        }
+        moves.push({ handle: c.handle, from: src.id, to: dst.id });
+        moved.add(c.handle);
+        src.usedBytes -= c.sizeBytes;
+        dst.usedBytes += c.sizeBytes;
+        planned = true;
+        break;
+      }
+      if (planned) break;
+    }
+    if (!planned) break;
+  }
+  return moves;
+}
+
+function pickChunk(src: PlacementCandidate, dst: PlacementCandidate, chunks: Iterable<RebalanceChunk>, moved: ReadonlySet<Handle>, byId: ReadonlyMap<string, PlacementCandidate>): RebalanceChunk | undefined {
+  for (const c of chunks) {
+    if (moved.has(c.handle) || c.sizeBytes === 0 || c.holders.includes(dst.id) || dst.capacityBytes - dst.usedBytes < c.sizeBytes) continue;
+    const otherRacks = new Set(c.holders.filter((id) => id !== src.id).map((id) => byId.get(id)?.rack));
+    // The racks the chunk spans do not shrink: same rack, a new rack, or the source's rack stays covered.
+    if (dst.rack === src.rack || !otherRacks.has(dst.rack) || otherRacks.has(src.rack)) return c;
+  }
+  return undefined;
+}
+
+/** The largest distance of any server's disk use from the average, in percentage points. */
+export function imbalancePct(servers: readonly PlacementCandidate[]): number {
+  const pool = servers.filter((s) => !s.draining && s.capacityBytes > 0);
+  if (pool.length === 0) return 0;
+  const avg = pool.reduce((a, s) => a + utilizationOf(s), 0) / pool.length;
+  return Math.max(...pool.map((s) => Math.abs(utilizationOf(s) - avg))) * 100;
 }

@@ -13,7 +13,7 @@ import type { ConsolaInstance } from "consola";
 import type { Handle } from "../../net/messages";
 import { handleName } from "../handles";
 import type { LeaseTable } from "./leases";
-import { planClones, planSurplus, type ChunkHealth, type Clone, type CloneLimits } from "./re-replication";
+import { Priority, imbalancePct, planClones, planRebalance, planSurplus, type ChunkHealth, type Clone, type CloneLimits, type Move, type RebalanceChunk } from "./re-replication";
 import type { ServerRegistry } from "./servers";
 import type { MasterState } from "./state";
 import { TRASH_DIR } from "./trash";
@@ -21,6 +21,18 @@ import { TRASH_DIR } from "./trash";
 export interface RepairConfig extends CloneLimits {
   /** Bytes per second per clone (0: unpaced). */
   cloneBytesPerSec: number;
+  /** Bytes per second per rebalancing move (0: unpaced). */
+  rebalanceBytesPerSec?: number;
+}
+
+export interface RebalanceStatus {
+  active: boolean;
+  thresholdPct: number;
+  /** Moves done since it started. */
+  moved: number;
+  movedBytes: number;
+  underWay: number;
+  imbalancePct: number;
 }
 
 export interface RepairDeps {
@@ -45,6 +57,10 @@ export class Repairs {
   private readonly wanted = new Set<Handle>();
   /** Clones done and bytes copied since the start (for status and benchmarks). */
   readonly done = { clones: 0, bytes: 0, failed: 0 };
+  /** A rebalance under way (gfs rebalance), until every server is within its threshold. */
+  private rebalancing: { thresholdPct: number; moved: number; movedBytes: number } | null = null;
+  /** The last rebalance that finished, for its figures. */
+  private rebalanced: { thresholdPct: number; moved: number; movedBytes: number } | null = null;
 
   constructor(private readonly deps: RepairDeps, private readonly cfg: RepairConfig) {}
 
@@ -61,6 +77,42 @@ export class Repairs {
 
   get cloning(): number {
     return this.underWay.length;
+  }
+
+  /** The moves a rebalance to `thresholdPct` would start now (at most `limit`). */
+  previewRebalance(thresholdPct: number, limit: number): Move[] {
+    return this.planMoves(this.health(Date.now()), thresholdPct, limit);
+  }
+
+  startRebalance(thresholdPct: number): void {
+    this.rebalancing = { thresholdPct, moved: 0, movedBytes: 0 };
+    this.dirty = true;
+    this.deps.log.info(`rebalance started: to within ${thresholdPct} points of the average disk use (now ${imbalancePct(this.deps.registry.candidates()).toFixed(1)})`);
+  }
+
+  rebalanceStatus(): RebalanceStatus {
+    const r = this.rebalancing ?? this.rebalanced;
+    return {
+      active: this.rebalancing !== null, thresholdPct: r?.thresholdPct ?? 0, moved: r?.moved ?? 0, movedBytes: r?.movedBytes ?? 0,
+      underWay: this.underWay.filter((u) => u.priority === Priority.REBALANCE).length,
+      imbalancePct: imbalancePct(this.deps.registry.candidates()),
+    };
+  }
+
+  private planMoves(health: Map<Handle, ChunkHealth>, thresholdPct: number, limit: number): Move[] {
+    const state = this.deps.state();
+    const on = new Map<string, RebalanceChunk[]>();
+    for (const c of health.values()) {
+      // Only chunks with all their replicas: a move must not take the last spare copy away.
+      if (c.holders.length < c.target || c.leaving?.length) continue;
+      const rc = { handle: c.handle, sizeBytes: state.chunks.sizeOf(c.handle), holders: c.holders };
+      for (const id of c.holders) {
+        let list = on.get(id);
+        if (!list) on.set(id, (list = []));
+        list.push(rc);
+      }
+    }
+    return planRebalance(this.deps.registry.candidates(), (id) => on.get(id) ?? [], thresholdPct, limit, new Set(this.underWay.map((u) => u.handle)));
   }
 
   isCloning(handle: Handle): boolean {
@@ -89,12 +141,24 @@ export class Repairs {
   }
 
   tick(nowMs: number): void {
-    if (!this.dirty && nowMs - this.lastScanMs < SCAN_EVERY_MS) return;
+    if (!this.dirty && !this.rebalancing && nowMs - this.lastScanMs < SCAN_EVERY_MS) return;
     this.dirty = false;
     this.lastScanMs = nowMs;
     const health = this.health(nowMs);
     const servers = this.deps.registry.live();
-    for (const c of planClones(health.values(), servers, this.underWay, this.cfg, this.deps.chunkSizeBytes())) void this.clone(c);
+    const clones = planClones(health.values(), servers, this.underWay, this.cfg, this.deps.chunkSizeBytes());
+    for (const c of clones) void this.clone(c);
+    // Rebalancing yields to repairs: it moves only while nothing needs copying.
+    // Rounds of moves: the next is planned once the last is done and disk use is known again.
+    if (this.rebalancing && clones.length === 0 && this.underWay.length === 0) {
+      const moves = this.planMoves(health, this.rebalancing.thresholdPct, this.cfg.maxClones - this.underWay.length);
+      if (moves.length === 0 && this.underWay.length === 0) {
+        this.deps.log.info(`rebalance done: ${this.rebalancing.moved} replicas moved; every server within ${this.rebalancing.thresholdPct} points of the average (largest distance ${imbalancePct(this.deps.registry.candidates()).toFixed(1)})`);
+        this.rebalanced = this.rebalancing;
+        this.rebalancing = null;
+      }
+      for (const m of moves) void this.clone({ ...m, priority: Priority.REBALANCE });
+    }
     const surplus = planSurplus([...health.values()].filter((c) => c.holders.length > c.target && !this.underWay.some((u) => u.handle === c.handle)), servers);
     for (const { handle, server } of surplus) {
       const s = this.deps.registry.servers.get(server);
@@ -149,7 +213,9 @@ export class Repairs {
     try {
       const version = await this.deps.freeze(c.handle);
       if (!registry.replicaRefs(c.handle).some((r) => r.id === c.from)) throw new Error(`${from.addr} left the chunk while its version moved on`);
-      const { size } = await this.deps.cloneChunk(c.to, { handle: c.handle, version, from: from.addr, bytesPerSec: this.cfg.cloneBytesPerSec });
+      const move = c.priority === Priority.REBALANCE;
+      const bytesPerSec = move ? this.cfg.rebalanceBytesPerSec ?? this.cfg.cloneBytesPerSec : this.cfg.cloneBytesPerSec;
+      const { size } = await this.deps.cloneChunk(c.to, { handle: c.handle, version, from: from.addr, bytesPerSec });
       const now = this.deps.state().chunks.versionOf(c.handle);
       const dest = registry.servers.get(c.to);
       if (now !== version || !dest?.alive) {
@@ -159,6 +225,22 @@ export class Repairs {
         return;
       }
       registry.addLocation(c.handle, c.to);
+      if (move) {
+        // The copy is listed: the source's replica goes.
+        registry.removeLocation(c.handle, c.from);
+        const src = registry.servers.get(c.from);
+        src?.discard.add(c.handle);
+        // Until their next heartbeats say so: the next round plans from the use after this move.
+        if (src) src.usedBytes = Math.max(0, src.usedBytes - size);
+        const dst = registry.servers.get(c.to);
+        if (dst) dst.usedBytes += size;
+        if (this.rebalancing) {
+          this.rebalancing.moved++;
+          this.rebalancing.movedBytes += size;
+        }
+        log.info(`chunk ${handleName(c.handle)}: moved from ${from.addr} to ${to.addr} to rebalance (${size} bytes, ${Date.now() - t0} ms)`);
+        return;
+      }
       this.done.clones++;
       this.done.bytes += size;
       log.info(`chunk ${handleName(c.handle)}: re-replicated from ${from.addr} to ${to.addr} (${size} bytes, ${Date.now() - t0} ms)`);

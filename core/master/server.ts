@@ -270,6 +270,8 @@ export class Master {
         return this.withPaths([body.path], "write", () => this.setrep(body));
       case "drain":
         return this.drain(body);
+      case "rebalance":
+        return this.rebalance(body);
       case "register":
         return this.register(body, peer);
       case "heartbeat":
@@ -339,6 +341,15 @@ export class Master {
       this.log.info(`chunk server ${s.addr} (${s.id}): ${draining ? "draining: its replicas are copied elsewhere" : "drain cancelled"}`);
     }
     return { id: s.id, addr: s.addr, draining, chunksDependingOnIt: this.repairs.dependingOn(s.id) };
+  }
+
+  /** Rebalancing (M12): plan, start, or report. */
+  private rebalance(b: ReqBody<"rebalance">): RepBody<"rebalance"> {
+    if (!(b.thresholdPct >= 1 && b.thresholdPct <= 100)) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `threshold must be 1..100 percentage points, got ${b.thresholdPct}`);
+    if (!b.dryRun && !b.status && !this.repairs.rebalanceStatus().active) this.repairs.startRebalance(b.thresholdPct);
+    const addr = (id: string) => this.registry.ref(id)?.addr ?? id;
+    const plan = b.status ? [] : this.repairs.previewRebalance(b.thresholdPct, 1000).map((m) => ({ chunk: handleName(m.handle), from: addr(m.from), to: addr(m.to) }));
+    return { ...this.repairs.rebalanceStatus(), plan };
   }
 
   /** setrep (M14): a file's target, or a directory's for everything below it; re-replication or surplus removal follows. */

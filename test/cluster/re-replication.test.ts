@@ -187,3 +187,38 @@ test("gfs drain: a server's chunks get three replicas elsewhere while it serves;
     await cluster.stop();
   }
 }, 120_000);
+
+test("gfs rebalance: a dry run moves nothing; then a new empty server gets a fair share, every chunk keeps three replicas, fsck stays healthy", async () => {
+  const cluster = await new TestCluster({
+    chunkservers: 4, replication: 3, chunkSize: "1MiB",
+    masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s", "--rebalance-rate", "16MiB"],
+    chunkserverArgs: () => ["--capacity", "48MiB"],
+  }).start();
+  try {
+    const data = randomBytes(36 * MiB, 87);
+    await cluster.gfs(["put", "-", "/r"], { stdin: data });
+    cluster.chunkservers.push(await cluster.startChunkserver(4));
+    await cluster.waitForServers(5);
+    const fresh = cluster.chunkservers[4]!;
+    await waitFor("the master to know every server's disk", async () => JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout).chunkservers.every((s: { diskTotal: number }) => s.diskTotal > 0), 10_000, 50);
+    // Chunks under a live lease (the put's, for a few seconds) are not moved.
+    const dry = await waitFor("a plan", async () => {
+      const r = await cluster.gfs(["rebalance", "--threshold", "10", "--dry-run"]);
+      return /would move \d+ replicas/.test(r.stdout) ? r : null;
+    }, 20_000, 200);
+    expect(dry.stdout).toContain(`-> ${fresh.addr}`);
+    expect((await chunksOf(cluster, "/r")).some((c) => c.replicas.some((r) => r.server === fresh.addr))).toBe(false); // a dry run moves nothing
+    const run = await cluster.gfs(["rebalance", "--threshold", "10", "--wait"], { timeoutMs: 90_000 });
+    expect(run.stdout).toMatch(/done: largest distance from the average \d+\.\d points/);
+    const distance = Number(/done: largest distance from the average (\d+\.\d)/.exec(run.stdout)![1]);
+    expect(distance).toBeLessThanOrEqual(10);
+    const chunks = await chunksOf(cluster, "/r");
+    const onFresh = chunks.filter((c) => c.replicas.some((r) => r.server === fresh.addr)).length;
+    expect(onFresh).toBeGreaterThanOrEqual(15); // 108 replicas over 5 servers: a fair share is about 21
+    for (const c of chunks) expect(c.replicas).toHaveLength(3);
+    expect(JSON.parse((await cluster.gfs(["fsck", "--json"], { check: false })).stdout)).toMatchObject({ healthy: true });
+    expect(Buffer.compare((await cluster.gfs(["cat", "/r"])).stdoutBytes, data)).toBe(0);
+  } finally {
+    await cluster.stop();
+  }
+}, 150_000);

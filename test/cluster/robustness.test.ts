@@ -93,9 +93,6 @@ describe("hostile and wrong input", () => {
     expect(badSize.code).toBe(2);
     expect(badSize.stderr).toMatch(/--chunk-size: 'lots' is not a size/);
 
-    const planned = await cluster.gfs(["rebalance"], { check: false });
-    expect(planned.code).toBe(2);
-    expect(planned.stderr).toMatch(/^gfs: rebalance is not implemented yet/);
   });
 
   test("put onto an existing file fails without --force and loses nothing; --force replaces it", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Priority, planClones, planSurplus, repairPriority, type ChunkHealth, type Clone } from "../../core/master/re-replication";
+import { Priority, imbalancePct, planClones, planRebalance, planSurplus, repairPriority, type ChunkHealth, type Clone, type RebalanceChunk } from "../../core/master/re-replication";
 import type { PlacementCandidate } from "../../core/master/placement";
 
 const GB = 1e9;
@@ -104,5 +104,57 @@ describe("surplus replicas", () => {
     expect(planSurplus([{ handle: 1, target: 1, holders: ["a", "b", "c"] }], servers)).toEqual([{ handle: 1, server: "b" }, { handle: 1, server: "c" }]);
     expect(planSurplus([{ handle: 1, target: 3, holders: ["a", "b", "c", "e"], leased: true }], servers)).toEqual([]);
     expect(planSurplus([{ handle: 1, target: 3, holders: ["a", "b", "c"] }], servers)).toEqual([]);
+  });
+});
+
+describe("rebalancing", () => {
+  const cap = 100 * MiB;
+  const srv = (id: string, rack: string, usedMiB: number): PlacementCandidate => ({ id, rack, usedBytes: usedMiB * MiB, capacityBytes: cap, recentCreations: 0 });
+
+  test("fills an empty server from the fullest ones until all are within the threshold, without overshooting", () => {
+    const servers = [srv("a", "r1", 60), srv("b", "r2", 60), srv("c", "r3", 60), srv("new", "r4", 0)];
+    // Every chunk of 10 MiB on a, b and c (three replicas).
+    const chunks: RebalanceChunk[] = Array.from({ length: 6 }, (_, i) => ({ handle: i + 1, sizeBytes: 10 * MiB, holders: ["a", "b", "c"] }));
+    const plan = planRebalance(servers, (id) => chunks.filter((c) => c.holders.includes(id)), 10, 100);
+    expect(imbalancePct(servers)).toBeCloseTo(45, 5);
+    // Average 45%: "new" may take up to 45 MiB without passing it; sources stop within 10 points of it.
+    expect(plan.every((m) => m.to === "new")).toBe(true);
+    expect(new Set(plan.map((m) => m.handle)).size).toBe(plan.length); // one move per chunk
+    const after = servers.map((s) => ({ ...s, usedBytes: s.usedBytes + (plan.filter((m) => m.to === s.id).length - plan.filter((m) => m.from === s.id).length) * 10 * MiB }));
+    expect(imbalancePct(after)).toBeLessThanOrEqual(15.0001);
+    expect(plan.length).toBeGreaterThanOrEqual(3);
+    expect(planRebalance(after, () => [], 10, 100)).toEqual([]);
+  });
+
+  test("a server below the threshold takes from servers above the average even when none is above the threshold", () => {
+    // 4 servers at 56% and a new one at 0%: the average is 45%, nobody is above 55%, the new one is far below 35%.
+    const servers = [srv("a", "r1", 56), srv("b", "r2", 56), srv("c", "r3", 56), srv("d", "r1", 56), srv("new", "r2", 0)];
+    const chunks: RebalanceChunk[] = [];
+    for (let i = 0; i < 56; i++) chunks.push({ handle: i + 1, sizeBytes: 4 * MiB, holders: [["a", "b", "c"], ["b", "c", "d"], ["c", "d", "a"], ["d", "a", "b"]][i % 4]! });
+    const plan = planRebalance(servers, (id) => chunks.filter((c) => c.holders.includes(id)), 10, 1000);
+    const after = servers.map((s) => ({ ...s, usedBytes: s.usedBytes + (plan.filter((m) => m.to === s.id).length - plan.filter((m) => m.from === s.id).length) * 4 * MiB }));
+    expect(imbalancePct(after)).toBeLessThanOrEqual(10);
+    expect(plan.every((m) => m.to === "new")).toBe(true);
+  });
+
+  test("a move never lowers the racks a chunk spans, never lands on a holder, respects the limit and chunks busy elsewhere", () => {
+    const servers = [srv("a", "r1", 90), srv("b", "r2", 10), srv("c", "r1", 10), srv("d", "r3", 50)];
+    // Chunk 1 on a (r1) and b (r2): moving it to c (r1) keeps r1 and r2; to d (r3) keeps two racks too.
+    // Chunk 2 on a (r1) and c (r1): moving it to b (r2) adds a rack; fine.
+    const chunks: RebalanceChunk[] = [
+      { handle: 1, sizeBytes: 20 * MiB, holders: ["a", "b"] },
+      { handle: 2, sizeBytes: 20 * MiB, holders: ["a", "c"] },
+      { handle: 3, sizeBytes: 20 * MiB, holders: ["a", "d"] },
+    ];
+    const plan = planRebalance(servers, (id) => chunks.filter((c) => c.holders.includes(id)), 10, 100);
+    for (const m of plan) {
+      const c = chunks.find((x) => x.handle === m.handle)!;
+      expect(c.holders).not.toContain(m.to);
+      const before = new Set(c.holders.map((h) => servers.find((s) => s.id === h)!.rack)).size;
+      const after = new Set([...c.holders.filter((h) => h !== m.from), m.to].map((h) => servers.find((s) => s.id === h)!.rack)).size;
+      expect(after).toBeGreaterThanOrEqual(before);
+    }
+    expect(planRebalance(servers, (id) => chunks.filter((c) => c.holders.includes(id)), 10, 1)).toHaveLength(1);
+    expect(planRebalance(servers, (id) => chunks.filter((c) => c.holders.includes(id)), 10, 100, new Set([1, 2, 3]))).toEqual([]);
   });
 });
