@@ -9,8 +9,9 @@
 //   - no daemon dies by itself, and daemon memory stays under a bound.
 // Nemeses: SIGKILL and restart of chunk servers and of the master, SIGSTOP and
 // SIGCONT, a faulty TCP proxy in front of each chunk server (delay, stall,
-// cut, flipped bytes), flipped bits and truncations in chunk files (never on
-// the last replicas of a chunk: re-replication is not there yet), a full disk
+// cut, flipped bytes), flipped bits and truncations in chunk files (only of
+// chunks that still have all their replicas: damaging every copy would lose
+// data by design), a full disk
 // (one chunk server's data directory is a tmpfs, filled up for a while; needs
 // root), and a torn record at the end of the master's log.
 import { existsSync, openSync, readFileSync, readdirSync, statSync, closeSync, truncateSync, unlinkSync, writeSync } from "node:fs";
