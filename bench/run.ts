@@ -5,13 +5,14 @@
 // Flags: --size MiB (default 1024)  --creates N (default 20000)
 //        --files N (master memory test, default 200000; --million for 1M)
 //        --runs N (median of N runs, for gfs and MooseFS alike; default 1)
-//        --no-moosefs  --no-limits
+//        --no-moosefs  --no-limits  --no-repair (skip the self-healing figures)
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connect } from "../core/client";
 import { TestCluster, tempDir } from "../test/helpers/cluster";
 import { masterMemory } from "./memory";
 import { cliAppend, libraryAppend, localAppend, snapshotTime, type AppendFigure } from "./append";
+import { repairFigures } from "./repair";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -216,6 +217,21 @@ lines.push(
   "",
   ...appendRows,
 );
+
+if (!flag("--no-repair")) {
+  log(`self-healing: re-replication after a server dies, and rebalancing onto a new one (${SIZE_MIB} MiB)`);
+  const r = await repairFigures(SIZE_MIB, log);
+  lines.push(
+    "",
+    `Self-healing (4 chunk servers, 64 MiB chunks, ${SIZE_MIB} MiB put, then one server SIGKILLed; clone budget: 3 copies at once at 64 MiB/s each; rebalance budget: 2 moves at once into the new server at 32 MiB/s each):`,
+    "",
+    "| metric | gfs | budget or baseline | ratio | goal |",
+    "|---|---|---|---|---|",
+    `| full replication restored (${fmt(r.repairedMiB)} MiB re-created), MB/s | ${fmt(r.repairMBps)} | ${fmt(r.repairBudgetMBps)} (clone budget) | ${ratio(r.repairMBps, r.repairBudgetMBps)} | >= 0.70x |`,
+    `| a client's put while re-replication runs, MB/s | ${fmt(r.putDuringRepairMBps)} | ${fmt(r.putIdleMBps)} (idle cluster) | ${ratio(r.putDuringRepairMBps, r.putIdleMBps)} | >= 0.70x |`,
+    `| a new empty server filled by rebalance (${fmt(r.filledMiB)} MiB), MB/s | ${fmt(r.fillMBps)} | ${fmt(r.fillBudgetMBps)} (rebalance budget) | ${ratio(r.fillMBps, r.fillBudgetMBps)} | >= 0.70x |`,
+  );
+}
 
 const header = `Measured ${new Date().toISOString().slice(0, 16)}Z on ${navigator.hardwareConcurrency} cores, median of ${RUNS} run(s) each; CRC32C limit ${fmt(lim.crc)} MB/s.`;
 console.log(header + "\n\n" + lines.join("\n"));

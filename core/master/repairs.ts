@@ -112,7 +112,15 @@ export class Repairs {
         list.push(rc);
       }
     }
-    return planRebalance(this.deps.registry.candidates(), (id) => on.get(id) ?? [], thresholdPct, limit, new Set(this.underWay.map((u) => u.handle)));
+    const moves = planRebalance(this.deps.registry.candidates(), (id) => on.get(id) ?? [], thresholdPct, limit, new Set(this.underWay.map((u) => u.handle)));
+    // A server takes part in at most maxPerServer copies at once: a new server is filled gradually.
+    const busy = new Map<string, number>();
+    for (const u of this.underWay) for (const id of [u.from, u.to]) busy.set(id, (busy.get(id) ?? 0) + 1);
+    return moves.filter((m) => {
+      if ((busy.get(m.from) ?? 0) >= this.cfg.maxPerServer || (busy.get(m.to) ?? 0) >= this.cfg.maxPerServer) return false;
+      for (const id of [m.from, m.to]) busy.set(id, (busy.get(id) ?? 0) + 1);
+      return true;
+    });
   }
 
   isCloning(handle: Handle): boolean {
@@ -250,6 +258,8 @@ export class Repairs {
     } finally {
       this.underWay.splice(this.underWay.indexOf(c), 1);
       this.dirty = true;
+      // The next copies start now, not at the next tick: copies back to back keep to the budget.
+      setTimeout(() => this.tick(Date.now()), 0);
     }
   }
 }
