@@ -42,12 +42,13 @@ export default defineCommand({
         process.stdout.write(JSON.stringify({ chunkSize: info.chunkSize, replication: info.replication, masters, chunkservers: servers }) + "\n");
         return;
       }
-      const up = servers.filter((s) => s.state === "up").length;
-      const lines = [`master ${masters[0]!.address} (single); chunk size ${formatBytes(info.chunkSize)}, replication ${info.replication}; ${up}/${servers.length} chunk servers up`];
+      const count = (state: string) => servers.filter((s) => s.state === state).length;
+      const states = [`${count("up")} up`, ...(count("draining") ? [`${count("draining")} draining`] : []), ...(count("lost") ? [`${count("lost")} lost`] : [])];
+      const lines = [`master ${masters[0]!.address} (single); chunk size ${formatBytes(info.chunkSize)}, replication ${info.replication}; ${servers.length} chunk servers: ${states.join(", ")}`];
       for (const s of servers) {
         const use = s.diskTotal > 0 ? `${formatBytes(s.diskUsed)} of ${formatBytes(s.diskTotal)} (${Math.round((100 * s.diskUsed) / s.diskTotal)}%)` : "disk not reported";
         const state = s.state === "lost" ? `LOST since ${formatTime(Date.parse(s.lostSince!))}` : s.state === "draining" ? "DRAINING" : s.state;
-        lines.push(`  ${state.padEnd(4)} ${s.address.padEnd(22)} rack ${s.rack.padEnd(10)} ${String(s.chunks).padStart(8)} chunks  ${use}  (${s.id})`);
+        lines.push(`  ${state.padEnd(8)} ${s.address.padEnd(22)} rack ${s.rack.padEnd(10)} ${String(s.chunks).padStart(8)} chunks  ${use}  (${s.id})`);
       }
       process.stdout.write(lines.join("\n") + "\n");
     });

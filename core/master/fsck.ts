@@ -12,8 +12,10 @@ export interface FsckFile {
 }
 
 export interface ReplicaView {
-  /** Racks of the live servers holding a current replica. */
+  /** Racks of the live servers holding a current replica that counts (not draining). */
   racksOf(h: Handle): readonly string[];
+  /** Replicas on draining servers (they serve, but do not count). */
+  leaving(h: Handle): number;
   /** The chunk's only replicas are damaged copies kept on disk. */
   damaged(h: Handle): boolean;
   /** Stale or surplus replicas waiting to be deleted. */
@@ -51,7 +53,9 @@ export function audit(files: Iterable<FsckFile>, directories: number, view: Repl
         if (first) r[what]++;
         problem({ path: f.path, index, chunk, problem: text });
       };
-      if (racks.length === 0) {
+      if (racks.length === 0 && view.leaving(h) > 0) {
+        add("underReplicated", `0 of ${f.target} replicas outside draining servers${view.repairing(h) ? " (being copied)" : ""}`);
+      } else if (racks.length === 0) {
         if (view.damaged(h)) add("corrupt", "every replica is damaged");
         else add("missing", "no live replica");
       } else if (racks.length < f.target) {

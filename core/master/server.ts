@@ -561,7 +561,8 @@ export class Master {
     };
     const servers = [...this.registry.servers.values()];
     const report = audit(files(), 0, {
-      racksOf: (h) => this.registry.replicaRefs(h).map((r) => r.rack),
+      racksOf: (h) => this.registry.replicaRefs(h).filter((r) => !this.registry.servers.get(r.id)?.draining).map((r) => r.rack),
+      leaving: (h) => this.registry.replicaRefs(h).filter((r) => this.registry.servers.get(r.id)?.draining).length,
       damaged: (h) => this.damagedOnly.has(h),
       staleReplicas: (h) => servers.reduce((n, s) => n + (s.discard.has(h) ? 1 : 0), 0),
       repairing: (h) => this.repairs.isCloning(h),

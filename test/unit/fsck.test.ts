@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { MAX_PROBLEMS, audit, type FsckFile, type ReplicaView } from "../../core/master/fsck";
 
 function view(racks: Record<number, string[]>, opts: Partial<ReplicaView> = {}): ReplicaView {
-  return { racksOf: (h) => racks[h] ?? [], damaged: () => false, staleReplicas: () => 0, repairing: () => false, racks: 3, ...opts };
+  return { racksOf: (h) => racks[h] ?? [], leaving: () => 0, damaged: () => false, staleReplicas: () => 0, repairing: () => false, racks: 3, ...opts };
 }
 const file = (path: string, chunks: number[], target = 3, sizeBytes = chunks.length * 100): FsckFile => ({ path, target, sizeBytes, chunks });
 
@@ -27,6 +27,12 @@ describe("fsck", () => {
       ["/a", 4, "0000000000000005", "every replica is damaged"],
       ["/snap/a", 0, "0000000000000001", "2 of 3 replicas (being copied)"],
     ]);
+  });
+
+  test("replicas on draining servers do not count: a chunk only there is under-replicated, not missing", () => {
+    const r = audit([file("/a", [1, 2])], 0, view({ 2: ["r1", "r2", "r3"] }, { leaving: (h) => (h === 1 ? 1 : 1) }));
+    expect(r).toMatchObject({ underReplicated: 1, missing: 0, overReplicated: 0 });
+    expect(r.problems[0]!.problem).toBe("0 of 3 replicas outside draining servers");
   });
 
   test("one rack in the cluster is not a misplacement; a target of 1 is met by one replica", () => {
