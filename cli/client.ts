@@ -10,6 +10,7 @@ export function clientFrom(args: ClientArgs): GfsClient {
     secret: loadSecret(args["secret-file"]),
     deadlineMs: args.deadline !== undefined ? parseDuration(args.deadline, "--deadline") : undefined,
     onWait: (msg) => process.stderr.write(`gfs: ${msg}\n`),
+    onWarn: (msg) => process.stderr.write(`gfs: warning: ${msg}\n`),
   });
 }
 

@@ -26,6 +26,8 @@ export interface ClientOptions {
   deadlineMs?: number;
   /** Told once when an operation starts waiting on such a condition (the CLI prints it). */
   onWait?: (message: string) => void;
+  /** Told of something worth knowing that is not an error (the CLI prints it), once per file. */
+  onWarn?: (message: string) => void;
   locationTtlMs?: number;
 }
 
@@ -44,6 +46,8 @@ export class GfsClient {
   private readonly leaseCache = new Map<string, { grant: LeaseGrant; untilMs: number }>();
   private readonly leasePending = new Map<string, Promise<LeaseGrant>>();
   private readonly batchers = new Map<string, AppendBatcher>();
+  /** Files already warned about (onWarn). */
+  private readonly warned = new Set<string>();
   /** Servers slow to answer lately, until when (see the reader's hedging). */
   private readonly slow = new Map<string, number>();
 
@@ -312,6 +316,12 @@ export class GfsClient {
     if (pending) return pending;
     const p = this.master("lease", { path, index, renew }).then((grant) => {
       this.leaseCache.set(key, { grant, untilMs: Date.now() + grant.leaseMs / 2 });
+      const replicas = 1 + grant.secondaries.length;
+      if (grant.target !== undefined && replicas < grant.target && !this.warned.has(path)) {
+        this.warned.add(path);
+        const what = path.startsWith(`${PUT_DIR}/`) ? "the file being put" : path;
+        this.opts.onWarn?.(`${what} asks for ${grant.target} replicas; ${replicas} chunk server${replicas === 1 ? " holds" : "s hold"} its chunks for now (more copies are made when servers join)`);
+      }
       return grant;
     });
     this.leasePending.set(key, p);

@@ -584,12 +584,13 @@ export class Master {
     if (!Number.isInteger(b.index) || b.index < 0 || b.index > count) {
       throw new GfsError(ErrorCode.INVALID_ARGUMENT, `chunk index ${b.index} is past the end of ${path} (${count} chunks)`);
     }
+    const target = this.state.ns.replicationOf(this.state.getFile(path));
     if (b.index === count) {
       const created = await this.locked(`file:${path}`, () => this.addChunk(path, b.index));
-      if (created) return created;
+      if (created) return { ...created, target };
     }
     const handle = await this.locked(`file:${path}`, () => this.ownChunk(path, b.index));
-    return this.locked(`chunk:${handle}`, () => this.grantLease(handle, b.index, b.renew === true));
+    return { ...(await this.locked(`chunk:${handle}`, () => this.grantLease(handle, b.index, b.renew === true))), target };
   }
 
   /**

@@ -222,3 +222,18 @@ test("gfs rebalance: a dry run moves nothing; then a new empty server gets a fai
     await cluster.stop();
   }
 }, 150_000);
+
+test("a put asking for more replicas than there are servers is stored with what there is, says so, and is healed when servers join", async () => {
+  const cluster = await new TestCluster({ chunkservers: 3, replication: 3, chunkSize: "1MiB", masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s"] }).start();
+  try {
+    const data = randomBytes(2 * MiB + 1, 88);
+    const r = await cluster.gfs(["put", "-", "/five", "--replication", "5"], { stdin: data });
+    expect(r.stderr).toBe("gfs: warning: the file being put asks for 5 replicas; 3 chunk servers hold its chunks for now (more copies are made when servers join)\n");
+    expect((await chunksOf(cluster, "/five")).map((c) => c.replicas.length)).toEqual([3, 3, 3]);
+    for (const i of [3, 4]) cluster.chunkservers.push(await cluster.startChunkserver(i));
+    await waitFor("five replicas of every chunk", async () => (await chunksOf(cluster, "/five")).every((c) => c.replicas.length === 5), 30_000, 100);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/five"])).stdoutBytes, data)).toBe(0);
+  } finally {
+    await cluster.stop();
+  }
+}, 60_000);
