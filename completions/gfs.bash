@@ -51,7 +51,7 @@ _gfs() {
       ;;
     mkdir)
       case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--parents -p --master --secret-file --deadline --help -h' -- "$cur") )
+      COMPREPLY=( $(compgen -W '--parents -p --trash --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     mv)

@@ -99,6 +99,7 @@ complete -c gfs -n '__fish_seen_subcommand_from stat' -l deadline -r -d 'How lon
 complete -c gfs -n '__fish_seen_subcommand_from stat' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from stat' -F
 complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l parents -s p -d 'Create missing parents; no error if it exists'
+complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l trash -d '--no-trash: removals of anything below this directory erase it at once instead of moving it to /.trash (with -p, marks an existing directory too)'
 complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
 complete -c gfs -n '__fish_seen_subcommand_from mkdir' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'

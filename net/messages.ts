@@ -144,7 +144,8 @@ export interface Requests {
   auth: [AuthReq, AuthRep];
 
   // client -> master
-  mkdir: [{ path: string; parents: boolean }, Record<string, never>];
+  /** `noTrash`: removals below this directory skip the trash (set on an existing directory too, with `parents`). */
+  mkdir: [{ path: string; parents: boolean; noTrash?: boolean }, Record<string, never>];
   /** Without `replication`, the file gets its directory's (setrep), else the cluster's; `policyOf` names the path whose directory decides (a put's temporary file). */
   create: [{ path: string; replication?: number; parents: boolean; policyOf?: string }, Record<string, never>];
   ls: [{ path: string }, { entries: DirEntry[]; isFile: boolean }];

@@ -31,7 +31,7 @@ const chunkReport = object({ handle: count, version: count, size: count });
 const REQUESTS: { [T in RequestType]: Shape } = {
   hello: { proto: count, role: str, name: str },
   auth: { mac: bytes, nonce: bytes },
-  mkdir: { path: str, parents: bool },
+  mkdir: { path: str, parents: bool, noTrash: opt(bool) },
   create: { path: str, replication: opt(count), parents: bool, policyOf: opt(str) },
   ls: { path: str },
   stat: { path: str },

@@ -8,10 +8,11 @@ export default defineCommand({
   args: {
     path: { type: "positional", description: "Remote path", required: true },
     parents: { type: "boolean", alias: "p", description: "Create missing parents; no error if it exists" },
+    trash: { type: "boolean", default: true, description: "--no-trash: removals of anything below this directory erase it at once instead of moving it to /.trash (with -p, marks an existing directory too)" },
     ...clientArgs,
   },
   async run({ args }) {
     const path = remotePath(args.path);
-    await withClient(args, (c) => c.mkdir(path, !!args.parents));
+    await withClient(args, (c) => c.mkdir(path, !!args.parents, args.trash === false));
   },
 });

@@ -149,8 +149,9 @@ export class GfsClient {
   }
 
 
-  mkdir(path: string, parents = false): Promise<{}> {
-    return this.master("mkdir", { path, parents });
+  /** `noTrash`: removals below the directory skip the trash (with `parents`, an existing directory is marked too). */
+  mkdir(path: string, parents = false, noTrash = false): Promise<{}> {
+    return this.master("mkdir", { path, parents, ...(noTrash ? { noTrash } : {}) });
   }
 
   create(path: string, opts: { replication?: number; parents?: boolean; policyOf?: string } = {}): Promise<{}> {

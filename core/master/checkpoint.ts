@@ -19,7 +19,7 @@ type CheckpointRecord =
   /** lastOp: the sequence number of the last logged change the checkpoint holds. */
   | { o: "ckpt"; seq: number; handleLimit: number; cs: number; r: number; lastOp: number }
   /** r: the directory's replication for files created below it (absent: inherited). */
-  | { o: "dir"; p: string; t: number; r?: number }
+  | { o: "dir"; p: string; t: number; r?: number; nt?: 1 }
   /** c: [handle, version, size, handle, version, size, ...] */
   | { o: "file"; p: string; r: number; t: number; c: number[] }
   | { o: "end"; n: number };
@@ -52,7 +52,7 @@ export function writeCheckpoint(dir: string, state: MasterState, seq: number): s
     const ns = state.ns;
     put({ o: "dir", p: "/", t: ns.mtimeOf(ROOT), ...(ns.replicationOf(ROOT) ? { r: ns.replicationOf(ROOT) } : {}) });
     for (const [path, id] of state.walk()) {
-      if (ns.isDir(id)) put({ o: "dir", p: path, t: ns.mtimeOf(id), ...(ns.replicationOf(id) ? { r: ns.replicationOf(id) } : {}) });
+      if (ns.isDir(id)) put({ o: "dir", p: path, t: ns.mtimeOf(id), ...(ns.replicationOf(id) ? { r: ns.replicationOf(id) } : {}), ...(ns.noTrash(id) ? { nt: 1 as const } : {}) });
       else {
         const c: number[] = [];
         for (const h of ns.chunks(id)) c.push(h, state.chunks.versionOf(h), state.chunks.sizeOf(h));
@@ -99,6 +99,7 @@ export function readCheckpoint(path: string, params?: ClusterParams): MasterStat
     if (r.o === "dir") {
       const d = ns.addDir(parent, name, r.t);
       if (r.r) ns.setReplication(d, r.r);
+      if (r.nt) ns.setNoTrash(d, true);
       dirs.set(r.p, d);
     } else {
       const id = ns.addFile(parent, name, r.r, r.t);

@@ -8,6 +8,7 @@ import { assert } from "../../net/errors";
 import type { Handle } from "../../net/messages";
 
 export const ROOT = 1;
+const NO_TRASH = 1;
 const FREE = 0;
 const DIR = 1;
 const FILE = 2;
@@ -21,6 +22,8 @@ export class Namespace {
   private cap = 0;
   private kind!: Uint8Array;
   private repl!: Uint8Array;
+  /** Per node: NO_TRASH (a directory whose removals skip the trash). */
+  private flags!: Uint8Array;
   private nameLen!: Uint8Array;
   private parentId!: Uint32Array;
   private nameStart!: Uint32Array;
@@ -136,6 +139,16 @@ export class Namespace {
     return id;
   }
 
+  /** Whether removals below directory `id` skip the trash. */
+  noTrash(id: number): boolean {
+    return (this.flags[id]! & NO_TRASH) !== 0;
+  }
+
+  setNoTrash(id: number, on: boolean): void {
+    assert(this.kind[id] === DIR, "only directories skip the trash");
+    this.flags[id] = on ? this.flags[id]! | NO_TRASH : this.flags[id]! & ~NO_TRASH;
+  }
+
   /** A file's replication target, or a directory's for files created below it (0: inherit). */
   setReplication(id: number, replication: number): void {
     assert(Number.isInteger(replication) && replication >= (this.kind[id] === FILE ? 1 : 0) && replication <= 255, "replication fits a byte");
@@ -244,6 +257,7 @@ export class Namespace {
     this.parentId[id] = parent;
     this.mtime[id] = mtimeMs;
     this.repl[id] = 0;
+    this.flags[id] = 0;
     this.firstChild[id] = 0;
     this.nchunks[id] = 0;
     this.chunk0[id] = 0;
@@ -370,6 +384,7 @@ export class Namespace {
     const g32 = (a: Uint32Array | undefined) => copy(new Uint32Array(cap), a);
     this.kind = g8(this.kind);
     this.repl = g8(this.repl);
+    this.flags = g8(this.flags);
     this.nameLen = g8(this.nameLen);
     this.parentId = g32(this.parentId);
     this.nameStart = g32(this.nameStart);

@@ -17,6 +17,7 @@ import { joinPath, normalizePath, splitPath } from "./paths";
 import { choosePlacement } from "./placement";
 import { Repairs, type RepairConfig } from "./repairs";
 import { audit, type FsckFile } from "./fsck";
+import { ROOT } from "./namespace";
 import { TRASH_DIR, UPLOAD_DIR, abandonedUploads, expiredEntries, newestFirst, reclaimedAtOnce, trashPathFor, within } from "./trash";
 import { ServerRegistry, type ServerRecord } from "./servers";
 import { establishClusterParams } from "./cluster-params";
@@ -286,19 +287,27 @@ export class Master {
   private async mkdir(b: ReqBody<"mkdir">): Promise<{}> {
     const parts = splitPath(b.path);
     const t = Date.now();
-    if (!b.parents) {
-      await this.commit({ o: "mkdir", p: "/" + parts.join("/"), t });
-      return {};
+    const full = "/" + parts.join("/");
+    if (!b.parents) await this.commit({ o: "mkdir", p: full, t });
+    else {
+      let path = "";
+      for (const name of parts) {
+        path += "/" + name;
+        const n = this.state.lookup(path);
+        if (n && this.state.ns.isDir(n)) continue;
+        if (n) throw new GfsError(ErrorCode.NOT_DIR, `${path} is a file`);
+        await this.commit({ o: "mkdir", p: path, t });
+      }
     }
-    let path = "";
-    for (const name of parts) {
-      path += "/" + name;
-      const n = this.state.lookup(path);
-      if (n && this.state.ns.isDir(n)) continue;
-      if (n) throw new GfsError(ErrorCode.NOT_DIR, `${path} is a file`);
-      await this.commit({ o: "mkdir", p: path, t });
-    }
+    if (b.noTrash) await this.commit({ o: "notrash", p: full, v: true });
     return {};
+  }
+
+  /** Whether a removal of `path` skips the trash: it or a directory above it was made with --no-trash. */
+  private inNoTrashDir(path: string): boolean {
+    const ns = this.state.ns;
+    for (let id = this.state.lookup(path); id; id = id === ROOT ? 0 : ns.parentOf(id)) if (ns.isDir(id) && ns.noTrash(id)) return true;
+    return false;
   }
 
   private async create(b: ReqBody<"create">): Promise<{}> {
@@ -444,7 +453,7 @@ export class Master {
     if (!n) throw new GfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
     if (this.state.ns.isDir(n) && this.state.ns.hasChildren(n) && !b.recursive) throw new GfsError(ErrorCode.NOT_EMPTY, `${path} is a non-empty directory (use -r)`);
     const t = Date.now();
-    if (reclaimedAtOnce(path, this.trashTtlMs) || path === UPLOAD_DIR) {
+    if (reclaimedAtOnce(path, this.trashTtlMs) || path === UPLOAD_DIR || this.inNoTrashDir(path)) {
       await this.commit({ o: "rm", p: path, t });
       this.uploadActivity.delete(path);
       return {};

@@ -29,7 +29,9 @@ export type Op = { q?: number } & (
   /** Copy-on-write: chunk `i` of file `p` is now `h`, a copy of the shared chunk at version `v`. */
   | { o: "cow"; p: string; i: number; h: Handle; v: number }
   /** setrep (M14): file `p`'s target, or directory `p`'s for new files below it and for every file below it now. */
-  | { o: "rep"; p: string; r: number });
+  | { o: "rep"; p: string; r: number }
+  /** Removals below directory `p` skip the trash (`v`), or no longer do. */
+  | { o: "notrash"; p: string; v: boolean });
 
 export interface ClusterParams {
   chunkSizeBytes: number;
@@ -186,6 +188,12 @@ export class MasterState {
         if (!id) throw new GfsError(ErrorCode.NOT_FOUND, `${op.p}: no such file or directory`);
         this.ns.setReplication(id, op.r);
         if (this.ns.isDir(id)) for (const [, f] of this.ns.walk(id)) if (this.ns.isFile(f)) this.ns.setReplication(f, op.r);
+        return [];
+      }
+      case "notrash": {
+        const id = this.lookup(op.p);
+        if (!id || !this.ns.isDir(id)) throw new GfsError(ErrorCode.NOT_DIR, `${op.p} is not a directory`);
+        this.ns.setNoTrash(id, op.v);
         return [];
       }
       case "rm": {

@@ -51,6 +51,30 @@ test("rm, then undelete: the file is back, identical; with a short TTL its chunk
   }
 }, 120_000);
 
+test("a directory made with --no-trash: removals below it erase at once; it survives a master restart", async () => {
+  const cluster = await new TestCluster({ chunkservers: 3, replication: 3, chunkSize: "1MiB" }).start();
+  try {
+    await cluster.gfs(["mkdir", "--no-trash", "/scratch"]);
+    await cluster.gfs(["put", "-", "/scratch/sub/x", "-p"], { stdin: randomBytes(MiB + 1, 93) });
+    const handles: number[] = JSON.parse((await cluster.gfs(["stat", "/scratch/sub/x", "--json"])).stdout).chunks.map((c: { handle: number }) => c.handle);
+    await cluster.gfs(["rm", "/scratch/sub/x"]);
+    expect((await cluster.gfs(["ls", "-a", "/.trash"], { check: false })).stdout).toBe("");
+    await waitFor("its chunk files to leave the disks", () => chunkFilesOf(cluster, handles).length === 0, 10_000, 50);
+    await cluster.kill(cluster.master);
+    await cluster.restartMaster();
+    await cluster.waitForServers(3);
+    await cluster.gfs(["put", "-", "/scratch/y"], { stdin: "y\n" });
+    await cluster.gfs(["rm", "/scratch/y"]);
+    expect((await cluster.gfs(["ls", "-a", "/.trash"], { check: false })).stdout).toBe("");
+    // Elsewhere the trash still applies.
+    await cluster.gfs(["put", "-", "/kept"], { stdin: "k\n" });
+    await cluster.gfs(["rm", "/kept"]);
+    expect((await cluster.gfs(["ls", "-a", "/.trash"])).stdout).toMatch(/^\d+-\d+\/\n$/);
+  } finally {
+    await cluster.stop();
+  }
+}, 60_000);
+
 test("a put killed half-way: its upload in /.put is reclaimed after the upload timeout, chunks and all", async () => {
   const cluster = await new TestCluster({ chunkservers: 3, replication: 3, chunkSize: "1MiB", masterArgs: ["--upload-timeout", "2s", "--gc-interval", "200ms"] }).start();
   try {

@@ -138,12 +138,15 @@ describe("operation log", () => {
       { o: "create", p: "/b", r: 3, t: 2 },
       { o: "rep", p: "/tmp", r: 1 },
       { o: "rep", p: "/b", r: 5 },
+      { o: "notrash", p: "/tmp/sub", v: true },
     ])).close();
     const check = (st: ReturnType<typeof recover>["state"]) => {
       expect(st.ns.replicationOf(st.lookup("/tmp"))).toBe(1);
       expect(st.ns.replicationOf(st.lookup("/tmp/sub"))).toBe(0); // inherits
       expect(st.ns.replicationOf(st.lookup("/tmp/sub/a"))).toBe(1); // every file below, now
       expect(st.ns.replicationOf(st.lookup("/b"))).toBe(5);
+      expect(st.ns.noTrash(st.lookup("/tmp/sub"))).toBe(true);
+      expect(st.ns.noTrash(st.lookup("/tmp"))).toBe(false);
     };
     check(recover(dir, params).state);
     writeCheckpoint(dir, recover(dir, params, { uptoSeq: 2, repairTail: false }).state, 2);
