@@ -180,7 +180,8 @@ export interface Requests {
   // chunk server -> master
   /** `tokenKey`: the key lease tokens are signed with, sent only when the cluster has no secret to derive it from. */
   register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[]; tokenKey?: Uint8Array }];
-  heartbeat: [{ usedBytes: number; capacityBytes: number; chunks: number; extend: Handle[]; sizes: ChunkReport[] }, { discard: Handle[]; extended: Handle[]; leaseMs: number }];
+  /** `listed`: a slice of the server's chunks, going round them all; the master answers those it no longer wants in `discard`. */
+  heartbeat: [{ usedBytes: number; capacityBytes: number; chunks: number; extend: Handle[]; sizes: ChunkReport[]; listed?: ChunkReport[] }, { discard: Handle[]; extended: Handle[]; leaseMs: number }];
   corrupt: [{ handle: Handle; reason: string }, Record<string, never>];
 
   // master -> chunk server

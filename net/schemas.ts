@@ -49,7 +49,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   rebalance: { thresholdPct: count, dryRun: opt(bool), status: opt(bool) },
   snapshot: { src: str, dst: str },
   register: { id: str, addr: str, rack: str, capacityBytes: count, usedBytes: count, chunks: listOf(chunkReport) },
-  heartbeat: { usedBytes: count, capacityBytes: count, chunks: count, extend: listOf(count), sizes: listOf(chunkReport) },
+  heartbeat: { usedBytes: count, capacityBytes: count, chunks: count, extend: listOf(count), sizes: listOf(chunkReport), listed: opt(listOf(chunkReport)) },
   corrupt: { handle: count, reason: str },
   createChunk: { handle: count, version: count },
   setVersion: { handle: count, version: count, lease: opt(object({ leaseMs: count, secondaries: listOf(replicaRef), token: bytes })) },

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
-import type { Handle, LeaseProof, NotifyType, ReplicaRef, RepBody, ReqBody, RequestType } from "../../net/messages";
+import type { ChunkReport, Handle, LeaseProof, NotifyType, ReplicaRef, RepBody, ReqBody, RequestType } from "../../net/messages";
 import { leaseTokenValid, tokenKey } from "../lease-tokens";
 import { connect, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
@@ -44,6 +44,10 @@ const PUSH_STALL_MS = 5_000;
 const FORWARD_PIECE_BYTES = 512 * 1024;
 /** Largest read served at once; readers ask for 1 MiB pieces. */
 const MAX_READ_BYTES = 8 * 1024 * 1024;
+/** Chunks listed to the master per heartbeat (they go round all of them in turn). */
+const LISTED_PER_HEARTBEAT = 1024;
+/** Chunk deletions per heartbeat, at most. */
+const DELETES_PER_ROUND = 256;
 /** Re-replication reads a chunk from its source in pieces of this size. */
 const CLONE_PIECE_BYTES = 1024 * 1024;
 /** Bytes of read replies one connection may have in the making. */
@@ -85,6 +89,10 @@ export class ChunkServer {
   private tokenKey: Uint8Array | null;
   /** The lease token last checked for each chunk, so each lease's token is verified once. */
   private readonly tokensSeen = new Map<Handle, { version: number; token: Uint8Array }>();
+  /** Chunks to delete, in order, with why (deleted a few hundred per heartbeat). */
+  private readonly toDelete = new Map<Handle, string>();
+  /** Where the next heartbeat's chunk listing starts. */
+  private listCursor = 0;
   private readonly readBudgets = new WeakMap<Peer, ReadBudget>();
   /** When pushed bytes last arrived here. */
   private lastPushDataMs = 0;
@@ -214,6 +222,7 @@ export class ChunkServer {
         chunks: this.store.count,
         extend: this.order.takeActive(),
         sizes,
+        listed: this.nextListing(),
       }, Math.max(this.heartbeatMs * 3, 5_000));
       this.leaseMs = rep.leaseMs;
       for (const h of rep.extended) this.order.extend(h, rep.leaseMs, Date.now());
@@ -241,14 +250,42 @@ export class ChunkServer {
     }
   }
 
+  /**
+   * Every heartbeat lists a slice of this server's chunks, going round them
+   * all in turn: the master answers (in `discard`) with the ones it no longer
+   * wants, so an orphan (a create that finished after the master gave up on
+   * it, a chunk deleted while this server was away) does not stay for good.
+   */
+  private nextListing(): ChunkReport[] {
+    const all = this.store.reports();
+    if (all.length === 0) return [];
+    if (this.listCursor >= all.length) this.listCursor = 0;
+    const slice = all.slice(this.listCursor, this.listCursor + LISTED_PER_HEARTBEAT);
+    this.listCursor += slice.length;
+    return slice;
+  }
+
+  /**
+   * Deletes chunks the master does not want, at most DELETES_PER_ROUND at a
+   * time: the rest wait for the next heartbeat, so a big deletion never
+   * stalls requests.
+   */
   private discard(handles: Handle[], why: string): void {
-    for (const h of handles) {
-      if (!this.store.has(h)) continue;
-      this.store.delete(h);
-      this.order.dropLease(h);
-      this.tokensSeen.delete(h);
-      this.log.info(`chunk ${handleName(h)} deleted: ${why}`);
+    for (const h of handles) this.toDelete.set(h, why);
+    let n = 0;
+    for (const [h, reason] of this.toDelete) {
+      if (n++ >= DELETES_PER_ROUND) break;
+      this.deleteNow(h, reason);
     }
+  }
+
+  private deleteNow(h: Handle, why: string): void {
+    this.toDelete.delete(h);
+    if (!this.store.has(h)) return;
+    this.store.delete(h);
+    this.order.dropLease(h);
+    this.tokensSeen.delete(h);
+    this.log.info(`chunk ${handleName(h)} deleted: ${why}`);
   }
 
   private reportCorrupt(handle: Handle, reason: string): void {
@@ -365,7 +402,8 @@ export class ChunkServer {
     checkHandle(b.handle);
     const have = this.store.get(b.handle);
     if (have && have.version >= b.version && !have.corrupt) throw new GfsError(ErrorCode.EXISTS, `chunk ${handleName(b.handle)} is already here at version ${have.version}`);
-    if (have) this.discard([b.handle], "replaced by a clone");
+    if (have) this.deleteNow(b.handle, "replaced by a clone");
+    this.toDelete.delete(b.handle); // a deletion queued before this copy was asked for is void
     const t0 = Date.now();
     this.store.create(b.handle, b.version);
     try {

@@ -22,7 +22,7 @@ import { TRASH_DIR, UPLOAD_DIR, abandonedUploads, expiredEntries, newestFirst, r
 import { ServerRegistry, type ServerRecord } from "./servers";
 import { establishClusterParams } from "./cluster-params";
 import { MasterState, type ClusterParams, type Op } from "./state";
-import { RaisedVersions, judgeReplica, nextVersion } from "./versions";
+import { RaisedVersions, judgeReplica, nextVersion, unwantedReplicas } from "./versions";
 import { handleName } from "../handles";
 import { signLease, tokenKey } from "../lease-tokens";
 
@@ -83,6 +83,8 @@ export class Master {
   readonly repairs: Repairs;
   /** Chunks whose last live replica was reported damaged (kept on its disk): fsck calls them corrupt. */
   private readonly damagedOnly = new Set<Handle>();
+  /** Handles allocated for chunks being created or copied, not in the chunk table yet. */
+  private readonly creating = new Set<Handle>();
   /** Removals in this millisecond so far (trash names). */
   private trashSeq = 0;
   /** Temporary uploads: when each last created, leased or completed (since this start). */
@@ -635,10 +637,16 @@ export class Master {
     const holders = this.registry.replicaRefs(shared);
     if (holders.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no live replica of chunk ${handleName(shared)} to copy`);
     const copy = await this.allocateHandle();
-    const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "copyChunk", { from: shared, to: copy, version: info.version })));
-    const copied = holders.filter((_, i) => results[i]!.status === "fulfilled");
-    if (copied.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no server could copy chunk ${handleName(shared)}`);
-    await this.commit({ o: "cow", p: path, i: index, h: copy, v: info.version });
+    this.creating.add(copy);
+    let copied: ReplicaRef[];
+    try {
+      const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "copyChunk", { from: shared, to: copy, version: info.version })));
+      copied = holders.filter((_, i) => results[i]!.status === "fulfilled");
+      if (copied.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no server could copy chunk ${handleName(shared)}`);
+      await this.commit({ o: "cow", p: path, i: index, h: copy, v: info.version });
+    } finally {
+      this.creating.delete(copy);
+    }
     for (const h of copied) this.registry.addLocation(copy, h.id);
     this.log.info(`chunk ${handleName(shared)} of ${path}[${index}] is shared: copied to chunk ${handleName(copy)} on ${copied.map((h) => h.addr).join(", ")}`);
     return copy;
@@ -696,6 +704,15 @@ export class Master {
     if (this.state.ns.chunkCount(f) !== index) return null;
     const replication = this.state.ns.replicationOf(f);
     const handle = await this.allocateHandle();
+    this.creating.add(handle);
+    try {
+      return await this.createChunkOn(path, index, handle, replication);
+    } finally {
+      this.creating.delete(handle);
+    }
+  }
+
+  private async createChunkOn(path: string, index: number, handle: Handle, replication: number): Promise<LeaseGrant> {
     const tried = new Set<string>();
     const created: string[] = [];
     while (created.length < replication) {
@@ -870,6 +887,10 @@ export class Master {
       if (this.state.chunks.versionOf(r.handle) === r.version) this.state.chunks.raiseSize(r.handle, r.size);
     }
     const extended = (b.extend ?? []).filter((h) => this.leases.extend(h, s.id, now));
+    for (const h of unwantedReplicas(b.listed ?? [], (x) => this.state.chunks.versionOf(x), this.creating, (x) => this.raised.has(x))) {
+      this.registry.removeLocation(h, s.id);
+      s.discard.add(h);
+    }
     const discard = [...s.discard];
     s.discard.clear();
     return { discard, extended, leaseMs: this.cfg.leaseMs };

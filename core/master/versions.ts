@@ -50,3 +50,19 @@ export class RaisedVersions {
     this.bits[i]! |= 1 << (handle & 7);
   }
 }
+
+/**
+ * Replicas a chunk server listed that the master does not want (they go back
+ * in `discard`): chunks it no longer has, and replicas left behind by a newer
+ * version. A handle being created or copied right now is not in the table
+ * yet, and is left alone.
+ */
+export function unwantedReplicas(listed: Iterable<{ handle: number; version: number }>, versionOf: (h: number) => number, creating: ReadonlySet<number>, raisedThisRun: (h: number) => boolean): number[] {
+  const out: number[] = [];
+  for (const r of listed) {
+    if (creating.has(r.handle)) continue;
+    const version = versionOf(r.handle);
+    if (version === 0 || judgeReplica(version, r.version, raisedThisRun(r.handle)) === "stale") out.push(r.handle);
+  }
+  return out;
+}

@@ -98,7 +98,7 @@ function template(type: RequestType): Record<string, unknown> {
     drain: { server: "fuzz-server", cancel: true },
     snapshot: { src: "/d", dst: "/snap" },
     register: { id: "fuzz-server", addr: "127.0.0.1:1", rack: "r", capacityBytes: 1e9, usedBytes: 0, chunks: [{ handle: h, version: v, size: 3000 }] },
-    heartbeat: { usedBytes: 0, capacityBytes: 1e9, chunks: 1, extend: [h], sizes: [{ handle: h, version: v, size: 3000 }] },
+    heartbeat: { usedBytes: 0, capacityBytes: 1e9, chunks: 1, extend: [h], sizes: [{ handle: h, version: v, size: 3000 }], listed: [{ handle: h, version: v, size: 3000 }] },
     corrupt: { handle: h, reason: "fuzz" },
     createChunk: { handle: 1_000_000 + (h % 1000), version: 1 },
     setVersion: { handle: h, version: v, lease: { leaseMs: 1000, secondaries: [], token } },

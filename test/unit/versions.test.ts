@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { RaisedVersions, judgeReplica, nextVersion } from "../../core/master/versions";
+import { RaisedVersions, judgeReplica, nextVersion, unwantedReplicas } from "../../core/master/versions";
 
 describe("chunk version rules", () => {
   test("a replica behind the master is stale, at its version current", () => {
@@ -33,5 +33,19 @@ describe("chunk version rules", () => {
     for (const h of [1, 7, 8, 100_000, 5_000_003]) raised.add(h);
     for (const h of [1, 7, 8, 100_000, 5_000_003]) expect(raised.has(h)).toBe(true);
     for (const h of [2, 9, 99_999, 5_000_002]) expect(raised.has(h)).toBe(false);
+  });
+});
+
+describe("chunk listings in heartbeats", () => {
+  test("deleted chunks and replicas behind the current version are unwanted; chunks being created and current ones are kept", () => {
+    const versions = new Map([[1, 5], [2, 5], [3, 5]]);
+    const listed = [
+      { handle: 1, version: 5 }, // current
+      { handle: 2, version: 3 }, // left behind
+      { handle: 3, version: 6 }, // one ahead, explained (not raised this run): kept
+      { handle: 9, version: 1 }, // deleted
+      { handle: 10, version: 1 }, // being created
+    ];
+    expect(unwantedReplicas(listed, (h) => versions.get(h) ?? 0, new Set([10]), () => false)).toEqual([2, 9]);
   });
 });
