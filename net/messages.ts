@@ -55,8 +55,8 @@ export interface LeaseGrant {
   /** Lease length as the master granted it. */
   leaseMs: number;
   chunkSize: number;
-  /** The file's replication target: more than the replicas here means fewer servers than it asks for (healed when servers join). */
-  target?: number;
+  /** Set when this chunk was just created on fewer servers than the file's target (there were no more): the target. */
+  createdShort?: number;
 }
 
 /** A lease as the primary shows it to its secondaries: the master's token over these terms. */

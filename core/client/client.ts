@@ -318,10 +318,10 @@ export class GfsClient {
     const p = this.master("lease", { path, index, renew }).then((grant) => {
       this.leaseCache.set(key, { grant, untilMs: Date.now() + grant.leaseMs / 2 });
       const replicas = 1 + grant.secondaries.length;
-      if (grant.target !== undefined && replicas < grant.target && !this.warned.has(path)) {
+      if (grant.createdShort !== undefined && !this.warned.has(path)) {
         this.warned.add(path);
         const what = path.startsWith(`${PUT_DIR}/`) ? "the file being put" : path;
-        this.opts.onWarn?.(`${what} asks for ${grant.target} replicas; ${replicas} chunk server${replicas === 1 ? " holds" : "s hold"} its chunks for now (more copies are made when servers join)`);
+        this.opts.onWarn?.(`${what} asks for ${grant.createdShort} replicas; ${replicas} chunk server${replicas === 1 ? " holds" : "s hold"} its chunks for now (copies are added when more servers can take them)`);
       }
       return grant;
     });

@@ -595,13 +595,12 @@ export class Master {
     if (!Number.isInteger(b.index) || b.index < 0 || b.index > count) {
       throw new GfsError(ErrorCode.INVALID_ARGUMENT, `chunk index ${b.index} is past the end of ${path} (${count} chunks)`);
     }
-    const target = this.state.ns.replicationOf(this.state.getFile(path));
     if (b.index === count) {
       const created = await this.locked(`file:${path}`, () => this.addChunk(path, b.index));
-      if (created) return { ...created, target };
+      if (created) return created;
     }
     const handle = await this.locked(`file:${path}`, () => this.ownChunk(path, b.index));
-    return { ...(await this.locked(`chunk:${handle}`, () => this.grantLease(handle, b.index, b.renew === true))), target };
+    return this.locked(`chunk:${handle}`, () => this.grantLease(handle, b.index, b.renew === true));
   }
 
   /**
@@ -737,7 +736,8 @@ export class Master {
     // Created in this run: no earlier run can have handed out an unlogged version of it.
     this.raised.add(handle);
     this.log.debug(`chunk ${handleName(handle)} created for ${path}[${index}] on ${created.length} servers`);
-    return this.locked(`chunk:${handle}`, () => this.grantLease(handle, index, false));
+    const grant = await this.locked(`chunk:${handle}`, () => this.grantLease(handle, index, false));
+    return created.length < replication ? { ...grant, createdShort: replication } : grant;
   }
 
   /**

@@ -86,12 +86,13 @@ describe("a 1 MiB-chunk cluster with three chunk servers", () => {
     const out = await cluster.gfs(["cat", "/data/file.bin"]);
     expect(Buffer.compare(out.stdoutBytes, data)).toBe(0);
     // Replicas the read hit were reported by their servers and dropped by the
-    // master; the third server's replica of every chunk is still listed.
+    // master, then replaced from the third server's good replicas.
     const goodServer = cluster.chunkservers[2]!.addr;
-    await waitFor("corrupt replicas that were read are dropped", async () => {
+    expect(cluster.master.log.some((l) => /replica on .* is damaged \(/.test(l))).toBe(true);
+    await waitFor("every chunk whole again", async () => {
       const st = JSON.parse((await cluster.gfs(["stat", "/data/file.bin", "--json"])).stdout);
-      const reduced = st.chunks.filter((c: { replicas: unknown[] }) => c.replicas.length < 3).length;
-      return reduced > 0 && st.chunks.every((c: { replicas: { server: string }[] }) => c.replicas.some((r) => r.server === goodServer));
-    });
+      return st.chunks.every((c: { replicas: { server: string }[] }) => c.replicas.length === 3 && c.replicas.some((r) => r.server === goodServer));
+    }, 60_000, 100);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/data/file.bin"])).stdoutBytes, data)).toBe(0);
   });
 });

@@ -228,7 +228,7 @@ test("a put asking for more replicas than there are servers is stored with what 
   try {
     const data = randomBytes(2 * MiB + 1, 88);
     const r = await cluster.gfs(["put", "-", "/five", "--replication", "5"], { stdin: data });
-    expect(r.stderr).toBe("gfs: warning: the file being put asks for 5 replicas; 3 chunk servers hold its chunks for now (more copies are made when servers join)\n");
+    expect(r.stderr).toBe("gfs: warning: the file being put asks for 5 replicas; 3 chunk servers hold its chunks for now (copies are added when more servers can take them)\n");
     expect((await chunksOf(cluster, "/five")).map((c) => c.replicas.length)).toEqual([3, 3, 3]);
     for (const i of [3, 4]) cluster.chunkservers.push(await cluster.startChunkserver(i));
     await waitFor("five replicas of every chunk", async () => (await chunksOf(cluster, "/five")).every((c) => c.replicas.length === 5), 30_000, 100);
