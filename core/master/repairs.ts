@@ -233,6 +233,9 @@ export class Repairs {
         return;
       }
       registry.addLocation(c.handle, c.to);
+      // Counted like a creation: placement spreads new replicas away from a server that just took many.
+      const took = registry.servers.get(c.to);
+      if (took) took.recentCreations++;
       if (move) {
         // The copy is listed: the source's replica goes.
         registry.removeLocation(c.handle, c.from);
