@@ -10,7 +10,7 @@
 // listed replicas only, so a clone that raced with one ends at an old version:
 // it is then discarded, never listed.
 import type { ConsolaInstance } from "consola";
-import type { Handle } from "../../net/messages";
+import type { Handle, RebalanceReply } from "../../net/messages";
 import { handleName } from "../handles";
 import type { LeaseTable } from "./leases";
 import { Priority, imbalancePct, planClones, planRebalance, planSurplus, type ChunkHealth, type Clone, type CloneLimits, type Move, type RebalanceChunk } from "./re-replication";
@@ -25,15 +25,8 @@ export interface RepairConfig extends CloneLimits {
   rebalanceBytesPerSec?: number;
 }
 
-export interface RebalanceStatus {
-  active: boolean;
-  thresholdPct: number;
-  /** Moves done since it started. */
-  moved: number;
-  movedBytes: number;
-  underWay: number;
-  imbalancePct: number;
-}
+/** A rebalance's figures, as the `rebalance` reply carries them (without the plan). */
+export type RebalanceStatus = Omit<RebalanceReply, "plan">;
 
 export interface RepairDeps {
   state: () => MasterState;
