@@ -31,11 +31,16 @@ export class DataWaits {
    *   queue up behind each other, and a slow one is not a lost one); a push
    *   under way is bounded by its own stall timeout instead.
    * @param lastPushDataMs when pushed bytes last arrived here (any push).
+   * @param maxAnnounceMs how long a mutation waits for a push that has not
+   *   begun here at most, however busy the server is: a push lost on the way
+   *   (a connection closed by damage, a hop restarted) never begins, and
+   *   other clients' pushes keep arriving.
    */
   constructor(
     private readonly buffer: PushBuffer,
     private readonly announceMs: number,
     private readonly lastPushDataMs: () => number = () => 0,
+    private readonly maxAnnounceMs: number = announceMs * 3,
   ) {}
 
   get size(): number {
@@ -70,14 +75,24 @@ export class DataWaits {
 
   private wait(dataId: string, w: Omit<Wait, "timer">): void {
     this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} is wanted by a newer mutation`));
+    const since = Date.now();
     const check = () => {
-      // Under way (its push times out on its own), or pushes are still arriving here.
-      const quietMs = Date.now() - this.lastPushDataMs();
-      if (this.buffer.has(dataId) || quietMs < this.announceMs) {
-        wait.timer = setTimeout(check, this.buffer.has(dataId) ? this.announceMs : this.announceMs - quietMs);
+      // Under way: its push times out on its own.
+      if (this.buffer.has(dataId)) {
+        wait.timer = setTimeout(check, this.announceMs);
         return;
       }
-      this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} did not arrive: no pushed data came here for ${this.announceMs} ms`));
+      const now = Date.now();
+      const quietMs = now - this.lastPushDataMs();
+      const waitedMs = now - since;
+      if (quietMs >= this.announceMs) {
+        this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} did not arrive: no pushed data came here for ${this.announceMs} ms`));
+      } else if (waitedMs >= this.maxAnnounceMs) {
+        this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} did not arrive: its push did not begin here within ${this.maxAnnounceMs} ms`));
+      } else {
+        // Pushes are still arriving here: this one may be queued behind them.
+        wait.timer = setTimeout(check, Math.min(this.announceMs - quietMs, this.maxAnnounceMs - waitedMs));
+      }
     };
     const wait: Wait = { ...w, timer: setTimeout(check, this.announceMs) };
     this.waits.set(dataId, wait);

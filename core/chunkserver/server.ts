@@ -90,7 +90,7 @@ export class ChunkServer {
   /** The lease token last checked for each chunk, so each lease's token is verified once. */
   private readonly tokensSeen = new Map<Handle, { version: number; token: Uint8Array }>();
   /** Chunks to delete, in order, with why (deleted a few hundred per heartbeat). */
-  private readonly toDelete = new Map<Handle, string>();
+  private readonly toDelete = new Map<Handle, { why: string; bornBy: number }>();
   /** Where the next heartbeat's chunk listing starts. */
   private listCursor = 0;
   private readonly readBudgets = new WeakMap<Peer, ReadBudget>();
@@ -191,6 +191,8 @@ export class ChunkServer {
       this.log.info(`loaded ${loaded} chunks from ${this.store.dir}${damaged.length ? `, ${damaged.length} damaged` : ""}`);
       for (const h of damaged) this.log.warn(`chunk ${handleName(h)} damaged on disk (${this.store.get(h)?.damage}); not reported`);
     }
+    // The master's answer is about the replicas this registration lists, not ones created while it travels.
+    const registeredBy = this.store.birthCount;
     const rep = await master.call("register", {
       id: this.id,
       addr: this.addr,
@@ -203,7 +205,7 @@ export class ChunkServer {
       if (!(rep.tokenKey instanceof Uint8Array)) throw new GfsError(ErrorCode.PROTOCOL, "the master sent no lease token key");
       this.tokenKey = rep.tokenKey;
     }
-    this.discard(rep.discard, "master does not want it");
+    this.discard(rep.discard, "master does not want it", registeredBy);
     this.log.info(`registered with master ${this.cfg.master} (${this.store.count} chunks)`);
     this.markRegistered();
   }
@@ -217,6 +219,7 @@ export class ChunkServer {
         return c ? [{ handle: h, version: c.version, size }] : [];
       });
       this.reportSizes.clear();
+      const sentBy = this.store.birthCount;
       const rep = await master.call("heartbeat", {
         ...this.space(),
         chunks: this.store.count,
@@ -226,7 +229,7 @@ export class ChunkServer {
       }, Math.max(this.heartbeatMs * 3, 5_000));
       this.leaseMs = rep.leaseMs;
       for (const h of rep.extended) this.order.extend(h, rep.leaseMs, Date.now());
-      this.discard(rep.discard, "deleted on the master");
+      this.discard(rep.discard, "deleted on the master", sentBy);
     }
   }
 
@@ -270,18 +273,27 @@ export class ChunkServer {
    * time: the rest wait for the next heartbeat, so a big deletion never
    * stalls requests.
    */
-  private discard(handles: Handle[], why: string): void {
-    for (const h of handles) this.toDelete.set(h, why);
+  private discard(handles: Handle[], why: string, bornBy: number): void {
+    for (const h of handles) this.toDelete.set(h, { why, bornBy });
     let n = 0;
-    for (const [h, reason] of this.toDelete) {
+    for (const [h, { why, bornBy }] of this.toDelete) {
       if (n++ >= DELETES_PER_ROUND) break;
-      this.deleteNow(h, reason);
+      this.deleteNow(h, why, bornBy);
     }
   }
 
-  private deleteNow(h: Handle, why: string): void {
+  /**
+   * Deletes a replica. With `bornBy`, only one that was here when the request
+   * the master answered was sent: a copy made since (a clone that began
+   * while a listing of the old replica travelled) is not what it meant.
+   */
+  private deleteNow(h: Handle, why: string, bornBy = Infinity): void {
     this.toDelete.delete(h);
     if (!this.store.has(h)) return;
+    if (!this.store.hasBornBy(h, bornBy)) {
+      this.log.info(`chunk ${handleName(h)} kept: the master's deletion (${why}) was about the replica this one replaced`);
+      return;
+    }
     this.store.delete(h);
     this.order.dropLease(h);
     this.tokensSeen.delete(h);

@@ -35,6 +35,8 @@ export interface ChunkState {
   corrupt: boolean;
   /** Why the replica counts as damaged, when it does. */
   damage?: string;
+  /** When this replica came to be here, on this store's birth counter (0: found on disk at start). */
+  born?: number;
 }
 
 export { handleName } from "../handles";
@@ -44,6 +46,8 @@ export class ChunkStore {
   private readonly open = new Map<string, number>(); // path -> fd, in LRU order
   /** Per chunk, the last queued operation: operations on one chunk run in order. */
   private readonly tails = new Map<Handle, Promise<void>>();
+  /** Replicas created here since the start (create, copy or clone): orders a replica against a chunk listing. */
+  private births = 0;
   readonly dir: string;
 
   constructor(dataDir: string, readonly chunkSizeBytes: number) {
@@ -67,6 +71,17 @@ export class ChunkStore {
 
   get count(): number {
     return this.chunks.size;
+  }
+
+  /** The birth counter now: replicas created after this moment have a higher `born`. */
+  get birthCount(): number {
+    return this.births;
+  }
+
+  /** Whether `handle` is here and was created at or before `birthCount` was `mark`. */
+  hasBornBy(handle: Handle, mark: number): boolean {
+    const c = this.chunks.get(handle);
+    return c !== undefined && (c.born ?? 0) <= mark;
   }
 
   has(handle: Handle): boolean {
@@ -108,7 +123,7 @@ export class ChunkStore {
       closeSync(openSync(this.dataPath(handle), "w"));
       renameSync(tmp, this.metaPath(handle));
     });
-    this.chunks.set(handle, { handle, version, sizeBytes: 0, crcs: new Uint32Array(0), corrupt: false });
+    this.chunks.set(handle, { handle, version, sizeBytes: 0, crcs: new Uint32Array(0), corrupt: false, born: ++this.births });
   }
 
   setVersion(handle: Handle, version: number): void {
@@ -142,7 +157,7 @@ export class ChunkStore {
         writeFileSync(tmp, meta);
         renameSync(tmp, this.metaPath(to));
       });
-      this.chunks.set(to, { handle: to, version, sizeBytes: c.sizeBytes, crcs: c.crcs.slice(), corrupt: false });
+      this.chunks.set(to, { handle: to, version, sizeBytes: c.sizeBytes, crcs: c.crcs.slice(), corrupt: false, born: ++this.births });
       return c.sizeBytes;
     });
   }

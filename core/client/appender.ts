@@ -9,10 +9,10 @@
 // flight at once and their requests reach the primary in the order they were
 // made. A failed batch is retried on a fresh lease (a new one only if a
 // server of the old one is gone); CHUNK_FULL moves to the next chunk. When
-// the primary refused before any replica took the data (chunk full, lease
-// changed) and the next lease is on the same servers, the retry names the
-// same pushed data instead of pushing it again: on slow links a batch is not
-// pushed again for every chunk that fills while it travels. (A push skips a
+// the chunk filled before any replica took the data and the next chunk's
+// lease is on the same servers, the retry names the same pushed data instead
+// of pushing it again: on slow links a batch is not pushed again for every
+// chunk that fills while it travels. (A push skips a
 // server it cannot reach, so a dead replica does not keep the data from the
 // ones after it in the chain.) Success means every record of
 // the batch is at the same offset on every replica.
@@ -27,10 +27,13 @@ import { pushAhead } from "./writer";
 
 const BATCHES_IN_FLIGHT = 4;
 /**
- * A primary's answers that refuse an append before it is forwarded or
- * written: the pushed data stays in the replicas' push buffers for a retry.
+ * The primary's answer that refuses an append before it is forwarded or
+ * written, its lease unchanged (the chunk filled while the data travelled):
+ * the pushed data stays in the replicas' push buffers for the next chunk. A
+ * changed lease or a missing replica may mean a server restarted and lost its
+ * buffer, so after NOT_PRIMARY or STALE the data is pushed again.
  */
-const REFUSED_BEFORE_USE = new Set<string>([ErrorCode.CHUNK_FULL, ErrorCode.NOT_PRIMARY, ErrorCode.STALE]);
+const REFUSED_BEFORE_USE = new Set<string>([ErrorCode.CHUNK_FULL]);
 const MAX_BATCH_BYTES = 1024 * 1024;
 /** Queued bytes that leave as a batch of their own while another is in flight. */
 const EARLY_BATCH_BYTES = 64 * 1024;

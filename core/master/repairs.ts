@@ -54,6 +54,8 @@ export class Repairs {
   private rebalancing: { thresholdPct: number; moved: number; movedBytes: number } | null = null;
   /** The last rebalance that finished, for its figures. */
   private rebalanced: { thresholdPct: number; moved: number; movedBytes: number } | null = null;
+  /** Servers a move touched, with the heartbeat count after which their reported disk use includes it. */
+  private readonly settling = new Map<string, number>();
 
   constructor(private readonly deps: RepairDeps, private readonly cfg: RepairConfig) {}
 
@@ -151,7 +153,7 @@ export class Repairs {
     for (const c of clones) void this.clone(c);
     // Rebalancing yields to repairs: it moves only while nothing needs copying.
     // Rounds of moves: the next is planned once the last is done and disk use is known again.
-    if (this.rebalancing && clones.length === 0 && this.underWay.length === 0) {
+    if (this.rebalancing && clones.length === 0 && this.underWay.length === 0 && this.settled()) {
       const moves = this.planMoves(health, this.rebalancing.thresholdPct, this.cfg.maxClones - this.underWay.length);
       if (moves.length === 0 && this.underWay.length === 0) {
         this.deps.log.info(`rebalance done: ${this.rebalancing.moved} replicas moved; every server within ${this.rebalancing.thresholdPct} points of the average (largest distance ${imbalancePct(this.deps.registry.candidates()).toFixed(1)})`);
@@ -169,6 +171,16 @@ export class Repairs {
       this.deps.log.info(`chunk ${handleName(handle)}: surplus replica on ${s.addr} dropped`);
     }
     this.wanted.clear();
+  }
+
+  /** Whether every server a move touched has reported its disk use since (a lost server is not waited for). */
+  private settled(): boolean {
+    for (const [id, count] of this.settling) {
+      const s = this.deps.registry.servers.get(id);
+      if (s?.alive && s.heartbeats < count) return false;
+      this.settling.delete(id);
+    }
+    return true;
   }
 
   /** Every chunk of every file with its target (the highest of the files sharing it) and live holders. */
@@ -211,12 +223,16 @@ export class Repairs {
     if (!from || !to) return;
     this.underWay.push(c);
     const t0 = Date.now();
+    /** A deletion of this chunk queued for the destination (a damaged or dropped replica): the copy replaces that replica, and the deletion must not reach the copy. */
+    let deletionDropped = false;
     try {
       const version = await this.deps.freeze(c.handle);
       if (!registry.replicaRefs(c.handle).some((r) => r.id === c.from)) throw new Error(`${from.addr} left the chunk while its version moved on`);
       const move = c.priority === Priority.REBALANCE;
       const bytesPerSec = move ? this.cfg.rebalanceBytesPerSec ?? this.cfg.cloneBytesPerSec : this.cfg.cloneBytesPerSec;
+      deletionDropped = registry.servers.get(c.to)?.discard.delete(c.handle) ?? false;
       const { size } = await this.deps.cloneChunk(c.to, { handle: c.handle, version, from: from.addr, bytesPerSec });
+      deletionDropped = false;
       const now = this.deps.state().chunks.versionOf(c.handle);
       const dest = registry.servers.get(c.to);
       if (now !== version || !dest?.alive) {
@@ -234,10 +250,12 @@ export class Repairs {
         registry.removeLocation(c.handle, c.from);
         const src = registry.servers.get(c.from);
         src?.discard.add(c.handle);
-        // Until their next heartbeats say so: the next round plans from the use after this move.
-        if (src) src.usedBytes = Math.max(0, src.usedBytes - size);
+        // The next round plans from use the servers report after this move: the
+        // source's first heartbeat still counts the replica (it is deleted on
+        // that heartbeat's reply), its second does not.
+        if (src) this.settling.set(src.id, src.heartbeats + 2);
         const dst = registry.servers.get(c.to);
-        if (dst) dst.usedBytes += size;
+        if (dst) this.settling.set(dst.id, dst.heartbeats + 2);
         if (this.rebalancing) {
           this.rebalancing.moved++;
           this.rebalancing.movedBytes += size;
@@ -249,6 +267,8 @@ export class Repairs {
       this.done.bytes += size;
       log.info(`chunk ${handleName(c.handle)}: re-replicated from ${from.addr} to ${to.addr} (${size} bytes, ${Date.now() - t0} ms)`);
     } catch (err) {
+      // No copy: the replica the deletion was for may still be there.
+      if (deletionDropped) registry.servers.get(c.to)?.discard.add(c.handle);
       this.done.failed++;
       log.warn(`chunk ${handleName(c.handle)}: clone from ${from.addr} to ${to.addr} failed: ${(err as Error).message}`);
     } finally {

@@ -881,6 +881,7 @@ export class Master {
       throw new GfsError(ErrorCode.UNAVAILABLE, "declared dead; register again");
     }
     s.lastHeartbeatMs = now;
+    s.heartbeats++;
     s.usedBytes = b.usedBytes;
     s.capacityBytes = b.capacityBytes;
     for (const r of b.sizes ?? []) {

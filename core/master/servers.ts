@@ -17,6 +17,8 @@ export interface ServerRecord {
   usedBytes: number;
   alive: boolean;
   lastHeartbeatMs: number;
+  /** Heartbeats received since it registered (the master waits on this count for fresh disk use). */
+  heartbeats: number;
   recentCreations: number;
   /** Replicas this server holds, as far as the master knows. */
   chunkCount: number;
@@ -40,7 +42,7 @@ export class ServerRegistry {
     let s = this.servers.get(id);
     if (!s) {
       assert(this.byIndex.length < 0xffff, "fewer than 65535 chunk servers");
-      s = { id, index: this.byIndex.length, addr, rack, capacityBytes: 0, usedBytes: 0, alive: true, lastHeartbeatMs: nowMs, recentCreations: 0, chunkCount: 0, discard: new Set(), lostAtMs: 0, draining: false };
+      s = { id, index: this.byIndex.length, addr, rack, capacityBytes: 0, usedBytes: 0, alive: true, lastHeartbeatMs: nowMs, heartbeats: 0, recentCreations: 0, chunkCount: 0, discard: new Set(), lostAtMs: 0, draining: false };
       this.byIndex.push(s);
       this.servers.set(id, s);
     } else {

@@ -140,4 +140,35 @@ describe("record append", () => {
       c.close();
     }
   }, 60_000);
+
+  test("an append whose data was lost on the way fails with NO_DATA while other clients' data keeps arriving, and the chunk goes on", async () => {
+    const c = connect({ master: cluster.masterAddr });
+    let busy = true;
+    try {
+      await c.ensureFile("/lost");
+      const grant: LeaseGrant = await c.master("appendLease", { path: "/lost" });
+      const primary = await c.pool.get(grant.primary.addr);
+      const ask = (dataId: string, size: number) => primary.call("append", { handle: grant.handle, version: grant.version, dataId, size });
+      // Other pushes reach every replica all the time, as on a busy cluster.
+      const others = (async () => {
+        for (let i = 0; busy; i++) {
+          await pushAhead(c, grant, `other-${i}`, new Uint8Array(1024));
+          await Bun.sleep(50);
+        }
+      })();
+      const t0 = Date.now();
+      const lost = await ask("lost-on-the-way", 3).then(() => null, (e) => e);
+      expect(lost?.code).toBe(ErrorCode.NO_DATA);
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      busy = false;
+      await others;
+      const next = ask("after-the-loss", 4);
+      await pushAhead(c, grant, "after-the-loss", new TextEncoder().encode("abcd"));
+      const { offset } = await next;
+      expect(new TextDecoder().decode((await cluster.gfs(["cat", "/lost"])).stdoutBytes.subarray(offset, offset + 4))).toBe("abcd");
+    } finally {
+      busy = false;
+      c.close();
+    }
+  }, 60_000);
 });

@@ -117,10 +117,13 @@ test("a byte flipped in an idle chunk: the scrubber notices, the replica is repl
     writeFileSync(file, bytes);
     // Nobody reads it: only the scrubber can notice.
     await waitFor("the scrubber to report it", () => holder.log.some((l) => l.includes(`chunk ${handleName(c!.handle)} is corrupt`) && l.includes("found by the scrubber")), 20_000, 50);
+    // The damaged replica is deleted; the new copy may land anywhere, its old holder included.
     await waitFor("a good replica in its place", async () => {
       const replicas = (await chunksOf(cluster, "/idle"))[0]!.replicas;
-      return replicas.length === 3 && !replicas.some((r) => r.server === holder.addr);
+      const recopied = holder.log.some((l) => l.includes(`chunk ${handleName(c!.handle)} cloned from`));
+      return replicas.length === 3 && (!replicas.some((r) => r.server === holder.addr) || recopied);
     }, 30_000, 100);
+    expect(holder.log.some((l) => l.includes(`chunk ${handleName(c!.handle)} deleted`))).toBe(true);
     await waitFor("fsck healthy", async () => (await cluster.gfs(["fsck"], { check: false })).code === 0, 30_000, 100);
     expect(Buffer.compare((await cluster.gfs(["cat", "/idle"])).stdoutBytes, data)).toBe(0);
   } finally {

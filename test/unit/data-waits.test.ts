@@ -61,6 +61,14 @@ describe("mutations waiting for their pushed data", () => {
     await expect(waits.get("never", 1, 1, 1)).rejects.toThrow(/did not arrive: no pushed data came here for 20 ms/);
   });
 
+  test("data whose push never begins fails even while other pushes keep arriving, after the longest wait", async () => {
+    const buffer = new PushBuffer(1000, 60_000);
+    const waits = new DataWaits(buffer, 20, () => Date.now(), 100); // pushed data arrives all the time
+    const t0 = Date.now();
+    await expect(waits.get("lost", 1, 1, 1)).rejects.toThrow(/did not arrive: its push did not begin here within 100 ms/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(95);
+  });
+
   test("a push under way is waited for past the announce time", async () => {
     const { buffer, waits } = setup(20);
     buffer.begin("slow", 2, 0);

@@ -35,6 +35,21 @@ describe("chunk store", () => {
     expect(Buffer.compare(await again.read(7, 0, CHUNK), data)).toBe(0);
   });
 
+  test("a replica created after a listing is told apart from the one the listing named (a deletion answering it spares the new one)", async () => {
+    const { dir, store } = fresh();
+    store.create(3, 1);
+    store.closeAll();
+    const again = new ChunkStore(dir, CHUNK);
+    again.load();
+    const listedAt = again.birthCount; // a heartbeat lists chunk 3 at version 1 now
+    expect(again.hasBornBy(3, listedAt)).toBe(true);
+    again.delete(3); // replaced by a clone at a newer version while the heartbeat travels
+    again.create(3, 2);
+    expect(again.hasBornBy(3, listedAt)).toBe(false);
+    expect(again.hasBornBy(3, again.birthCount)).toBe(true);
+    expect(again.hasBornBy(4, again.birthCount)).toBe(false);
+  });
+
   test("an overwrite inside existing data keeps every block verifiable", async () => {
     const { store } = fresh();
     store.create(1, 1);
