@@ -22,7 +22,11 @@ export const commands: Record<string, () => Promise<CommandDef<any>>> = {
   drain: () => import("./commands/drain").then((m) => m.default),
   cluster: () => import("./commands/cluster").then((m) => m.default),
   completion: () => import("./commands/completion").then((m) => m.default),
+  version: () => import("./commands/version").then((m) => m.default),
 };
+
+/** Commands whose last positional takes any number of paths. */
+export const takesManyPaths = new Set(["cat", "rm", "mkdir"]);
 
 export const rootCommand = defineCommand({
   meta: { name: "gfs", version: pkg.version, description: "A distributed file system: one master, many chunk servers, record append" },

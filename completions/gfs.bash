@@ -5,7 +5,7 @@ _gfs() {
   prev="${COMP_WORDS[COMP_CWORD-1]}"
   cmd="${COMP_WORDS[1]}"
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'master chunkserver dev put cat append ls stat mkdir mv rm undelete snapshot setrep fsck rebalance drain cluster completion --help --version' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'master chunkserver dev put cat append ls stat mkdir mv rm undelete snapshot setrep fsck rebalance drain cluster completion version --help --version' -- "$cur") )
     return
   fi
   case "$cmd" in
@@ -41,7 +41,7 @@ _gfs() {
       ;;
     ls)
       case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--long -l --recursive -R --json --all -a --master --secret-file --deadline --help -h' -- "$cur") )
+      COMPREPLY=( $(compgen -W '--long -l --human -h --recursive -R --json --all -a --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     stat)
@@ -100,6 +100,10 @@ _gfs() {
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     completion)
+      COMPREPLY=( $(compgen -W '--help -h' -- "$cur") )
+      [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
+      ;;
+    version)
       COMPREPLY=( $(compgen -W '--help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;

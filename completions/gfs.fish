@@ -19,6 +19,7 @@ complete -c gfs -n '__fish_use_subcommand' -a rebalance -d 'Move replicas (copy,
 complete -c gfs -n '__fish_use_subcommand' -a drain -d 'Copy a chunk server'\''s replicas elsewhere while it keeps serving reads; when no chunk needs it any more it can be stopped (the drain is held by the master until it restarts)'
 complete -c gfs -n '__fish_use_subcommand' -a cluster -d 'Show the masters and chunk servers: state, rack, disk use, chunks'
 complete -c gfs -n '__fish_use_subcommand' -a completion -d 'Print the completion script for bash, zsh or fish'
+complete -c gfs -n '__fish_use_subcommand' -a version -d 'Print the version, the commit it was built from and the wire protocol version'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l data -r -d 'Directory for the operation log and checkpoints'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l listen -r -d 'Address to listen on'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l chunk-size -r -d 'Chunk size, fixed at the cluster'\''s first start'
@@ -84,6 +85,7 @@ complete -c gfs -n '__fish_seen_subcommand_from append' -l deadline -r -d 'How l
 complete -c gfs -n '__fish_seen_subcommand_from append' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from append' -F
 complete -c gfs -n '__fish_seen_subcommand_from ls' -l long -s l -d 'Type, replication, size, chunks and modification time'
+complete -c gfs -n '__fish_seen_subcommand_from ls' -l human -s h -d 'With -l, sizes in KiB, MiB, GiB (gfs ls -lh)'
 complete -c gfs -n '__fish_seen_subcommand_from ls' -l recursive -s R -d 'List subdirectories too'
 complete -c gfs -n '__fish_seen_subcommand_from ls' -l json -d 'One JSON array of entries, each with its full path'
 complete -c gfs -n '__fish_seen_subcommand_from ls' -l all -s a -d 'Include names starting with '\''.'\'' (such as /.put, where puts in progress live)'
@@ -161,3 +163,5 @@ complete -c gfs -n '__fish_seen_subcommand_from cluster' -l help -s h -d 'Show h
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -F
 complete -c gfs -n '__fish_seen_subcommand_from completion' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from completion' -F
+complete -c gfs -n '__fish_seen_subcommand_from version' -l help -s h -d 'Show help'
+complete -c gfs -n '__fish_seen_subcommand_from version' -F

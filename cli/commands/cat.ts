@@ -2,6 +2,7 @@
 import { defineCommand } from "citty";
 import { clientArgs, parseSize } from "../options";
 import { remotePath, withClient } from "../client";
+import { StdoutWriter } from "../stdout";
 
 export default defineCommand({
   meta: { name: "cat", description: "Write REMOTE files to standard output, verified against their checksums" },
@@ -16,22 +17,21 @@ export default defineCommand({
     const paths = (args._.length ? args._ : [args.remote]).map((p) => remotePath(p, "REMOTE"));
     const offset = args.offset !== undefined ? parseSize(args.offset, "--offset") : undefined;
     const length = args.length !== undefined ? parseSize(args.length, "--length") : undefined;
+    const out = new StdoutWriter();
     await withClient(args, async (c) => {
       for (const path of paths) {
         if (args.records) {
-          for await (const r of c.readRecords(path, { offset, length })) await writeOut(Buffer.concat([r.payload, NEWLINE]));
+          for await (const r of c.readRecords(path, { offset, length })) {
+            await out.write(r.payload);
+            await out.write(NEWLINE);
+          }
         } else {
-          for await (const data of c.read(path, { offset, length })) await writeOut(data);
+          for await (const data of c.read(path, { offset, length })) await out.write(data);
         }
       }
+      await out.close();
     });
   },
 });
 
 const NEWLINE = new Uint8Array([10]);
-
-/** Writes to stdout, waiting while the pipe is full (bounded memory). */
-export function writeOut(data: Uint8Array): Promise<void> | void {
-  if (process.stdout.write(data)) return;
-  return new Promise((r) => process.stdout.once("drain", r));
-}

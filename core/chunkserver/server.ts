@@ -2,6 +2,7 @@
 // order to the network. Registers with the master, heartbeats, serves reads,
 // takes part in push chains and applies mutations in the primary's order.
 import { randomUUID } from "node:crypto";
+import { DataDirLock } from "../data-dir-lock";
 import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
@@ -99,11 +100,13 @@ export class ChunkServer {
   private stopped = false;
   private timers: ReturnType<typeof setTimeout>[] = [];
   private registered: Promise<void>;
+  private readonly lock: DataDirLock;
   private markRegistered!: () => void;
   addr = "";
 
   constructor(readonly cfg: ChunkServerConfig) {
     mkdirSync(cfg.dataDir, { recursive: true });
+    this.lock = DataDirLock.take(cfg.dataDir, "chunk server");
     const idPath = join(cfg.dataDir, "server-id");
     if (existsSync(idPath)) this.id = readFileSync(idPath, "utf8").trim();
     else {
@@ -149,6 +152,7 @@ export class ChunkServer {
     this.pool.closeAll();
     this.waits.closeAll();
     this.store?.closeAll();
+    this.lock.release();
   }
 
   // ---- master connection ----

@@ -3,6 +3,7 @@
 // acknowledging it. Decisions live in state.ts, placement.ts, leases.ts and
 // servers.ts; this file does the IO around them.
 import { mkdirSync } from "node:fs";
+import { DataDirLock } from "../data-dir-lock";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { ChunkLocation, DirEntry, Handle, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
@@ -85,6 +86,7 @@ export class Master {
   private readonly damagedOnly = new Set<Handle>();
   /** Handles allocated for chunks being created or copied, not in the chunk table yet. */
   private readonly creating = new Set<Handle>();
+  private lock: DataDirLock | null = null;
   /** Removals in this millisecond so far (trash names). */
   private trashSeq = 0;
   /** Temporary uploads: when each last created, leased or completed (since this start). */
@@ -111,6 +113,7 @@ export class Master {
 
   async start(): Promise<void> {
     mkdirSync(this.cfg.dataDir, { recursive: true });
+    this.lock = DataDirLock.take(this.cfg.dataDir, "master");
     const params = this.clusterParams();
     const t0 = performance.now();
     const rec = recover(this.cfg.dataDir, params, { recoverDamage: this.cfg.recoverLog });
@@ -155,6 +158,7 @@ export class Master {
     for (const t of this.timers) clearInterval(t);
     this.listener?.stop();
     await this.oplog?.close();
+    this.lock?.release();
   }
 
   /** Cluster defaults are fixed at the first start and read back afterwards. */

@@ -1,0 +1,107 @@
+// The CLI as a shell user meets it: pipes closed early, a full output device,
+// mistyped flags, several paths at once, and two daemons on one directory.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { GFS, TestCluster, randomBytes, startDaemon, stopAll } from "../helpers/cluster";
+
+const MiB = 1024 * 1024;
+
+/** Runs a bash pipeline with `gfs` on PATH; returns the pipeline's PIPESTATUS, stdout, stderr and time. */
+async function sh(cluster: TestCluster, script: string): Promise<{ status: number[]; stdout: string; stderr: string; ms: number }> {
+  const t0 = Date.now();
+  const proc = Bun.spawn(["bash", "-c", `${script}; echo "status ${"${PIPESTATUS[*]}"}" >&2`], {
+    stdout: "pipe", stderr: "pipe",
+    env: { ...process.env, GFS_MASTER: cluster.masterAddr, PATH: `${join(GFS, "..")}:${process.env.PATH}` },
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
+  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  const m = /status ([\d ]+)\n$/.exec(stderr);
+  return { status: m ? m[1]!.trim().split(" ").map(Number) : [], stdout, stderr: stderr.replace(/status [\d ]+\n$/, ""), ms: Date.now() - t0 };
+}
+
+describe("gfs in a shell", () => {
+  let cluster: TestCluster;
+  const big = randomBytes(48 * MiB, 91);
+
+  beforeAll(async () => {
+    cluster = await new TestCluster({ chunkservers: 3, chunkSize: "4MiB" }).start();
+    await cluster.gfs(["put", "-", "/big"], { stdin: big });
+    await cluster.gfs(["append", "/log", "--lines"], { stdin: Array.from({ length: 20_000 }, (_, i) => `line ${i}`).join("\n") + "\n" });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    await stopAll();
+  });
+
+  test("a reader that stops early (head) ends cat at once, quietly, with status 141", async () => {
+    const bytes = await sh(cluster, "gfs cat /big | head -c 10 | wc -c");
+    expect(bytes.stdout.trim()).toBe("10");
+    expect(bytes.status[0]).toBe(141);
+    expect(bytes.stderr).toBe("");
+    expect(bytes.ms).toBeLessThan(10_000);
+    const records = await sh(cluster, "gfs cat --records /log | head -2");
+    expect(records.stdout).toBe("line 0\nline 1\n");
+    expect(records.status[0]).toBe(141);
+    expect(records.stderr).toBe("");
+  });
+
+  test("a write error (/dev/full) is one gfs: line and status 1", async () => {
+    const r = await sh(cluster, "gfs cat /big > /dev/full");
+    expect(r.status).toEqual([1]);
+    expect(r.stderr).toBe("gfs: writing standard output: no space left on device\n");
+  });
+
+  test("cat into a file and through a pipe gives every byte", async () => {
+    const dir = cluster.dir;
+    const r = await sh(cluster, `gfs cat /big > ${dir}/big.out && gfs cat /big | cat > ${dir}/big.pipe`);
+    expect(r.status).toEqual([0, 0]);
+    for (const f of ["big.out", "big.pipe"]) expect(Buffer.compare(new Uint8Array(await Bun.file(join(dir, f)).arrayBuffer()), big)).toBe(0);
+  });
+
+  test("unknown flags and surplus arguments are bad usage (status 2), with a suggestion for a near miss", async () => {
+    const bogus = await cluster.gfs(["ls", "--bogus"], { check: false });
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toBe("gfs ls: unknown option '--bogus' (see gfs ls --help)\n");
+    const typo = await cluster.gfs(["ls", "--jsno"], { check: false });
+    expect([typo.code, typo.stdout]).toEqual([2, ""]);
+    expect(typo.stderr).toContain("did you mean --json?");
+    const length = await cluster.gfs(["cat", "/big", "--lenght", "5"], { check: false });
+    expect(length.code).toBe(2);
+    expect(length.stderr).toContain("unknown option '--lenght' (did you mean --length?)");
+    const extra = await cluster.gfs(["stat", "/big", "/log"], { check: false });
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toContain("unexpected argument '/log'");
+    const cmd = await cluster.gfs(["lss"], { check: false });
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toContain("did you mean ls?");
+  });
+
+  test("mkdir and rm take several paths; ls -lh prints sizes for people; help and version", async () => {
+    await cluster.gfs(["mkdir", "/a", "/b", "/c"]);
+    expect((await cluster.gfs(["ls"])).stdout).toContain("a/\nb/\nbig\nc/\n");
+    await cluster.gfs(["rm", "/a", "/b"]);
+    expect((await cluster.gfs(["ls"])).stdout).toBe("big\nc/\nlog\n");
+    expect((await cluster.gfs(["ls", "-lh", "/big"])).stdout).toContain(" 48.0 MiB ");
+    const help = await cluster.gfs(["help", "put"]);
+    expect(help.stdout).toContain("USAGE gfs put");
+    const version = await cluster.gfs(["version"]);
+    expect(version.stdout).toMatch(/^gfs \d+\.\d+\.\d+ \(commit (?:[0-9a-f]+|unknown), protocol \d+\)\n$/);
+  });
+
+  test("a second chunk server on a data directory in use exits 2 at once; the first keeps serving", async () => {
+    const first = cluster.chunkservers[0]!;
+    const proc = Bun.spawn([GFS, "chunkserver", "--data", first.dataDir, "--master", cluster.masterAddr, "--listen", "127.0.0.1:0"], { stdout: "ignore", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+    const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(code).toBe(2);
+    expect(err).toContain(`${first.dataDir} is in use by another chunk server (PID ${first.proc.pid})`);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/big"])).stdoutBytes, big)).toBe(0);
+    // A lock left by a killed server does not keep its successor out.
+    await cluster.kill(first);
+    const again = await startDaemon("cs0", first.args, first.dataDir);
+    cluster.chunkservers[0] = again;
+    await cluster.waitForServers(3);
+  });
+});
