@@ -533,7 +533,12 @@ export function listen(host: string, port: number, opts: PeerOptions): Listener 
       },
     });
   } catch (err) {
-    throw new GfsError(ErrorCode.UNAVAILABLE, `cannot listen on ${host}:${port}: ${(err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "EADDRINUSE" ? "the address is already in use (EADDRINUSE: is another daemon running on this port?)"
+      : code === "EADDRNOTAVAIL" ? "no interface of this machine has that address (EADDRNOTAVAIL)"
+      : code === "EACCES" ? "permission denied (EACCES: ports below 1024 need privileges)"
+      : `${(err as Error).message}${code ? ` (${code})` : ""}`;
+    throw new GfsError(ErrorCode.UNAVAILABLE, `cannot listen on ${host}:${port}: ${why}`);
   }
   // Connections that neither send whole frames nor wait for anything are closed.
   const sweep = setInterval(() => {

@@ -20,10 +20,9 @@ export default defineCommand({
     if (local !== "-" && !existsSync(local)) throw new UsageError(`${local}: no such local file`);
     const input = (local === "-" ? Bun.stdin.stream() : Bun.file(local).stream()) as unknown as AsyncIterable<Uint8Array>;
     await withClient(args, async (c) => {
-      await c.ensureFile(remote);
-      const { chunkSize } = await c.locate(remote, 0);
-      const appender = c.appender(remote, { raw: args.raw });
       if (!args.lines) {
+        // The whole input first: one that is too large creates nothing.
+        const { chunkSize } = await c.cluster();
         const parts: Uint8Array[] = [];
         let total = 0;
         for await (const part of input) {
@@ -31,11 +30,14 @@ export default defineCommand({
           if (total > chunkSize / 4) throw new GfsError(ErrorCode.RECORD_TOO_LARGE, `the input is over a quarter of the chunk size (${chunkSize / 4} bytes), the largest record there can be`);
           parts.push(part);
         }
-        const offset = await appender.append(Buffer.concat(parts));
+        await c.ensureFile(remote);
+        const offset = await c.appender(remote, { raw: args.raw }).append(Buffer.concat(parts));
         process.stdout.write(`${offset}\n`);
         return;
       }
       // Streams: many lines in flight (a bounded window), sent in batches.
+      await c.ensureFile(remote);
+      const appender = c.appender(remote, { raw: args.raw });
       for await (const line of splitLines(input)) await appender.write(line);
       await appender.flush();
     });

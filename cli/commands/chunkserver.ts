@@ -39,6 +39,11 @@ export default defineCommand({
       secret: loadSecret(args["secret-file"]),
       idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
     });
+    server.onFatal = (err) => {
+      server.stop();
+      process.stderr.write(`gfs: the master refused this chunk server: ${err.message} (check --secret-file)\n`);
+      process.exit(1);
+    };
     await server.start();
     await runUntilSignal(() => server.stop());
   },

@@ -34,8 +34,9 @@ export default defineCommand({
       await Promise.all(children.map((c) => c.exited));
       if (!args.dir) rmSync(dir, { recursive: true, force: true });
     };
-    const spawn = (argv: string[]) => {
-      const child = Bun.spawn([...selfArgv(), ...argv], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    // Each daemon's log lines name it (GFS_LOG_TAG) and pass through as they are.
+    const spawn = (argv: string[], name: string) => {
+      const child = Bun.spawn([...selfArgv(), ...argv], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, GFS_LOG_TAG: name } });
       children.push(child);
       child.exited.then((code) => {
         if (!stopping) {
@@ -46,11 +47,11 @@ export default defineCommand({
       return child;
     };
     try {
-      const master = spawn(["master", "--data", join(dir, "master"), "--listen", `127.0.0.1:${port}`, "--chunk-size", args["chunk-size"], "--replication", String(replication), "--heartbeat", "1s", "--dead-after", "5s"]);
+      const master = spawn(["master", "--data", join(dir, "master"), "--listen", `127.0.0.1:${port}`, "--chunk-size", args["chunk-size"], "--replication", String(replication), "--heartbeat", "1s", "--dead-after", "5s"], "master");
       const masterPort = await listeningPort(master.stderr as ReadableStream<Uint8Array>, "master");
       const addr = `127.0.0.1:${masterPort}`;
       for (let i = 0; i < n; i++) {
-        const cs = spawn(["chunkserver", "--data", join(dir, `chunkserver-${i + 1}`), "--master", addr, "--listen", "127.0.0.1:0"]);
+        const cs = spawn(["chunkserver", "--data", join(dir, `chunkserver-${i + 1}`), "--master", addr, "--listen", "127.0.0.1:0"], `chunkserver-${i + 1}`);
         await listeningPort(cs.stderr as ReadableStream<Uint8Array>, `chunkserver-${i + 1}`);
       }
       const client = connect({ master: addr });
@@ -86,7 +87,7 @@ async function listeningPort(stderr: ReadableStream<Uint8Array>, name: string): 
     const { value, done } = await reader.read();
     if (done) throw new ExitError(1, `${name} exited before listening`);
     const text = decoder.decode(value, { stream: true });
-    process.stderr.write(text.replace(/^(?=.)/gm, `[${name}] `));
+    process.stderr.write(text);
     buf += text;
     const m = /listening on [^\s:]+:(\d+)/.exec(buf);
     if (m) {
@@ -94,7 +95,7 @@ async function listeningPort(stderr: ReadableStream<Uint8Array>, name: string): 
         for (;;) {
           const r = await reader.read();
           if (r.done) return;
-          process.stderr.write(decoder.decode(r.value, { stream: true }).replace(/^(?=.)/gm, `[${name}] `));
+          process.stderr.write(decoder.decode(r.value, { stream: true }));
         }
       })();
       return Number(m[1]);

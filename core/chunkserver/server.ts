@@ -101,6 +101,8 @@ export class ChunkServer {
   private timers: ReturnType<typeof setTimeout>[] = [];
   private registered: Promise<void>;
   private readonly lock: DataDirLock;
+  /** Called when the server cannot go on (its master refuses its secret). */
+  onFatal: ((err: Error) => void) | null = null;
   private markRegistered!: () => void;
   addr = "";
 
@@ -172,7 +174,10 @@ export class ChunkServer {
         await this.heartbeatLoop(master);
       } catch (err) {
         if (err instanceof GfsError && err.code === ErrorCode.AUTH) {
-          this.log.error(`master ${this.cfg.master} refused us: ${err.message}`);
+          // A wrong secret does not fix itself: say so once and stop.
+          this.log.error(`master ${this.cfg.master} refused this server: ${err.message}`);
+          this.onFatal?.(err);
+          return;
         } else if (!this.stopped) {
           this.log.warn(`master ${this.cfg.master}: ${(err as Error).message}; retrying`);
         }

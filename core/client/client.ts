@@ -267,13 +267,12 @@ export class GfsClient {
     const slash = path.lastIndexOf("/");
     const dir = path.slice(0, slash) || "/";
     const tmp = `${PUT_DIR}/${path.slice(slash + 1).slice(0, 200)}.${Math.random().toString(36).slice(2, 10)}`;
-    if (!opts.overwrite) {
-      const existing = await this.stat(path).catch((e) => {
-        if (e instanceof GfsError && e.code === ErrorCode.NOT_FOUND) return null;
-        throw e;
-      });
-      if (existing) throw new GfsError(ErrorCode.EXISTS, `${path} already exists (use --force to replace it)`);
-    }
+    const existing = await this.stat(path).catch((e) => {
+      if (e instanceof GfsError && e.code === ErrorCode.NOT_FOUND) return null;
+      throw e;
+    });
+    if (existing?.type === "dir") throw new GfsError(ErrorCode.EXISTS, `${path} is a directory; a put replaces only a file (name the file inside it: ${path === "/" ? "" : path}/NAME)`);
+    if (existing && !opts.overwrite) throw new GfsError(ErrorCode.EXISTS, `${path} already exists (use --force to replace it)`);
     if (opts.parents && dir !== "/") await this.mkdir(dir, true);
     else if (dir !== "/") {
       const parent = await this.stat(dir);

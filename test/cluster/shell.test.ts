@@ -20,6 +20,15 @@ async function sh(cluster: TestCluster, script: string): Promise<{ status: numbe
   return { status: m ? m[1]!.trim().split(" ").map(Number) : [], stdout, stderr: stderr.replace(/status [\d ]+\n$/, ""), ms: Date.now() - t0 };
 }
 
+/** Runs a daemon command that should exit by itself (within 10 s). */
+async function runDaemonToExit(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string }> {
+  const proc = Bun.spawn([GFS, ...args], { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stderr };
+}
+
 describe("gfs in a shell", () => {
   let cluster: TestCluster;
   const big = randomBytes(48 * MiB, 91);
@@ -32,6 +41,17 @@ describe("gfs in a shell", () => {
   afterAll(async () => {
     await cluster?.stop();
     await stopAll();
+  });
+
+  test("a chunk server whose secret the master refuses says so and exits 1 at once", async () => {
+    const secure = await new TestCluster({ chunkservers: 1, env: { GFS_SECRET: "the right one" } }).start();
+    try {
+      const r = await runDaemonToExit(["chunkserver", "--data", join(secure.dir, "wrong"), "--master", secure.masterAddr, "--listen", "127.0.0.1:0"], { GFS_SECRET: "a wrong one" });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("gfs: the master refused this chunk server: authentication failed: wrong cluster secret (check --secret-file)");
+    } finally {
+      await secure.stop();
+    }
   });
 
   test("a reader that stops early (head) ends cat at once, quietly, with status 141", async () => {
@@ -87,6 +107,20 @@ describe("gfs in a shell", () => {
     expect(help.stdout).toContain("USAGE gfs put");
     const version = await cluster.gfs(["version"]);
     expect(version.stdout).toMatch(/^gfs \d+\.\d+\.\d+ \(commit (?:[0-9a-f]+|unknown), protocol \d+\)\n$/);
+  });
+
+  test("mistakes are one line and leave nothing behind: put --force onto a directory, an oversized append, a port in use", async () => {
+    await cluster.gfs(["mkdir", "/dir"]);
+    const force = await cluster.gfs(["put", "-", "/dir", "--force"], { stdin: "x", check: false });
+    expect([force.code, force.stderr]).toEqual([1, "gfs: /dir is a directory; a put replaces only a file (name the file inside it: /dir/NAME)\n"]);
+    expect((await cluster.gfs(["ls", "/dir"])).stdout).toBe("");
+    const huge = await cluster.gfs(["append", "/huge"], { stdin: new Uint8Array(2 * MiB), check: false });
+    expect(huge.code).toBe(1);
+    expect(huge.stderr).toContain("over a quarter of the chunk size");
+    expect((await cluster.gfs(["stat", "/huge"], { check: false })).code).toBe(1);
+    const taken = await runDaemonToExit(["master", "--data", join(cluster.dir, "m2"), "--listen", cluster.masterAddr]);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toContain(`gfs: cannot listen on ${cluster.masterAddr}: the address is already in use (EADDRINUSE`);
   });
 
   test("a second chunk server on a data directory in use exits 2 at once; the first keeps serving", async () => {
