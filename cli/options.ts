@@ -1,6 +1,6 @@
 // Parsing shared by the commands: sizes, durations, the master address and
 // the cluster secret, each with a clear error for bad input.
-import { readFileSync } from "node:fs";
+import { secretFromEnvironment } from "../core/client/environment";
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -58,20 +58,11 @@ export function masterAddress(flag: unknown): string {
 
 /** --secret-file, else GFS_SECRET_FILE, else GFS_SECRET; null when none is set. */
 export function loadSecret(secretFile: unknown): Uint8Array | null {
-  const file = (typeof secretFile === "string" && secretFile) || process.env.GFS_SECRET_FILE;
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (err) {
-      throw new UsageError(`--secret-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    const secret = text.trim();
-    if (!secret) throw new UsageError(`--secret-file: ${file} is empty`);
-    return new TextEncoder().encode(secret);
+  try {
+    return secretFromEnvironment(typeof secretFile === "string" ? secretFile : undefined);
+  } catch (err) {
+    throw new UsageError(`--secret-file: ${(err as Error).message}`);
   }
-  const env = process.env.GFS_SECRET;
-  return env ? new TextEncoder().encode(env) : null;
 }
 
 /** Arguments every client command takes. */

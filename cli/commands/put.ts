@@ -1,6 +1,7 @@
 // gfs put: store a local file (or stdin) as a remote file.
 import { existsSync, statSync } from "node:fs";
 import { defineCommand } from "citty";
+import { ErrorCode, GfsError } from "../../net/errors";
 import { clientArgs, parseCount, UsageError } from "../options";
 import { remotePath, withClient } from "../client";
 import { progress } from "../progress";
@@ -28,6 +29,9 @@ export default defineCommand({
       total = st.size;
       source = Bun.file(args.local).stream() as unknown as AsyncIterable<Uint8Array>;
     }
-    await withClient(args, (c) => c.put(remote, progress(source, `put ${remote}`, total), { replication, parents: args.parents, overwrite: args.force }));
+    await withClient(args, (c) => c.put(remote, progress(source, `put ${remote}`, total), { replication, parents: args.parents, overwrite: args.force })).catch((err) => {
+      if (err instanceof GfsError && err.code === ErrorCode.EXISTS && !args.force) throw new GfsError(err.code, `${remote} already exists (use --force to replace it)`);
+      throw err;
+    });
   },
 });

@@ -2,6 +2,7 @@
 // master for metadata and directly to chunk servers for data. The CLI is
 // built on this; programs can import it too.
 import { networkInterfaces } from "node:os";
+import { masterFromEnvironment, secretFromEnvironment } from "./environment";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { ChunkLocation, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
 import type { Peer } from "../../net/peer";
@@ -16,7 +17,9 @@ import { writeChunks } from "./writer";
 
 export interface ClientOptions {
   /** Master address, or a list: the master first, then shadows. */
-  master: string | string[];
+  /** Master address(es), HOST:PORT; default GFS_MASTER, else 127.0.0.1:7070. */
+  master?: string | string[];
+  /** The cluster secret; undefined reads GFS_SECRET_FILE or GFS_SECRET, null means none. */
   secret?: Uint8Array | null;
   /**
    * How long an operation keeps retrying what can pass (the master
@@ -51,11 +54,11 @@ export class GfsClient {
   /** Servers slow to answer lately, until when (see the reader's hedging). */
   private readonly slow = new Map<string, number>();
 
-  constructor(readonly opts: ClientOptions) {
-    this.masters = Array.isArray(opts.master) ? opts.master : opts.master.split(",").map((s) => s.trim()).filter(Boolean);
+  constructor(readonly opts: ClientOptions = {}) {
+    this.masters = masterFromEnvironment(opts.master);
     if (this.masters.length === 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "no master address given");
     this.deadlineMs = opts.deadlineMs ?? 60_000;
-    this.pool = new PeerPool("client", `client-${process.pid}`, { secret: opts.secret ?? null });
+    this.pool = new PeerPool("client", `client-${process.pid}`, { secret: opts.secret === undefined ? secretFromEnvironment() : opts.secret });
     this.locations = new LocationCache(opts.locationTtlMs ?? 60_000);
     this.localHosts = new Set(["127.0.0.1", "localhost", "::1"]);
     for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) this.localHosts.add(a.address);
@@ -272,7 +275,7 @@ export class GfsClient {
       throw e;
     });
     if (existing?.type === "dir") throw new GfsError(ErrorCode.EXISTS, `${path} is a directory; a put replaces only a file (name the file inside it: ${path === "/" ? "" : path}/NAME)`);
-    if (existing && !opts.overwrite) throw new GfsError(ErrorCode.EXISTS, `${path} already exists (use --force to replace it)`);
+    if (existing && !opts.overwrite) throw new GfsError(ErrorCode.EXISTS, `${path} already exists (put with overwrite to replace it)`);
     if (opts.parents && dir !== "/") await this.mkdir(dir, true);
     else if (dir !== "/") {
       const parent = await this.stat(dir);
@@ -340,7 +343,8 @@ export class GfsClient {
 /** Where `put` keeps files until they are complete. */
 export const PUT_DIR = "/.put";
 
-export function connect(opts: ClientOptions): GfsClient {
+/** A client of the cluster named by `opts`, or by GFS_MASTER and the secret variables. */
+export function connect(opts: ClientOptions = {}): GfsClient {
   return new GfsClient(opts);
 }
 

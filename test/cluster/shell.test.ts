@@ -1,6 +1,7 @@
 // The CLI as a shell user meets it: pipes closed early, a full output device,
 // mistyped flags, several paths at once, and two daemons on one directory.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GFS, TestCluster, randomBytes, startDaemon, stopAll } from "../helpers/cluster";
 
@@ -121,6 +122,32 @@ describe("gfs in a shell", () => {
     const taken = await runDaemonToExit(["master", "--data", join(cluster.dir, "m2"), "--listen", cluster.masterAddr]);
     expect(taken.code).toBe(1);
     expect(taken.stderr).toContain(`gfs: cannot listen on ${cluster.masterAddr}: the address is already in use (EADDRINUSE`);
+  });
+
+  test("a project outside the repository imports the library by package name; connect() finds the cluster from GFS_MASTER", async () => {
+    const scratch = join(cluster.dir, "scratch");
+    mkdirSync(join(scratch, "node_modules"), { recursive: true });
+    symlinkSync(join(import.meta.dir, "../.."), join(scratch, "node_modules", "gfs")); // what `npm install /path/to/gfs` makes
+    writeFileSync(join(scratch, "package.json"), JSON.stringify({ name: "scratch", private: true, type: "module", dependencies: { gfs: "file:../gfs" } }));
+    writeFileSync(join(scratch, "app.ts"), [
+      `import { connect, ErrorCode, GfsError } from "gfs";`,
+      `const c = connect();`,
+      `async function* one(b: Uint8Array) { yield b; }`,
+      `await c.put("/from-lib", one(new TextEncoder().encode("library bytes")));`,
+      `let text = "";`,
+      `for await (const part of c.read("/from-lib")) text += new TextDecoder().decode(part);`,
+      `await c.ensureFile("/lib-log");`,
+      `const at = await c.appender("/lib-log").append(new TextEncoder().encode("a record"));`,
+      `const again = await c.put("/from-lib", one(new Uint8Array(1))).then(() => "replaced", (e) => e instanceof GfsError && e.code === ErrorCode.EXISTS ? e.message : String(e));`,
+      `console.log(JSON.stringify({ text, at, again }));`,
+      `c.close();`,
+    ].join("\n"));
+    const proc = Bun.spawn([process.execPath, "app.ts"], { cwd: scratch, stdout: "pipe", stderr: "pipe", env: { ...process.env, GFS_MASTER: cluster.masterAddr } });
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toEqual({ text: "library bytes", at: 0, again: "/from-lib already exists (put with overwrite to replace it)" });
+    expect((await cluster.gfs(["cat", "--records", "/lib-log"])).stdout).toBe("a record\n");
   });
 
   test("a second chunk server on a data directory in use exits 2 at once; the first keeps serving", async () => {
