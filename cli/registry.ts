@@ -25,6 +25,11 @@ export const commands: Record<string, () => Promise<CommandDef<any>>> = {
   version: () => import("./commands/version").then((m) => m.default),
 };
 
+/** Commands gfs runs for itself, left out of help and completions. */
+export const internalCommands: Record<string, () => Promise<CommandDef<any>>> = {
+  "write-checkpoint": () => import("./commands/write-checkpoint").then((m) => m.default),
+};
+
 /** Commands whose last positional takes any number of paths. */
 export const takesManyPaths = new Set(["cat", "rm", "mkdir"]);
 

@@ -1,9 +1,10 @@
 // Dispatch of the `gfs` command line. Exit status: 0 success, 1 a failure the
 // message explains, 2 bad usage.
 import { runCommand, showUsage, type CommandDef } from "citty";
-import { commands, rootCommand, takesManyPaths } from "./registry";
+import { commands, internalCommands, rootCommand, takesManyPaths } from "./registry";
 import { argsProblem, editDistance } from "./strict-args";
 import { ClosedPipe } from "./stdout";
+import { examples, exitStatuses } from "./examples";
 import { exitCodeFor, formatError } from "./errors";
 
 export async function main(argv: string[]): Promise<number> {
@@ -15,7 +16,7 @@ export async function main(argv: string[]): Promise<number> {
       return name === undefined ? 2 : 0;
     }
     if (name === "--version" || name === "-v") name = "version";
-    const load = commands[name];
+    const load = commands[name] ?? internalCommands[name];
     if (!load) {
       const near = Object.keys(commands).find((c) => editDistance(c, name!) <= 2);
       process.stderr.write(`gfs: unknown command '${name}'${near ? ` (did you mean ${near}?)` : ""} (see gfs --help)\n`);
@@ -26,6 +27,9 @@ export async function main(argv: string[]): Promise<number> {
     const shortH = Object.values(args).some((d: any) => d.alias === "h" || (Array.isArray(d.alias) && d.alias.includes("h")));
     if (rest.includes("--help") || (!shortH && rest.includes("-h"))) {
       await showUsage(cmd, rootCommand as CommandDef<any>);
+      const ex = examples[name];
+      if (ex) console.log(`EXAMPLES\n\n${ex.map((e) => `  ${e}`).join("\n")}\n`);
+      console.log(`EXIT STATUS\n\n  ${exitStatuses(name)}\n`);
       return 0;
     }
     const problem = argsProblem(args, rest, { variadic: takesManyPaths.has(name) });

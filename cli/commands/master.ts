@@ -1,8 +1,6 @@
 // gfs master: the metadata server.
 import { defineCommand } from "citty";
 import { Master } from "../../core/master/server";
-import { recover, writeCheckpoint } from "../../core/master/checkpoint";
-import { readClusterParams } from "../../core/master/cluster-params";
 import { logger } from "../../core/log";
 import { initChecksums } from "../../core/checksums";
 import { loadSecret, parseCount, parseDuration, parseHostPort, parseSize, UsageError } from "../options";
@@ -30,20 +28,9 @@ export default defineCommand({
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
     "idle-timeout": { type: "string", description: "Close connections that send nothing for this long", default: "2m", valueHint: "DURATION" },
     recover: { type: "boolean", description: "Start even though the operation log is damaged: keep it up to the last good record, move the damaged part and later logs aside (changes logged after the damage are lost)" },
-    "write-checkpoint": { type: "string", description: "(internal) write checkpoint N of --data and exit", valueHint: "N" },
   },
   async run({ args }) {
     if (!args.data) throw new UsageError("--data DIR is required");
-    if (args["write-checkpoint"]) {
-      // Helper process: rebuild the state from disk and write it out, off the serving process.
-      await initChecksums();
-      const seq = parseCount(args["write-checkpoint"], "--write-checkpoint", 1);
-      const params = readClusterParams(args.data);
-      if (!params) throw new UsageError(`${args.data} holds no cluster`);
-      const { state } = recover(args.data, params, { uptoSeq: seq, repairTail: false });
-      writeCheckpoint(args.data, state, seq);
-      return;
-    }
     await initChecksums();
     const { host, port } = parseHostPort(args.listen, "--listen");
     const chunkSizeBytes = parseSize(args["chunk-size"], "--chunk-size");

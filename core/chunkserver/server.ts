@@ -2,6 +2,7 @@
 // order to the network. Registers with the master, heartbeats, serves reads,
 // takes part in push chains and applies mutations in the primary's order.
 import { randomUUID } from "node:crypto";
+import { networkInterfaces } from "node:os";
 import { DataDirLock } from "../data-dir-lock";
 import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -133,7 +134,8 @@ export class ChunkServer {
       onNotify: this.onNotify.bind(this),
       onClose: (peer) => this.upstreamClosed(peer),
     });
-    const host = this.cfg.listenHost === "0.0.0.0" || this.cfg.listenHost === "::" ? "127.0.0.1" : this.cfg.listenHost;
+    // Listening on every interface: advertised by this machine's first external address, which other machines can reach.
+    const host = this.cfg.listenHost === "0.0.0.0" || this.cfg.listenHost === "::" ? externalAddress() : this.cfg.listenHost;
     this.addr = this.cfg.advertise ?? `${host}:${this.listener.port}`;
     this.log.info(`listening on ${this.cfg.listenHost}:${this.listener.port} (advertised as ${this.addr}), id ${this.id}, rack ${this.cfg.rack}`);
     if (!this.cfg.secret && !isLoopbackHost(this.cfg.listenHost)) this.log.warn(`no cluster secret configured and listening on ${this.cfg.listenHost}: anyone who can reach this port can read chunks (--secret-file)`);
@@ -800,4 +802,12 @@ function checkHandle(h: unknown): asserts h is Handle {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The first non-loopback IPv4 address of this machine, else 127.0.0.1. */
+function externalAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  return "127.0.0.1";
 }

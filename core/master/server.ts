@@ -191,7 +191,7 @@ export class Master {
       try {
         const seq = await this.oplog.rotate();
         const t0 = performance.now();
-        const proc = Bun.spawn([...selfArgv(), "master", "--data", this.cfg.dataDir, "--write-checkpoint", String(seq)], {
+        const proc = Bun.spawn([...selfArgv(), "write-checkpoint", "--data", this.cfg.dataDir, "--seq", String(seq)], {
           stdin: "ignore",
           stdout: "ignore",
           stderr: "inherit",

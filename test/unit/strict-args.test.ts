@@ -49,3 +49,16 @@ describe("command-line checking", () => {
     expect(editDistance("abc", "xyz")).toBe(3);
   });
 });
+
+describe("help", () => {
+  test("every command's help has one to three examples of itself", async () => {
+    const { commands } = await import("../../cli/registry");
+    const { examples } = await import("../../cli/examples");
+    for (const name of Object.keys(commands)) {
+      const ex = examples[name] ?? [];
+      expect(ex.length, name).toBeGreaterThanOrEqual(1);
+      expect(ex.length, name).toBeLessThanOrEqual(3);
+      for (const e of ex) expect(e.startsWith(`gfs ${name}`) || e.includes(`| gfs ${name}`), e).toBe(true);
+    }
+  });
+});
