@@ -25,6 +25,7 @@ export const examples: Record<string, string[]> = {
   rebalance: ["gfs rebalance --dry-run", "gfs rebalance --threshold 5 --wait"],
   drain: ["gfs drain cs12:7080 --wait   # then stop it", "gfs drain cs12:7080 --cancel"],
   cluster: ["gfs cluster", "gfs cluster --json | jq '.chunkservers[] | select(.state != \"up\")'"],
+  events: ["gfs events", "gfs events --follow | grep -i lost", "gfs events --json | jq -r .text"],
   completion: ["gfs completion bash > /etc/bash_completion.d/gfs", "gfs completion zsh > ~/.zfunc/_gfs"],
   version: ["gfs version"],
 };

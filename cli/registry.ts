@@ -21,6 +21,7 @@ export const commands: Record<string, () => Promise<CommandDef<any>>> = {
   rebalance: () => import("./commands/rebalance").then((m) => m.default),
   drain: () => import("./commands/drain").then((m) => m.default),
   cluster: () => import("./commands/cluster").then((m) => m.default),
+  events: () => import("./commands/events").then((m) => m.default),
   completion: () => import("./commands/completion").then((m) => m.default),
   version: () => import("./commands/version").then((m) => m.default),
 };

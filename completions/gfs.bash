@@ -5,7 +5,7 @@ _gfs() {
   prev="${COMP_WORDS[COMP_CWORD-1]}"
   cmd="${COMP_WORDS[1]}"
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'master chunkserver dev put cat append ls stat mkdir mv rm undelete snapshot setrep fsck rebalance drain cluster completion version --help --version' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'master chunkserver dev put cat append ls stat mkdir mv rm undelete snapshot setrep fsck rebalance drain cluster events completion version --help --version' -- "$cur") )
     return
   fi
   case "$cmd" in
@@ -15,8 +15,8 @@ _gfs() {
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     chunkserver)
-      case "$prev" in --data|--master|--listen|--advertise|--rack|--buffer|--scrub-interval|--capacity|--scrub-rate|--secret-file|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--data --master --listen --advertise --rack --buffer --scrub-interval --capacity --scrub-rate --secret-file --idle-timeout --help -h' -- "$cur") )
+      case "$prev" in --data|--master|--listen|--advertise|--rack|--buffer|--scrub-interval|--capacity|--scrub-rate|--secret-file|--http|--idle-timeout) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--data --master --listen --advertise --rack --buffer --scrub-interval --capacity --scrub-rate --secret-file --http --idle-timeout --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     dev)
@@ -97,6 +97,11 @@ _gfs() {
     cluster)
       case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
       COMPREPLY=( $(compgen -W '--json --master --secret-file --deadline --help -h' -- "$cur") )
+      [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
+      ;;
+    events)
+      case "$prev" in --master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
+      COMPREPLY=( $(compgen -W '--follow -f --json --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     completion)

@@ -18,6 +18,7 @@ complete -c gfs -n '__fish_use_subcommand' -a fsck -d 'Audit files, chunks and r
 complete -c gfs -n '__fish_use_subcommand' -a rebalance -d 'Move replicas (copy, then drop the source) until every server'\''s disk use is within the threshold of the average; repairs go first'
 complete -c gfs -n '__fish_use_subcommand' -a drain -d 'Copy a chunk server'\''s replicas elsewhere while it keeps serving reads; when no chunk needs it any more it can be stopped (the drain is held by the master until it restarts)'
 complete -c gfs -n '__fish_use_subcommand' -a cluster -d 'Show the masters and chunk servers: state, rack, disk use, chunks'
+complete -c gfs -n '__fish_use_subcommand' -a events -d 'Print the master'\''s recent events (chunk servers lost and back, repairs, damaged replicas, ...), oldest first'
 complete -c gfs -n '__fish_use_subcommand' -a completion -d 'Print the completion script for bash, zsh or fish'
 complete -c gfs -n '__fish_use_subcommand' -a version -d 'Print the version, the commit it was built from and the wire protocol version'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l data -r -d 'Directory for the operation log and checkpoints'
@@ -34,7 +35,7 @@ complete -c gfs -n '__fish_seen_subcommand_from master' -l clones -r -d 'Re-repl
 complete -c gfs -n '__fish_seen_subcommand_from master' -l clones-per-server -r -d 'Re-replication: copies a chunk server sends or receives at once, at most'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l rebalance-rate -r -d 'Rebalancing: bytes per second per replica moved (0: unpaced)'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l clone-rate -r -d 'Re-replication: bytes per second per copy (0: unpaced)'
-complete -c gfs -n '__fish_seen_subcommand_from master' -l http -r -d 'Address for the status page and metrics'
+complete -c gfs -n '__fish_seen_subcommand_from master' -l http -r -d 'Serve the status page (/) and Prometheus metrics (/metrics) on this address'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l checkpoint-bytes -r -d 'Operation log size that triggers a checkpoint'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l idle-timeout -r -d 'Close connections that send nothing for this long'
@@ -51,6 +52,7 @@ complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l scrub-interval -
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l capacity -r -d 'Chunk bytes to store here at most (default: the whole disk of --data)'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l scrub-rate -r -d 'Bytes per second the re-verification reads at most (0: unpaced)'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l http -r -d 'Serve Prometheus metrics (/metrics) and /status.json on this address'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l idle-timeout -r -d 'Close connections that send nothing for this long'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from chunkserver' -F
@@ -161,6 +163,13 @@ complete -c gfs -n '__fish_seen_subcommand_from cluster' -l secret-file -r -d 'F
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from cluster' -F
+complete -c gfs -n '__fish_seen_subcommand_from events' -l follow -s f -d 'Keep printing new events as they come, until Ctrl-C'
+complete -c gfs -n '__fish_seen_subcommand_from events' -l json -d 'One JSON object per line: seq, timeMs, level, tag, text'
+complete -c gfs -n '__fish_seen_subcommand_from events' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
+complete -c gfs -n '__fish_seen_subcommand_from events' -l secret-file -r -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
+complete -c gfs -n '__fish_seen_subcommand_from events' -l deadline -r -d 'How long to keep retrying while the master restarts or chunk servers come and go'
+complete -c gfs -n '__fish_seen_subcommand_from events' -l help -s h -d 'Show help'
+complete -c gfs -n '__fish_seen_subcommand_from events' -F
 complete -c gfs -n '__fish_seen_subcommand_from completion' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from completion' -F
 complete -c gfs -n '__fish_seen_subcommand_from version' -l help -s h -d 'Show help'

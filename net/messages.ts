@@ -84,6 +84,15 @@ export interface RebalanceReply {
   plan: { chunk: string; from: string; to: string }[];
 }
 
+/** One event a daemon logged (gfs events, the status page). */
+export interface EventLine {
+  seq: number;
+  timeMs: number;
+  level: string;
+  tag: string;
+  text: string;
+}
+
 /** One thing wrong, as `gfs fsck` lists it. */
 export interface FsckProblem {
   path: string;
@@ -176,12 +185,14 @@ export interface Requests {
   /** The integrity audit of everything below `path` (core/master/fsck.ts). */
   fsck: [{ path: string }, FsckReport];
   snapshot: [{ src: string; dst: string }, { files: number; chunks: number; revokedLeases: number }];
+  /** The master's recent events (its log lines at info and above) after `afterSeq`, oldest first. */
+  events: [{ afterSeq: number }, { events: EventLine[] }];
 
   // chunk server -> master
   /** `tokenKey`: the key lease tokens are signed with, sent only when the cluster has no secret to derive it from. */
   register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[]; tokenKey?: Uint8Array }];
   /** `listed`: a slice of the server's chunks, going round them all; the master answers those it no longer wants in `discard`. */
-  heartbeat: [{ usedBytes: number; capacityBytes: number; chunks: number; extend: Handle[]; sizes: ChunkReport[]; listed?: ChunkReport[] }, { discard: Handle[]; extended: Handle[]; leaseMs: number }];
+  heartbeat: [{ usedBytes: number; capacityBytes: number; chunks: number; extend: Handle[]; sizes: ChunkReport[]; listed?: ChunkReport[]; io?: { read: number; written: number } }, { discard: Handle[]; extended: Handle[]; leaseMs: number }];
   corrupt: [{ handle: Handle; reason: string }, Record<string, never>];
 
   // master -> chunk server
@@ -237,7 +248,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "drain", "rebalance", "snapshot",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "drain", "rebalance", "snapshot", "events",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead", "progress"]);

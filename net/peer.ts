@@ -33,6 +33,8 @@ export interface PeerOptions {
   onRequest?: RequestHandler;
   onNotify?: NotifyHandler;
   onClose?: (peer: Peer, reason: string) => void;
+  /** Told of every request served: its type, "ok" or the error code, and how long it took. */
+  onServed?: (type: RequestType, outcome: string, ms: number) => void;
   logger?: PeerLogger;
   /**
    * A connection with calls waiting that receives nothing for this long is
@@ -399,6 +401,8 @@ export class Peer {
   private async serve(id: number, type: RequestType, body: unknown): Promise<void> {
     const handler = this.opts.onRequest;
     this.serving++;
+    const t0 = performance.now();
+    let outcome = "ok";
     try {
       if (!handler) throw new GfsError(ErrorCode.NOT_IMPLEMENTED, `${type} is not served here`);
       const result = (await handler(type, body, this)) as Record<string, unknown> | undefined;
@@ -409,9 +413,12 @@ export class Peer {
         this.sendWithTail({ i: id, r: rest }, data);
       } else this.send({ i: id, r: result ?? {} });
     } catch (err) {
-      if (this.state !== "closed") this.send({ i: id, e: toWireError(err) });
+      const wire = toWireError(err);
+      outcome = wire.code;
+      if (this.state !== "closed") this.send({ i: id, e: wire });
     } finally {
       this.serving--;
+      this.opts.onServed?.(type, outcome, performance.now() - t0);
     }
   }
 

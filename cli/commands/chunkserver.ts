@@ -3,6 +3,8 @@ import { defineCommand } from "citty";
 import { ChunkServer } from "../../core/chunkserver/server";
 import { loadSecret, parseDuration, parseHostPort, parseSize, UsageError } from "../options";
 import { runUntilSignal } from "../daemon";
+import { serveHttp } from "../../core/http-endpoint";
+import { logger } from "../../core/log";
 
 export default defineCommand({
   meta: { name: "chunkserver", description: "Run a chunk server: one file per chunk, CRC32C per 64 KiB block, verified on every read" },
@@ -17,6 +19,7 @@ export default defineCommand({
     capacity: { type: "string", description: "Chunk bytes to store here at most (default: the whole disk of --data)", valueHint: "SIZE" },
     "scrub-rate": { type: "string", description: "Bytes per second the re-verification reads at most (0: unpaced)", default: "32MiB", valueHint: "SIZE" },
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
+    http: { type: "string", description: "Serve Prometheus metrics (/metrics) and /status.json on this address", valueHint: "HOST:PORT" },
     "idle-timeout": { type: "string", description: "Close connections that send nothing for this long", default: "2m", valueHint: "DURATION" },
   },
   async run({ args }) {
@@ -44,7 +47,12 @@ export default defineCommand({
       process.stderr.write(`gfs: the master refused this chunk server: ${err.message} (check --secret-file)\n`);
       process.exit(1);
     };
+    const http = args.http ? parseHostPort(args.http, "--http") : null;
     await server.start();
+    if (http) {
+      const endpoint = serveHttp(http.host, http.port, { metrics: () => server.metrics.render(), status: () => server.statusSnapshot() });
+      logger("chunkserver").info(`metrics on http://${http.host}:${endpoint.port}/metrics`);
+    }
     await runUntilSignal(() => server.stop());
   },
 });

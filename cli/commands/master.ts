@@ -5,6 +5,8 @@ import { logger } from "../../core/log";
 import { initChecksums } from "../../core/checksums";
 import { loadSecret, parseCount, parseDuration, parseHostPort, parseSize, UsageError } from "../options";
 import { runUntilSignal } from "../daemon";
+import { serveHttp } from "../../core/http-endpoint";
+import { STATUS_PAGE } from "../../core/master/status-page";
 
 export default defineCommand({
   meta: { name: "master", description: "Run the master: namespace, chunk locations, leases; every change logged before it is acknowledged" },
@@ -23,7 +25,7 @@ export default defineCommand({
     "clones-per-server": { type: "string", description: "Re-replication: copies a chunk server sends or receives at once, at most", default: "2", valueHint: "N" },
     "rebalance-rate": { type: "string", description: "Rebalancing: bytes per second per replica moved (0: unpaced)", default: "32MiB", valueHint: "SIZE" },
     "clone-rate": { type: "string", description: "Re-replication: bytes per second per copy (0: unpaced)", default: "64MiB", valueHint: "SIZE" },
-    http: { type: "string", description: "Address for the status page and metrics", valueHint: "HOST:PORT" },
+    http: { type: "string", description: "Serve the status page (/) and Prometheus metrics (/metrics) on this address", valueHint: "HOST:PORT" },
     "checkpoint-bytes": { type: "string", description: "Operation log size that triggers a checkpoint", default: "64MiB", valueHint: "SIZE" },
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
     "idle-timeout": { type: "string", description: "Close connections that send nothing for this long", default: "2m", valueHint: "DURATION" },
@@ -58,8 +60,16 @@ export default defineCommand({
         rebalanceBytesPerSec: parseSize(args["rebalance-rate"], "--rebalance-rate"),
       },
     });
-    if (args.http) logger("master").warn("--http: the status page is not implemented yet; ignoring");
+    const http = args.http ? parseHostPort(args.http, "--http") : null;
     await master.start();
+    if (http) {
+      const server = serveHttp(http.host, http.port, {
+        metrics: () => master.metrics.render(),
+        status: () => master.statusSnapshot(`${host === "0.0.0.0" ? "127.0.0.1" : host}:${master.port}`),
+        page: STATUS_PAGE,
+      });
+      logger("master").info(`status page on http://${http.host}:${server.port}/, metrics on http://${http.host}:${server.port}/metrics`);
+    }
     await runUntilSignal(() => master.stop());
   },
 });

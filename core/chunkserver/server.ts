@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { networkInterfaces } from "node:os";
 import { DataDirLock } from "../data-dir-lock";
+import { MetricsRegistry } from "../metrics";
 import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
@@ -102,6 +103,12 @@ export class ChunkServer {
   private timers: ReturnType<typeof setTimeout>[] = [];
   private registered: Promise<void>;
   private readonly lock: DataDirLock;
+  /** What /metrics shows (core/metrics.ts). */
+  readonly metrics = new MetricsRegistry("gfs_chunkserver");
+  private readonly bytesRead = this.metrics.counter("gfs_chunkserver_read_bytes_total", "Bytes of chunk data sent to readers and cloning peers");
+  private readonly bytesWritten = this.metrics.counter("gfs_chunkserver_written_bytes_total", "Bytes of chunk data written (mutations, padding and clones)");
+  private readonly bytesPushed = this.metrics.counter("gfs_chunkserver_pushed_bytes_total", "Bytes of pushed data received");
+  private readonly bytesScrubbed = this.metrics.counter("gfs_chunkserver_scrubbed_bytes_total", "Bytes of idle chunks re-verified by the scrubber");
   /** Called when the server cannot go on (its master refuses its secret). */
   onFatal: ((err: Error) => void) | null = null;
   private markRegistered!: () => void;
@@ -133,7 +140,12 @@ export class ChunkServer {
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onNotify: this.onNotify.bind(this),
       onClose: (peer) => this.upstreamClosed(peer),
+      onServed: (t, outcome, ms) => this.metrics.served(t, outcome, ms),
     });
+    this.metrics.gauge("gfs_chunkserver_chunks", "Replicas stored here", () => this.store?.count ?? 0);
+    this.metrics.gauge("gfs_chunkserver_disk_used_bytes", "Disk use as the master weighs it", () => this.space().usedBytes);
+    this.metrics.gauge("gfs_chunkserver_disk_capacity_bytes", "Capacity as the master weighs it", () => this.space().capacityBytes);
+    this.metrics.gauge("gfs_chunkserver_push_buffer_bytes", "Memory held by pushed data waiting to be written", () => this.buffer.usedBytes);
     // Listening on every interface: advertised by this machine's first external address, which other machines can reach.
     const host = this.cfg.listenHost === "0.0.0.0" || this.cfg.listenHost === "::" ? externalAddress() : this.cfg.listenHost;
     this.addr = this.cfg.advertise ?? `${host}:${this.listener.port}`;
@@ -146,6 +158,15 @@ export class ChunkServer {
   /** Resolves once the master has accepted the first registration. */
   whenRegistered(): Promise<void> {
     return this.registered;
+  }
+
+  /** What /status.json shows for this server. */
+  statusSnapshot(): unknown {
+    return {
+      id: this.id, address: this.addr, rack: this.cfg.rack, master: this.cfg.master, registered: this.master !== null,
+      chunks: this.store?.count ?? 0, ...this.space(), pushBufferBytes: this.buffer.usedBytes,
+      readBytes: this.bytesRead.get(), writtenBytes: this.bytesWritten.get(), pushedBytes: this.bytesPushed.get(), scrubbedBytes: this.bytesScrubbed.get(),
+    };
   }
 
   stop(): void {
@@ -237,6 +258,7 @@ export class ChunkServer {
         extend: this.order.takeActive(),
         sizes,
         listed: this.nextListing(),
+        io: { read: this.bytesRead.get(), written: this.bytesWritten.get() },
       }, Math.max(this.heartbeatMs * 3, 5_000));
       this.leaseMs = rep.leaseMs;
       for (const h of rep.extended) this.order.extend(h, rep.leaseMs, Date.now());
@@ -360,7 +382,9 @@ export class ChunkServer {
       } catch (err) {
         return failed(err); // the mutation naming it fails and is retried
       }
+      this.bytesPushed.inc({}, body.data?.byteLength ?? 0);
     } else if (type !== "pushData") return;
+    else this.bytesPushed.inc({}, body.data?.byteLength ?? 0);
     const push = this.pushes.get(body.dataId);
     if (!push) return; // a push that already failed or timed out: drop its pieces
     let done: boolean;
@@ -442,6 +466,7 @@ export class ChunkServer {
           break;
         }
         await this.store.write(b.handle, offset, r.data);
+        this.bytesWritten.inc({}, r.data.byteLength);
         offset += r.data.byteLength;
         if (b.bytesPerSec > 0) {
           // Paced: at most bytesPerSec on average since the start.
@@ -471,6 +496,7 @@ export class ChunkServer {
       if (!c) throw new GfsError(ErrorCode.NOT_FOUND, `no chunk ${handleName(b.handle)} here`);
       if (c.version < b.version) throw new GfsError(ErrorCode.STALE, `replica of chunk ${handleName(b.handle)} here is at version ${c.version} < ${b.version}`);
       const data = await this.store.read(b.handle, b.offset, length);
+      this.bytesRead.inc({}, data.byteLength);
       return { chunkBytes: c.sizeBytes, data, crc: transitCrc(data) };
     } catch (err) {
       if (err instanceof GfsError && err.code === ErrorCode.CHECKSUM) this.reportCorrupt(b.handle, err.message);
@@ -748,6 +774,7 @@ export class ChunkServer {
     const input = m.zeros ? { data: new Uint8Array(m.size) } : this.waits.get(m.dataId, m.size, m.handle, m.version);
     try {
       const size = await this.store.write(m.handle, m.offset, input);
+      this.bytesWritten.inc({}, m.size);
       if (input instanceof Promise) {
         const { data } = await input;
         if (!this.unrecyclable.has(data)) this.buffer.recycle(data);
@@ -776,6 +803,7 @@ export class ChunkServer {
         if (this.order.secondariesOf(r.handle, Date.now()).length > 0 || !this.store.has(r.handle)) continue;
         if (!(await this.store.verify(r.handle)) && this.store.has(r.handle)) this.reportCorrupt(r.handle, "found by the scrubber");
         bytes += r.size;
+        this.bytesScrubbed.inc({}, r.size);
         // Paced, and yielding to requests between chunks.
         await sleep(Math.max(1, scrubPauseMs(bytes, Date.now() - started, this.cfg.scrubBytesPerSec)));
       }

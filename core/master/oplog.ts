@@ -45,6 +45,8 @@ export class OpLog {
   nextOp = 1;
   /** Records written since start, and durable writes that carried them. */
   stats = { records: 0, flushes: 0 };
+  /** Told after each durable write: how many records it carried and how long it took. */
+  onFlush: ((records: number, ms: number) => void) | null = null;
 
   constructor(readonly dir: string, readonly preallocBytes = PREALLOC_BYTES) {}
 
@@ -147,7 +149,9 @@ export class OpLog {
           // One synchronous durable write: requests that arrive meanwhile wait in
           // the socket buffers and form the next batch.
           let done = 0;
+          const t0 = performance.now();
           while (done < buf.byteLength) done += writeSync(this.fh.fd, buf, done, buf.byteLength - done, this.bytes + done);
+          this.onFlush?.(batch.length, performance.now() - t0);
         } catch (err) {
           // A log that cannot be written stops every later change: acknowledging
           // one would promise durability we do not have.

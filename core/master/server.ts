@@ -4,11 +4,13 @@
 // servers.ts; this file does the IO around them.
 import { mkdirSync } from "node:fs";
 import { DataDirLock } from "../data-dir-lock";
+import { MetricsRegistry } from "../metrics";
+import { SAMPLE_MS, StatusHistory } from "./status";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
-import type { ChunkLocation, DirEntry, Handle, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
+import type { ChunkLocation, DirEntry, FsckReport, Handle, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
 import { DEFAULT_IDLE_MS, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
-import { logger } from "../log";
+import { logger, recentEvents } from "../log";
 import { selfArgv } from "../self";
 import { pruneOld, recover } from "./checkpoint";
 import { LeaseTable, type LeaseRecord } from "./leases";
@@ -93,6 +95,11 @@ export class Master {
   private readonly uploadActivity = new Map<string, number>();
   private startedAtMs = Date.now();
   port = 0;
+  /** What /metrics shows (core/metrics.ts). */
+  readonly metrics = new MetricsRegistry("gfs_master");
+  /** Rates over the last hour, for the status page. */
+  readonly history = new StatusHistory();
+  private fsckCache: { atMs: number; report: FsckReport } | null = null;
 
   /** Signs lease tokens (core/lease-tokens.ts). */
   private readonly tokenKey: Uint8Array;
@@ -132,8 +139,10 @@ export class Master {
       idleMs: Math.max(this.cfg.idleMs ?? DEFAULT_IDLE_MS, 3 * this.cfg.heartbeatMs),
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onClose: (p, why) => this.onPeerClosed(p, why),
+      onServed: (t, outcome, ms) => this.metrics.served(t, outcome, ms),
     });
     this.port = this.listener.port;
+    this.describeMetrics();
     if (!this.cfg.secret && !isLoopbackHost(this.cfg.listenHost)) this.log.warn(`no cluster secret configured and listening on ${this.cfg.listenHost}: anyone who can reach this port can read and change the file system (--secret-file)`);
     this.log.info(`listening on ${this.cfg.listenHost}:${this.port} (chunk size ${params.chunkSizeBytes}, replication ${params.replication})`);
     const tick = Math.max(50, Math.min(this.cfg.heartbeatMs, this.cfg.deadAfterMs) / 2);
@@ -145,6 +154,12 @@ export class Master {
       if (now >= repairsFrom) this.repairs.tick(now);
     }, Math.max(100, Math.min(this.cfg.heartbeatMs, 1_000))));
     this.timers.push(setInterval(() => this.registry.decayCreations(0.5), 10_000));
+    const sample = () => {
+      const io = this.history.ioTotals;
+      this.history.sample(Date.now(), { readBytes: io.read, writtenBytes: io.written, requests: this.metrics.requests.total(), clonedBytes: this.repairs.done.bytes });
+    };
+    sample();
+    this.timers.push(setInterval(sample, SAMPLE_MS));
     this.startedAtMs = Date.now();
     let sweeping = false;
     this.timers.push(setInterval(() => {
@@ -152,6 +167,31 @@ export class Master {
       sweeping = true;
       this.sweep().catch((err) => this.log.warn(`garbage collection: ${(err as Error).message}`)).finally(() => (sweeping = false));
     }, Math.max(50, this.cfg.gcIntervalMs ?? 60_000)));
+  }
+
+  /** Gauges read when /metrics is scraped, and the log's commit figures. */
+  private describeMetrics(): void {
+    const m = this.metrics;
+    m.gauge("gfs_master_files", "Files in the namespace (the trash included)", () => this.state.fileCount);
+    m.gauge("gfs_master_directories", "Directories in the namespace", () => this.state.dirCount);
+    m.gauge("gfs_master_chunks", "Chunks in the chunk table", () => this.state.chunks.size);
+    m.gauge("gfs_master_chunkservers", "Chunk servers known, by state", () => {
+      const by: Record<string, number> = { up: 0, lost: 0, draining: 0 };
+      for (const s of this.registry.servers.values()) by[!s.alive ? "lost" : s.draining ? "draining" : "up"]!++;
+      return Object.entries(by).map(([state, n]) => [{ state }, n]);
+    });
+    m.gauge("gfs_master_replicas", "Replicas of live chunk servers the master lists", () => [...this.registry.servers.values()].filter((s) => s.alive).reduce((a, s) => a + s.chunkCount, 0));
+    m.gauge("gfs_master_leases", "Chunk leases granted and not yet expired", () => this.leases.size);
+    m.gauge("gfs_master_clones_in_flight", "Re-replication and rebalancing copies under way", () => this.repairs.cloning);
+    m.gauge("gfs_master_clones_total", "Re-replication copies completed since the start", () => this.repairs.done.clones);
+    m.gauge("gfs_master_cloned_bytes_total", "Bytes re-replicated since the start", () => this.repairs.done.bytes);
+    m.gauge("gfs_master_clone_failures_total", "Re-replication copies that failed since the start", () => this.repairs.done.failed);
+    const commit = m.histogram("gfs_master_log_commit_seconds", "Time of one durable write of the operation log");
+    const batch = m.histogram("gfs_master_log_batch_records", "Changes carried by one durable write of the operation log", [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024]);
+    this.oplog.onFlush = (records, ms) => {
+      commit.observe(ms / 1000);
+      batch.observe(records);
+    };
   }
 
   async stop(): Promise<void> {
@@ -271,6 +311,8 @@ export class Master {
         return this.withPaths([body.path], "read", () => this.appendLease(body));
       case "cluster":
         return this.cluster();
+      case "events":
+        return { events: recentEvents(body.afterSeq) };
       case "fsck":
         return this.fsck(body);
       case "setrep":
@@ -587,6 +629,24 @@ export class Master {
     return report;
   }
 
+  /** What the status page shows (/status.json): the cluster, its health, its servers, repairs, events and rates. */
+  statusSnapshot(listenAddr: string): unknown {
+    const now = Date.now();
+    if (!this.fsckCache || now - this.fsckCache.atMs > 5_000) this.fsckCache = { atMs: now, report: this.fsck({ path: "/" }) };
+    const { problems: _, ...health } = this.fsckCache.report;
+    return {
+      timeMs: now,
+      master: { address: listenAddr, role: "single", epoch: 0, lagMs: 0, uptimeMs: now - this.startedAtMs },
+      chunkSize: this.state.params.chunkSizeBytes,
+      replication: this.state.params.replication,
+      health,
+      chunkservers: this.registry.status(now),
+      repairs: { cloning: this.repairs.cloning, ...this.repairs.done },
+      events: recentEvents().slice(-50),
+      history: this.history.history,
+    };
+  }
+
   private cluster(): RepBody<"cluster"> {
     return { chunkSize: this.state.params.chunkSizeBytes, replication: this.state.params.replication, servers: this.registry.status(Date.now()) };
   }
@@ -886,6 +946,7 @@ export class Master {
     }
     s.lastHeartbeatMs = now;
     s.heartbeats++;
+    if (b.io) this.history.serverCounters(s.id, b.io.read, b.io.written);
     s.usedBytes = b.usedBytes;
     s.capacityBytes = b.capacityBytes;
     for (const r of b.sizes ?? []) {

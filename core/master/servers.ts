@@ -28,6 +28,8 @@ export interface ServerRecord {
   lostAtMs: number;
   /** An operator asked for it to be emptied (gfs drain): it serves reads, takes no new replicas, and its replicas do not count. */
   draining: boolean;
+  /** Its byte counters as its last heartbeat gave them (read, written). */
+  io?: { read: number; written: number };
 }
 
 const SLOTS = 4;
