@@ -26,12 +26,12 @@ _gfs() {
       ;;
     put)
       case "$prev" in --replication|--master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--replication --parents -p --force --master --secret-file --deadline --help -h' -- "$cur") )
+      COMPREPLY=( $(compgen -W '--replication --parents -p --force --quiet -q --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     cat)
       case "$prev" in --offset|--length|--master|--secret-file|--deadline) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
-      COMPREPLY=( $(compgen -W '--offset --length --records --master --secret-file --deadline --help -h' -- "$cur") )
+      COMPREPLY=( $(compgen -W '--offset --length --records --quiet -q --master --secret-file --deadline --help -h' -- "$cur") )
       [ "${cur#-}" = "$cur" ] && COMPREPLY+=( $(compgen -f -- "$cur") )
       ;;
     append)

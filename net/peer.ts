@@ -33,8 +33,8 @@ export interface PeerOptions {
   onRequest?: RequestHandler;
   onNotify?: NotifyHandler;
   onClose?: (peer: Peer, reason: string) => void;
-  /** Told of every request served: its type, "ok" or the error code, and how long it took. */
-  onServed?: (type: RequestType, outcome: string, ms: number) => void;
+  /** Told of every request served: its type, "ok" or the error code, how long it took, its body and who sent it. */
+  onServed?: (type: RequestType, outcome: string, ms: number, body: unknown, peer: Peer) => void;
   logger?: PeerLogger;
   /**
    * A connection with calls waiting that receives nothing for this long is
@@ -418,7 +418,7 @@ export class Peer {
       if (this.state !== "closed") this.send({ i: id, e: wire });
     } finally {
       this.serving--;
-      this.opts.onServed?.(type, outcome, performance.now() - t0);
+      this.opts.onServed?.(type, outcome, performance.now() - t0, body, this);
     }
   }
 

@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { clientArgs, parseSize } from "../options";
 import { remotePath, withClient } from "../client";
 import { StdoutWriter } from "../stdout";
+import { progress } from "../progress";
 
 export default defineCommand({
   meta: { name: "cat", description: "Write REMOTE files to standard output, verified against their checksums" },
@@ -11,6 +12,7 @@ export default defineCommand({
     offset: { type: "string", description: "Start at this byte", valueHint: "N" },
     length: { type: "string", description: "At most this many bytes", valueHint: "N" },
     records: { type: "boolean", description: "Print each valid record once (files written by gfs append)" },
+    quiet: { type: "boolean", alias: "q", description: "No progress line (there is none when stderr is not a terminal)" },
     ...clientArgs,
   },
   async run({ args }) {
@@ -26,7 +28,8 @@ export default defineCommand({
             await out.write(NEWLINE);
           }
         } else {
-          for await (const data of c.read(path, { offset, length })) await out.write(data);
+          const total = process.stderr.isTTY && !args.quiet ? Math.max(0, Math.min((await c.stat(path)).size - (offset ?? 0), length ?? Infinity)) : undefined;
+          for await (const data of progress(c.read(path, { offset, length }), `cat ${path}`, total, !!args.quiet)) await out.write(data);
         }
       }
       await out.close();

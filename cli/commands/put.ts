@@ -14,6 +14,7 @@ export default defineCommand({
     replication: { type: "string", description: "Replicas per chunk (default: the cluster's)", valueHint: "N" },
     parents: { type: "boolean", alias: "p", description: "Create missing parent directories" },
     force: { type: "boolean", description: "Replace an existing file" },
+    quiet: { type: "boolean", alias: "q", description: "No progress line (there is none when stderr is not a terminal)" },
     ...clientArgs,
   },
   async run({ args }) {
@@ -29,7 +30,7 @@ export default defineCommand({
       total = st.size;
       source = Bun.file(args.local).stream() as unknown as AsyncIterable<Uint8Array>;
     }
-    await withClient(args, (c) => c.put(remote, progress(source, `put ${remote}`, total), { replication, parents: args.parents, overwrite: args.force })).catch((err) => {
+    await withClient(args, (c) => c.put(remote, progress(source, `put ${remote}`, total, !!args.quiet), { replication, parents: args.parents, overwrite: args.force })).catch((err) => {
       if (err instanceof GfsError && err.code === ErrorCode.EXISTS && !args.force) throw new GfsError(err.code, `${remote} already exists (use --force to replace it)`);
       throw err;
     });

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { networkInterfaces } from "node:os";
 import { DataDirLock } from "../data-dir-lock";
 import { MetricsRegistry } from "../metrics";
+import { RpcLog } from "../rpc-log";
 import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
@@ -103,6 +104,8 @@ export class ChunkServer {
   private timers: ReturnType<typeof setTimeout>[] = [];
   private registered: Promise<void>;
   private readonly lock: DataDirLock;
+  /** Every request served, to DIR/rpc.log (core/rpc-log.ts). */
+  private readonly rpcLog: RpcLog;
   /** What /metrics shows (core/metrics.ts). */
   readonly metrics = new MetricsRegistry("gfs_chunkserver");
   private readonly bytesRead = this.metrics.counter("gfs_chunkserver_read_bytes_total", "Bytes of chunk data sent to readers and cloning peers");
@@ -117,6 +120,7 @@ export class ChunkServer {
   constructor(readonly cfg: ChunkServerConfig) {
     mkdirSync(cfg.dataDir, { recursive: true });
     this.lock = DataDirLock.take(cfg.dataDir, "chunk server");
+    this.rpcLog = new RpcLog(cfg.dataDir);
     const idPath = join(cfg.dataDir, "server-id");
     if (existsSync(idPath)) this.id = readFileSync(idPath, "utf8").trim();
     else {
@@ -140,7 +144,7 @@ export class ChunkServer {
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onNotify: this.onNotify.bind(this),
       onClose: (peer) => this.upstreamClosed(peer),
-      onServed: (t, outcome, ms) => this.metrics.served(t, outcome, ms),
+      onServed: (t, outcome, ms, body, peer) => this.served(t, outcome, ms, body, peer),
     });
     this.metrics.gauge("gfs_chunkserver_chunks", "Replicas stored here", () => this.store?.count ?? 0);
     this.metrics.gauge("gfs_chunkserver_disk_used_bytes", "Disk use as the master weighs it", () => this.space().usedBytes);
@@ -160,6 +164,12 @@ export class ChunkServer {
     return this.registered;
   }
 
+  /** A request served, from a client, a peer or the master: counted and logged. */
+  private served(type: RequestType, outcome: string, ms: number, body: unknown, peer: Peer): void {
+    this.metrics.served(type, outcome, ms);
+    this.rpcLog.record(type, outcome, ms, body, peer.remote);
+  }
+
   /** What /status.json shows for this server. */
   statusSnapshot(): unknown {
     return {
@@ -177,6 +187,7 @@ export class ChunkServer {
     this.pool.closeAll();
     this.waits.closeAll();
     this.store?.closeAll();
+    void this.rpcLog.close();
     this.lock.release();
   }
 
@@ -190,6 +201,7 @@ export class ChunkServer {
           secret: this.cfg.secret,
           logger: this.log,
           onRequest: (t, b, p) => this.onRequest(t, b, p),
+          onServed: (t, outcome, ms, body, peer) => this.served(t, outcome, ms, body, peer),
         });
         this.master = master;
         await this.register(master);

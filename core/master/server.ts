@@ -5,6 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { DataDirLock } from "../data-dir-lock";
 import { MetricsRegistry } from "../metrics";
+import { RpcLog } from "../rpc-log";
 import { SAMPLE_MS, StatusHistory } from "./status";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
@@ -89,6 +90,8 @@ export class Master {
   /** Handles allocated for chunks being created or copied, not in the chunk table yet. */
   private readonly creating = new Set<Handle>();
   private lock: DataDirLock | null = null;
+  /** Every request served, to DIR/rpc.log (core/rpc-log.ts). */
+  private rpcLog: RpcLog | null = null;
   /** Removals in this millisecond so far (trash names). */
   private trashSeq = 0;
   /** Temporary uploads: when each last created, leased or completed (since this start). */
@@ -121,6 +124,7 @@ export class Master {
   async start(): Promise<void> {
     mkdirSync(this.cfg.dataDir, { recursive: true });
     this.lock = DataDirLock.take(this.cfg.dataDir, "master");
+    this.rpcLog = new RpcLog(this.cfg.dataDir);
     const params = this.clusterParams();
     const t0 = performance.now();
     const rec = recover(this.cfg.dataDir, params, { recoverDamage: this.cfg.recoverLog });
@@ -139,7 +143,10 @@ export class Master {
       idleMs: Math.max(this.cfg.idleMs ?? DEFAULT_IDLE_MS, 3 * this.cfg.heartbeatMs),
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onClose: (p, why) => this.onPeerClosed(p, why),
-      onServed: (t, outcome, ms) => this.metrics.served(t, outcome, ms),
+      onServed: (t, outcome, ms, body, peer) => {
+        this.metrics.served(t, outcome, ms);
+        this.rpcLog?.record(t, outcome, ms, body, peer.remote);
+      },
     });
     this.port = this.listener.port;
     this.describeMetrics();
@@ -198,6 +205,7 @@ export class Master {
     for (const t of this.timers) clearInterval(t);
     this.listener?.stop();
     await this.oplog?.close();
+    await this.rpcLog?.close();
     this.lock?.release();
   }
 

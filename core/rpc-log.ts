@@ -1,0 +1,72 @@
+// The RPC log (O2): every request a daemon serves, with its outcome and
+// time, and its body without file data, one line each, appended to
+// DIR/rpc.log. Written in the background (lines are buffered and flushed
+// every half second), and bounded: past `maxBytes` the file is renamed to
+// rpc.log.1 (replacing the one before) and a new one begun.
+import { appendFile, rename, stat } from "node:fs/promises";
+import { join } from "node:path";
+
+const FLUSH_MS = 500;
+/** A field longer than this is cut in the log. */
+const MAX_FIELD_CHARS = 200;
+
+export class RpcLog {
+  private lines: string[] = [];
+  private bytes = -1; // unknown until the first flush
+  private flushing: Promise<void> | null = null;
+  private readonly timer: ReturnType<typeof setInterval>;
+  readonly path: string;
+
+  constructor(dir: string, private readonly maxBytes = 64 * 1024 * 1024) {
+    this.path = join(dir, "rpc.log");
+    this.timer = setInterval(() => void this.flush(), FLUSH_MS);
+    this.timer.unref?.();
+  }
+
+  record(type: string, outcome: string, ms: number, body: unknown, peer: string): void {
+    this.lines.push(`${new Date().toISOString()} ${peer} ${type} ${outcome} ${ms.toFixed(2)}ms ${describe(body)}\n`);
+    if (this.lines.length > 100_000) this.lines.splice(0, this.lines.length - 100_000); // a disk that cannot keep up loses the oldest lines, never memory
+  }
+
+  flush(): Promise<void> {
+    if (this.flushing || this.lines.length === 0) return this.flushing ?? Promise.resolve();
+    const text = this.lines.join("");
+    this.lines = [];
+    this.flushing = (async () => {
+      try {
+        if (this.bytes < 0) this.bytes = await stat(this.path).then((s) => s.size, () => 0);
+        if (this.bytes + text.length > this.maxBytes) {
+          await rename(this.path, this.path + ".1").catch(() => {});
+          this.bytes = 0;
+        }
+        await appendFile(this.path, text);
+        this.bytes += Buffer.byteLength(text);
+      } catch {
+        // The RPC log is for people; a failed write never stops serving.
+      } finally {
+        this.flushing = null;
+      }
+    })();
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flushing;
+    await this.flush();
+  }
+}
+
+/** A body as JSON, with bytes replaced by their length and long fields cut. */
+function describe(body: unknown): string {
+  try {
+    return JSON.stringify(body ?? {}, (_k, v) => {
+      if (v instanceof Uint8Array) return `<${v.byteLength} bytes>`;
+      if (typeof v === "string" && v.length > MAX_FIELD_CHARS) return v.slice(0, MAX_FIELD_CHARS) + "...";
+      if (Array.isArray(v) && v.length > 20) return [...v.slice(0, 20), `... ${v.length - 20} more`];
+      return v;
+    });
+  } catch {
+    return "{}";
+  }
+}
