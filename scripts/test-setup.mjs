@@ -1,7 +1,7 @@
 // Before the tests: what they need from outside npm (R: tests never skip).
-// Debian's chromium for the status-page test, installed with apt-get when it
-// is missing and this runs as root; otherwise the run stops here and says
-// what to install.
+// Debian's chromium for the status-page test and systemd (systemd-analyze)
+// for the deploy/ units, installed with apt-get when missing and this runs as
+// root; otherwise the run stops here and says what to install.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
@@ -17,6 +17,7 @@ function aptInstall(pkgs) {
 
 const missing = [];
 if (!existsSync(CHROMIUM)) missing.push("chromium");
+if (spawnSync("sh", ["-c", "command -v systemd-analyze"]).status !== 0) missing.push("systemd");
 if (missing.length > 0) {
   const root = process.getuid?.() === 0;
   const apt = spawnSync("sh", ["-c", "command -v apt-get"]).status === 0;

@@ -72,6 +72,10 @@ describe("an operator's view", () => {
     // Every replica holds every chunk of the file (3 servers, 3 replicas).
     expect(csAfter.get("gfs_chunkserver_written_bytes_total")! - (csBefore.get("gfs_chunkserver_written_bytes_total") ?? 0)).toBe(3 * MiB);
     expect(csAfter.get("gfs_chunkserver_chunks")).toBe((csBefore.get("gfs_chunkserver_chunks") ?? 0) + 3);
+    // Every series the sample Grafana dashboard plots is one the daemons export.
+    const exported = new Set([...after.keys(), ...csAfter.keys()].map((k) => k.replace(/\{.*$/, "")));
+    const dashboard = await Bun.file(join(import.meta.dir, "../../deploy/grafana-dashboard.json")).text();
+    for (const [name] of dashboard.matchAll(/\b(?:gfs|process)_[a-z_]+/g)) expect(exported.has(name), `${name} on /metrics`).toBe(true);
     // The RPC log: every request, its outcome and body, without file data.
     const rpcLine = (d: Daemon, re: RegExp) => waitFor(`${re} in ${d.name}'s rpc.log`, async () => (await Bun.file(join(d.dataDir, "rpc.log")).text().catch(() => "")).split("\n").find((l) => re.test(l)), 5_000, 100);
     expect(await rpcLine(cluster.master, / create ok [\d.]+ms \{"path":"\/\.put\/m\.\w+"/)).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ create ok/);
