@@ -29,6 +29,7 @@ export const commands: Record<string, () => Promise<CommandDef<any>>> = {
 /** Commands gfs runs for itself, left out of help and completions. */
 export const internalCommands: Record<string, () => Promise<CommandDef<any>>> = {
   "write-checkpoint": () => import("./commands/write-checkpoint").then((m) => m.default),
+  "__complete-path": () => import("./commands/complete-path").then((m) => m.default),
 };
 
 /** Commands whose last positional takes any number of paths. */

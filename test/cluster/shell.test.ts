@@ -150,6 +150,22 @@ describe("gfs in a shell", () => {
     expect((await cluster.gfs(["cat", "--records", "/lib-log"])).stdout).toBe("a record\n");
   });
 
+  test("bash completion asks the master for remote paths: gfs cat /da<Tab> offers /data/", async () => {
+    await cluster.gfs(["mkdir", "/data/inner", "-p"]);
+    await cluster.gfs(["put", "-", "/data/file"], { stdin: "x" });
+    const complete = async (words: string[]) => {
+      const script = `source ${join(import.meta.dir, "../../completions/gfs.bash")}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _gfs; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      return (await sh(cluster, script)).stdout.split("\n").filter(Boolean);
+    };
+    expect(await complete(["gfs", "cat", "/da"])).toEqual(["/data/"]);
+    expect((await complete(["gfs", "ls", "/data/"])).sort()).toEqual(["/data/file", "/data/inner/"]);
+    expect(await complete(["gfs", "put", "-", "/data/f"])).toEqual(["/data/file"]); // after `-` (stdin), the remote path
+    writeFileSync(join(cluster.dir, "local-to-put.bin"), "x");
+    expect(await complete(["gfs", "put", `${cluster.dir}/local-to`])).toEqual([`${cluster.dir}/local-to-put.bin`]); // the first is a local file
+    expect(await complete(["gfs", "master", "--chunk-size", "16"])).toEqual(["16MiB"]);
+    expect(await complete(["gfs", "completion", "z"])).toEqual(["zsh"]);
+  });
+
   test("a second chunk server on a data directory in use exits 2 at once; the first keeps serving", async () => {
     const first = cluster.chunkservers[0]!;
     const proc = Bun.spawn([GFS, "chunkserver", "--data", first.dataDir, "--master", cluster.masterAddr, "--listen", "127.0.0.1:0"], { stdout: "ignore", stderr: "pipe" });
