@@ -30,7 +30,25 @@ export default defineCommand({
       total = st.size;
       source = Bun.file(args.local).stream() as unknown as AsyncIterable<Uint8Array>;
     }
-    await withClient(args, (c) => c.put(remote, progress(source, `put ${remote}`, total, !!args.quiet), { replication, parents: args.parents, overwrite: args.force })).catch((err) => {
+    let sent = 0;
+    const counted = async function* (s: AsyncIterable<Uint8Array>) {
+      for await (const b of s) {
+        sent += b.byteLength;
+        yield b;
+      }
+    };
+    await withClient(args, (c) => {
+      // Ctrl-C: the upload is removed and the user told where the put stopped; nothing appears at REMOTE.
+      let upload: string | null = null;
+      process.once("SIGINT", () => {
+        const removed = upload ? c.master("rm", { path: upload, recursive: false }).then(() => true, () => false) : Promise.resolve(true);
+        void Promise.race([removed, Bun.sleep(2_000).then(() => false)]).then((ok) => {
+          process.stderr.write(`\ngfs: put interrupted after ${sent} bytes; nothing was stored at ${remote}${ok ? "" : ` (its upload in /.put is reclaimed after the master's --upload-timeout)`}\n`);
+          process.exit(130);
+        });
+      });
+      return c.put(remote, counted(progress(source, `put ${remote}`, total, !!args.quiet)), { replication, parents: args.parents, overwrite: args.force, onUpload: (p) => (upload = p) });
+    }).catch((err) => {
       if (err instanceof GfsError && err.code === ErrorCode.EXISTS && !args.force) throw new GfsError(err.code, `${remote} already exists (use --force to replace it)`);
       throw err;
     });

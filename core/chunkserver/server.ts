@@ -420,7 +420,7 @@ export class ChunkServer {
   private createChunk(b: ReqBody<"createChunk">): {} {
     checkHandle(b.handle);
     this.store.create(b.handle, b.version);
-    this.log.info(`chunk ${handleName(b.handle)} created at version ${b.version}`);
+    this.log.debug(`chunk ${handleName(b.handle)} created at version ${b.version}`);
     return {};
   }
 

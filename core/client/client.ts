@@ -38,6 +38,8 @@ export interface PutOptions {
   replication?: number;
   parents?: boolean;
   overwrite?: boolean;
+  /** Told the temporary path the bytes go to until the put completes (to remove it if the caller gives up). */
+  onUpload?: (tmpPath: string) => void;
 }
 
 export class GfsClient {
@@ -282,6 +284,7 @@ export class GfsClient {
       if (parent.type !== "dir") throw new GfsError(ErrorCode.NOT_DIR, `${dir} is not a directory`);
     }
     await this.create(tmp, { replication: opts.replication, parents: true, policyOf: path });
+    opts.onUpload?.(tmp);
     try {
       const bytes = await writeChunks(this, tmp, source);
       await this.master("complete", { path: tmp, size: bytes });

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { GFS, TestCluster, randomBytes, startDaemon, stopAll } from "../helpers/cluster";
+import { GFS, TestCluster, randomBytes, startDaemon, stopAll, waitFor } from "../helpers/cluster";
 
 const MiB = 1024 * 1024;
 
@@ -164,6 +164,25 @@ describe("gfs in a shell", () => {
     expect(await complete(["gfs", "put", `${cluster.dir}/local-to`])).toEqual([`${cluster.dir}/local-to-put.bin`]); // the first is a local file
     expect(await complete(["gfs", "master", "--chunk-size", "16"])).toEqual(["16MiB"]);
     expect(await complete(["gfs", "completion", "z"])).toEqual(["zsh"]);
+  });
+
+  test("Ctrl-C during a put says where it stopped, removes its upload, and stores nothing", async () => {
+    const proc = Bun.spawn([GFS, "put", "-", "/interrupted"], { stdin: "pipe", stdout: "ignore", stderr: "pipe", env: { ...process.env, GFS_MASTER: cluster.masterAddr } });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    proc.stdin.write(new Uint8Array(6 * MiB));
+    proc.stdin.flush();
+    await waitFor("the upload in /.put", async () => (await cluster.gfs(["ls", "-a", "/.put"], { check: false })).stdout.includes("interrupted."), 10_000, 50);
+    await waitFor("some bytes stored", async () => {
+      const name = (await cluster.gfs(["ls", "-a", "/.put"])).stdout.trim();
+      return name ? JSON.parse((await cluster.gfs(["stat", `/.put/${name}`, "--json"])).stdout).chunkCount >= 1 : false;
+    }, 10_000, 50);
+    proc.kill("SIGINT");
+    const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(code).toBe(130);
+    expect(err).toMatch(/gfs: put interrupted after \d+ bytes; nothing was stored at \/interrupted\n$/);
+    expect((await cluster.gfs(["ls", "-a", "/.put"], { check: false })).stdout).toBe("");
+    expect((await cluster.gfs(["stat", "/interrupted"], { check: false })).code).toBe(1);
   });
 
   test("a second chunk server on a data directory in use exits 2 at once; the first keeps serving", async () => {
