@@ -9,8 +9,11 @@ function labelText(labels: Labels): string {
   return parts.length ? `{${parts.join(",")}}` : "";
 }
 
+/** A label set's identity: callers give a metric's labels in one order, so no sorting (this runs per request). */
 function key(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels).sort());
+  let k = "";
+  for (const name in labels) k += `${name}\u0000${labels[name]}\u0001`;
+  return k;
 }
 
 interface Metric {
