@@ -26,7 +26,7 @@ import { TRASH_DIR, UPLOAD_DIR, abandonedUploads, expiredEntries, newestFirst, r
 import { ServerRegistry, type ServerRecord } from "./servers";
 import { establishClusterParams } from "./cluster-params";
 import { MasterState, type ClusterParams, type Op } from "./state";
-import { RaisedVersions, judgeReplica, nextVersion, unwantedReplicas } from "./versions";
+import { RaisedVersions, VersionByHandle, judgeReplica, nextVersion, staleFate, unwantedReplicas } from "./versions";
 import { handleName } from "../handles";
 import { signLease, tokenKey } from "../lease-tokens";
 
@@ -87,6 +87,14 @@ export class Master {
   readonly repairs: Repairs;
   /** Chunks whose last live replica was reported damaged (kept on its disk): fsck calls them corrupt. */
   private readonly damagedOnly = new Set<Handle>();
+  /**
+   * Chunks whose version was raised since their last lease only to copy them
+   * (no mutation can have happened since): the version before the first such
+   * raise. A replica at or above it holds every acknowledged byte.
+   */
+  private readonly unchangedSince = new VersionByHandle();
+  /** Chunks whose stale replica is being adopted (see adopt). */
+  private readonly adopting = new Set<Handle>();
   /** Handles allocated for chunks being created or copied, not in the chunk table yet. */
   private readonly creating = new Set<Handle>();
   private lock: DataDirLock | null = null;
@@ -835,6 +843,7 @@ export class Master {
     const why = !cur ? "no live lease" : renew ? "a client's write failed and a server of the lease is gone" : "the lease no longer matches the live replicas";
     this.leases.revoke(handle);
     const { version, live } = await this.raiseVersion(handle);
+    this.unchangedSince.delete(handle); // mutations may follow at this version
     const primary = live[0]!;
     const secondaries = live.slice(1);
     const token = signLease(this.tokenKey, { handle, version, primary: primary.id, secondaries: secondaries.map((r) => r.id) });
@@ -881,8 +890,45 @@ export class Master {
   private freezeForClone(handle: Handle): Promise<number> {
     return this.locked(`chunk:${handle}`, async () => {
       if (this.leases.current(handle, Date.now())) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} is being written`);
+      const before = this.state.chunks.versionOf(handle);
+      if (!this.unchangedSince.has(handle)) this.unchangedSince.set(handle, before);
       return (await this.raiseVersion(handle)).version;
     });
+  }
+
+  /** What to do with a replica behind the master's version that server `s` reports (versions.ts, staleFate). */
+  private staleReplica(r: { handle: Handle; version: number; size: number }, s: ServerRecord): "adopt" | "keep" | "discard" {
+    const meta = this.state.chunks.get(r.handle);
+    if (!meta) return "discard";
+    const fate = staleFate(this.registry.replicaRefs(r.handle).length, r.version, this.unchangedSince.get(r.handle), r.size, meta.sizeBytes);
+    if (fate === "adopt") void this.adopt(r.handle, s.id, r.version);
+    return fate;
+  }
+
+  /**
+   * No live replica of the chunk is current and undamaged, but `serverId`
+   * holds one at or above its last lease's version with every acknowledged
+   * byte: it is moved to the current version and listed again.
+   */
+  private async adopt(handle: Handle, serverId: string, replicaVersion: number): Promise<void> {
+    if (this.adopting.has(handle)) return;
+    this.adopting.add(handle);
+    try {
+      await this.locked(`chunk:${handle}`, async () => {
+        const meta = this.state.chunks.get(handle);
+        const s = this.registry.servers.get(serverId);
+        if (!meta || !s?.alive || this.registry.replicaRefs(handle).length > 0) return;
+        await this.callServer(serverId, "setVersion", { handle, version: meta.version });
+        this.registry.addLocation(handle, serverId);
+        this.damagedOnly.delete(handle);
+        this.repairs.changed();
+        this.log.warn(`chunk ${handleName(handle)}: no live current replica; adopted the one on ${s.addr} (version ${replicaVersion}, unchanged since version ${this.unchangedSince.get(handle)}; now ${meta.version})`);
+      });
+    } catch (err) {
+      this.log.warn(`chunk ${handleName(handle)}: adopting the replica on ${this.registry.servers.get(serverId)?.addr ?? serverId} failed: ${(err as Error).message}`);
+    } finally {
+      this.adopting.delete(handle);
+    }
   }
 
   /** The lease as clients see it: primary and secondaries exactly as granted. */
@@ -926,7 +972,7 @@ export class Master {
       const verdict = judgeReplica(meta.version, r.version, this.raised.has(r.handle));
       if (verdict === "stale") {
         stale++;
-        discard.push(r.handle);
+        if (this.staleReplica(r, s) === "discard") discard.push(r.handle);
         continue;
       }
       if (verdict === "unexplained") {
@@ -961,7 +1007,10 @@ export class Master {
       if (this.state.chunks.versionOf(r.handle) === r.version) this.state.chunks.raiseSize(r.handle, r.size);
     }
     const extended = (b.extend ?? []).filter((h) => this.leases.extend(h, s.id, now));
+    const listed = new Map((b.listed ?? []).map((r) => [r.handle, r]));
     for (const h of unwantedReplicas(b.listed ?? [], (x) => this.state.chunks.versionOf(x), this.creating, (x) => this.raised.has(x))) {
+      // A stale replica that may be the last copy is kept, or adopted.
+      if (this.state.chunks.get(h) && this.staleReplica(listed.get(h)!, s) !== "discard") continue;
       this.registry.removeLocation(h, s.id);
       s.discard.add(h);
     }

@@ -66,3 +66,47 @@ export function unwantedReplicas(listed: Iterable<{ handle: number; version: num
   }
   return out;
 }
+
+/** What becomes of a replica behind the master's version (see staleFate). */
+export type StaleFate = "adopt" | "keep" | "discard";
+
+/**
+ * A replica behind the master's version is normally deleted. But while no
+ * live, undamaged replica is current, it may be the last copy: one at or
+ * above the version of the chunk's last lease (versions raised since only to
+ * copy the chunk, so no byte changed) that holds every acknowledged byte is
+ * adopted; any other is kept on its disk, unlisted.
+ * @param unchangedSince the last lease's version, when the version was raised since only to copy the chunk; undefined when unknown.
+ */
+export function staleFate(liveCurrent: number, replicaVersion: number, unchangedSince: number | undefined, replicaSize: number, acknowledgedSize: number): StaleFate {
+  if (liveCurrent > 0) return "discard";
+  if (unchangedSince !== undefined && replicaVersion >= unchangedSince && replicaSize >= acknowledgedSize) return "adopt";
+  return "keep";
+}
+
+/** Per chunk handle, a version or nothing, in 4 bytes a handle (handles are dense): the master's unchangedSince. */
+export class VersionByHandle {
+  private slots: Uint32Array<ArrayBuffer> = new Uint32Array(1024);
+
+  get(handle: number): number | undefined {
+    const v = handle < this.slots.length ? this.slots[handle]! : 0;
+    return v === 0 ? undefined : v - 1;
+  }
+
+  has(handle: number): boolean {
+    return this.get(handle) !== undefined;
+  }
+
+  set(handle: number, version: number): void {
+    if (handle >= this.slots.length) {
+      const bigger = new Uint32Array(Math.max(handle + 1, this.slots.length * 2));
+      bigger.set(this.slots);
+      this.slots = bigger;
+    }
+    this.slots[handle] = version + 1;
+  }
+
+  delete(handle: number): void {
+    if (handle < this.slots.length) this.slots[handle] = 0;
+  }
+}

@@ -131,6 +131,34 @@ test("a byte flipped in an idle chunk: the scrubber notices, the replica is repl
   }
 }, 120_000);
 
+test("the good replicas come back after the only live one turned out damaged: they are adopted, not deleted as stale, and the file reads back", async () => {
+  const cluster = await new TestCluster({ chunkservers: 4, replication: 3, chunkSize: "1MiB", masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s"] }).start();
+  try {
+    const data = randomBytes(900 * 1024, 89);
+    await cluster.gfs(["put", "-", "/last"], { stdin: data });
+    const [c] = await chunksOf(cluster, "/last");
+    const holders = c!.replicas.map((r) => cluster.chunkservers.findIndex((d) => d.addr === r.server));
+    const [a, b, damaged] = holders as [number, number, number];
+    // The one that stays up is damaged on disk (nobody reads it until the repair copy does).
+    const file = join(cluster.chunkservers[damaged]!.dataDir, "chunks", `${handleName(c!.handle)}.chunk`);
+    const bytes = readFileSync(file);
+    bytes[700_000] = bytes[700_000]! ^ 0x01;
+    writeFileSync(file, bytes);
+    await cluster.kill(cluster.chunkservers[a]!);
+    await cluster.kill(cluster.chunkservers[b]!);
+    // The master raises the version on the live replica to copy it, and the copy finds it damaged.
+    await waitFor("the last live replica found damaged", () => cluster.master.log.some((l) => l.includes(`chunk ${handleName(c!.handle)}: replica on`) && l.includes("no other replica is live")), 30_000, 50);
+    for (const i of [a, b]) cluster.chunkservers[i] = await cluster.startChunkserver(i, cluster.chunkservers[i]!.port);
+    // Their replicas are a version behind but hold every acknowledged byte: one is adopted, then copied.
+    await waitFor("the chunk readable again", async () => (await cluster.gfs(["cat", "/last", "--deadline", "1s"], { check: false })).code === 0, 30_000, 200);
+    expect(Buffer.compare((await cluster.gfs(["cat", "/last"])).stdoutBytes, data)).toBe(0);
+    expect(cluster.master.log.some((l) => l.includes(`chunk ${handleName(c!.handle)}: no live current replica; adopted the one on`))).toBe(true);
+    await waitFor("fsck healthy", async () => (await cluster.gfs(["fsck"], { check: false })).code === 0, 30_000, 200);
+  } finally {
+    await cluster.stop();
+  }
+}, 120_000);
+
 test("setrep: a directory's target applies to files put below it; raising a file's brings copies, lowering drops them; it survives a master restart", async () => {
   const cluster = await new TestCluster({ chunkservers: 4, replication: 3, chunkSize: "1MiB", masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s"] }).start();
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { RaisedVersions, judgeReplica, nextVersion, unwantedReplicas } from "../../core/master/versions";
+import { RaisedVersions, VersionByHandle, judgeReplica, nextVersion, staleFate, unwantedReplicas } from "../../core/master/versions";
 
 describe("chunk version rules", () => {
   test("a replica behind the master is stale, at its version current", () => {
@@ -47,5 +47,29 @@ describe("chunk listings in heartbeats", () => {
       { handle: 10, version: 1 }, // being created
     ];
     expect(unwantedReplicas(listed, (h) => versions.get(h) ?? 0, new Set([10]), () => false)).toEqual([2, 9]);
+  });
+});
+
+describe("a replica behind the master's version", () => {
+  test("is deleted while a current replica is live", () => {
+    expect(staleFate(1, 4, 4, 100, 100)).toBe("discard");
+  });
+  test("is adopted when none is, if nothing changed since its version and it holds every acknowledged byte", () => {
+    expect(staleFate(0, 4, 4, 100, 100)).toBe("adopt");
+    expect(staleFate(0, 5, 4, 120, 100)).toBe("adopt");
+  });
+  test("is kept on its disk, unlisted, when it may be the last copy but cannot be trusted", () => {
+    expect(staleFate(0, 3, 4, 100, 100)).toBe("keep"); // a lease (mutations) after its version
+    expect(staleFate(0, 4, 4, 90, 100)).toBe("keep"); // shorter than what was acknowledged
+    expect(staleFate(0, 4, undefined, 100, 100)).toBe("keep"); // unknown history (a master restart)
+  });
+  test("versions by handle: 4 bytes a handle, absent until set", () => {
+    const v = new VersionByHandle();
+    expect(v.get(7)).toBeUndefined();
+    v.set(7, 0);
+    v.set(5000, 12);
+    expect([v.get(7), v.get(5000), v.has(6)]).toEqual([0, 12, false]);
+    v.delete(7);
+    expect(v.has(7)).toBe(false);
   });
 });
