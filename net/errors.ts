@@ -16,6 +16,8 @@ export const ErrorCode = {
   NOT_PRIMARY: "NOT_PRIMARY",
   NO_DATA: "NO_DATA",
   CHECKSUM: "CHECKSUM",
+  /** A replica holds fewer bytes than were acknowledged: it is damaged (a clone from it would be too). */
+  SHORT: "SHORT",
   /** A chunk server could not write its disk (full, or failing): its replica leaves, the write goes on without it. */
   DISK: "DISK",
   CHUNK_FULL: "CHUNK_FULL",

@@ -207,7 +207,8 @@ export interface Requests {
    * Re-replication (M11): make a replica of `handle` at `version` here by reading it from the
    * chunk server at `from` (server to server), at most `bytesPerSec` (0: unpaced).
    */
-  cloneChunk: [{ handle: Handle; version: number; from: string; bytesPerSec: number }, { size: number }];
+  /** `minSize`: the bytes the master knows were acknowledged; a shorter source fails the copy. */
+  cloneChunk: [{ handle: Handle; version: number; from: string; bytesPerSec: number; minSize?: number }, { size: number }];
 
   // client -> chunk server, chunk server -> chunk server
   /**

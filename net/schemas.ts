@@ -56,7 +56,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   setVersion: { handle: count, version: count, lease: opt(object({ leaseMs: count, secondaries: listOf(replicaRef), token: bytes })) },
   revokeLease: { handle: count },
   copyChunk: { from: count, to: count, version: count },
-  cloneChunk: { handle: count, version: count, from: str, bytesPerSec: count },
+  cloneChunk: { handle: count, version: count, from: str, bytesPerSec: count, minSize: opt(count) },
   push: { dataId: str, size: count, chain: listOf(str), crc: count, handle: opt(count) },
   read: { handle: count, version: count, offset: count, length: count },
   write: { handle: count, version: count, offset: count, dataId: str, size: count },

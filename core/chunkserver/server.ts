@@ -231,8 +231,8 @@ export class ChunkServer {
       const probe = await master.call("cluster", {});
       this.chunkSizeBytes = probe.chunkSize;
       this.store = new ChunkStore(this.cfg.dataDir, this.chunkSizeBytes);
-      const { loaded, damaged } = this.store.load();
-      this.log.info(`loaded ${loaded} chunks from ${this.store.dir}${damaged.length ? `, ${damaged.length} damaged` : ""}`);
+      const { loaded, damaged, unfinished } = this.store.load();
+      this.log.info(`loaded ${loaded} chunks from ${this.store.dir}${damaged.length ? `, ${damaged.length} damaged` : ""}${unfinished.length ? `; ${unfinished.length} unfinished copies deleted` : ""}`);
       for (const h of damaged) this.log.warn(`chunk ${handleName(h)} damaged on disk (${this.store.get(h)?.damage}); not reported`);
     }
     // The master's answer is about the replicas this registration lists, not ones created while it travels.
@@ -464,7 +464,7 @@ export class ChunkServer {
     if (have) this.deleteNow(b.handle, "replaced by a clone");
     this.toDelete.delete(b.handle); // a deletion queued before this copy was asked for is void
     const t0 = Date.now();
-    this.store.create(b.handle, b.version);
+    this.store.create(b.handle, b.version, true);
     try {
       const source = await this.pool.get(b.from);
       let offset = 0;
@@ -486,6 +486,9 @@ export class ChunkServer {
           if (aheadMs > 0) await new Promise((res) => setTimeout(res, aheadMs));
         }
       }
+      // A source shorter than what the master knows was acknowledged is damaged: its copy would be too.
+      if (offset < (b.minSize ?? 0)) throw new GfsError(ErrorCode.SHORT, `chunk ${handleName(b.handle)} on ${b.from} holds ${offset} bytes, fewer than the ${b.minSize} acknowledged`);
+      await this.store.completed(b.handle);
       this.log.info(`chunk ${handleName(b.handle)} cloned from ${b.from} (${offset} bytes at version ${b.version}, ${Date.now() - t0} ms)`);
       return { size: offset };
     } catch (err) {

@@ -55,18 +55,33 @@ export class ChunkStore {
     mkdirSync(this.dir, { recursive: true });
   }
 
-  /** Loads every chunk found on disk. Damaged metadata marks the chunk corrupt. */
-  load(): { loaded: number; damaged: Handle[] } {
+  /**
+   * Loads every chunk found on disk. Damaged metadata marks the chunk corrupt.
+   * A copy that was still being made when the server stopped (its `.partial`
+   * marker is there) is deleted: it holds only part of the chunk.
+   */
+  load(): { loaded: number; damaged: Handle[]; unfinished: Handle[] } {
     const damaged: Handle[] = [];
-    for (const name of readdirSync(this.dir)) {
+    const unfinished: Handle[] = [];
+    const names = readdirSync(this.dir);
+    for (const name of names) {
+      if (!name.endsWith(".partial")) continue;
+      const handle = parseInt(name.slice(0, -8), 16);
+      if (!Number.isSafeInteger(handle)) continue;
+      this.delete(handle);
+      unfinished.push(handle);
+    }
+    const unfinishedSet = new Set(unfinished);
+    for (const name of names) {
       if (!name.endsWith(".chunk")) continue;
       const handle = parseInt(name.slice(0, -6), 16);
       if (!Number.isSafeInteger(handle)) continue;
       const state = this.readMeta(handle);
+      if (unfinishedSet.has(handle)) continue;
       if (state.corrupt) damaged.push(handle);
       this.chunks.set(handle, state);
     }
-    return { loaded: this.chunks.size, damaged };
+    return { loaded: this.chunks.size, damaged, unfinished };
   }
 
   get count(): number {
@@ -104,12 +119,18 @@ export class ChunkStore {
     return n;
   }
 
-  create(handle: Handle, version: number): void {
+  /**
+   * A new, empty replica. `partial`: a copy about to be filled (a clone),
+   * marked on disk until `completed`, so that a restart in the middle
+   * deletes it instead of offering part of a chunk as the whole.
+   */
+  create(handle: Handle, version: number, partial = false): void {
     if (this.chunks.has(handle)) {
       const c = this.chunks.get(handle)!;
-      if (c.version === version && c.sizeBytes === 0) return; // a retried create
+      if (c.version === version && c.sizeBytes === 0 && !partial) return; // a retried create
       throw new GfsError(ErrorCode.EXISTS, `chunk ${handleName(handle)} already exists`);
     }
+    if (partial) this.onDisk(handle, [this.partialPath(handle)], () => closeSync(openSync(this.partialPath(handle), "w")));
     const meta = new Uint8Array(META_HEADER_BYTES);
     writeHeader(meta, version);
     const tmp = this.metaPath(handle) + ".tmp";
@@ -167,9 +188,19 @@ export class ChunkStore {
     if (c) c.corrupt = true;
   }
 
+  /** A copy made with `create(..., partial)` is whole: the marker goes (after every write queued on it). */
+  completed(handle: Handle): Promise<void> {
+    return this.inOrder(handle, () => {
+      try {
+        unlinkSync(this.partialPath(handle));
+      } catch {}
+    });
+  }
+
   delete(handle: Handle): void {
     this.chunks.delete(handle);
-    for (const p of [this.dataPath(handle), this.metaPath(handle)]) {
+    // The marker last: a restart in the middle still finds the copy unfinished.
+    for (const p of [this.dataPath(handle), this.metaPath(handle), this.partialPath(handle)]) {
       this.closeFd(p);
       try {
         unlinkSync(p);
@@ -379,6 +410,10 @@ export class ChunkStore {
 
   private metaPath(handle: Handle): string {
     return join(this.dir, `${handleName(handle)}.meta`);
+  }
+
+  private partialPath(handle: Handle): string {
+    return join(this.dir, `${handleName(handle)}.partial`);
   }
 
   private readRaw(handle: Handle, at: number, length: number): Uint8Array {

@@ -10,7 +10,8 @@
 // listed replicas only, so a clone that raced with one ends at an old version:
 // it is then discarded, never listed.
 import type { ConsolaInstance } from "consola";
-import type { Handle, RebalanceReply } from "../../net/messages";
+import type { Handle, RebalanceReply, ReqBody } from "../../net/messages";
+import { ErrorCode, GfsError } from "../../net/errors";
 import { handleName } from "../handles";
 import type { LeaseTable } from "./leases";
 import { Priority, imbalancePct, planClones, planRebalance, planSurplus, type ChunkHealth, type Clone, type CloneLimits, type Move, type RebalanceChunk } from "./re-replication";
@@ -34,9 +35,11 @@ export interface RepairDeps {
   leases: LeaseTable;
   log: ConsolaInstance;
   chunkSizeBytes: () => number;
-  cloneChunk(serverId: string, body: { handle: Handle; version: number; from: string; bytesPerSec: number }): Promise<{ size: number }>;
+  cloneChunk(serverId: string, body: ReqBody<"cloneChunk">): Promise<{ size: number }>;
   /** Moves the chunk's replicas to a new version (refused under a live lease); returns it. */
   freeze(handle: Handle): Promise<number>;
+  /** A replica turned out damaged (a copy from it found it short): dropped as a chunk server's own report would. */
+  damaged(handle: Handle, serverId: string, reason: string): void;
 }
 
 /** A full scan at least this often, changed or not. */
@@ -231,7 +234,8 @@ export class Repairs {
       const move = c.priority === Priority.REBALANCE;
       const bytesPerSec = move ? this.cfg.rebalanceBytesPerSec ?? this.cfg.cloneBytesPerSec : this.cfg.cloneBytesPerSec;
       deletionDropped = registry.servers.get(c.to)?.discard.delete(c.handle) ?? false;
-      const { size } = await this.deps.cloneChunk(c.to, { handle: c.handle, version, from: from.addr, bytesPerSec });
+      const minSize = this.deps.state().chunks.get(c.handle)?.sizeBytes ?? 0;
+      const { size } = await this.deps.cloneChunk(c.to, { handle: c.handle, version, from: from.addr, bytesPerSec, minSize });
       deletionDropped = false;
       const now = this.deps.state().chunks.versionOf(c.handle);
       const dest = registry.servers.get(c.to);
@@ -269,6 +273,7 @@ export class Repairs {
     } catch (err) {
       // No copy: the replica the deletion was for may still be there.
       if (deletionDropped) registry.servers.get(c.to)?.discard.add(c.handle);
+      if (err instanceof GfsError && err.code === ErrorCode.SHORT) this.deps.damaged(c.handle, c.from, err.message);
       this.done.failed++;
       log.warn(`chunk ${handleName(c.handle)}: clone from ${from.addr} to ${to.addr} failed: ${(err as Error).message}`);
     } finally {

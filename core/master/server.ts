@@ -126,6 +126,10 @@ export class Master {
       chunkSizeBytes: () => this.state.params.chunkSizeBytes,
       cloneChunk: (id, body) => this.callServer(id, "cloneChunk", body, CLONE_CALL_MS),
       freeze: (handle) => this.freezeForClone(handle),
+      damaged: (handle, id, reason) => {
+        const s = this.registry.servers.get(id);
+        if (s) this.replicaDamaged(handle, s, reason);
+      },
     }, cfg.repairs ?? DEFAULT_REPAIRS);
   }
 
@@ -464,7 +468,24 @@ export class Master {
     const chunks = this.state.chunks;
     const replicas = this.registry.replicaRefs(handle);
     if (replicas.length > 0 && replicas.length < this.state.ns.replicationOf(file)) this.repairs.want(handle);
-    return { index, handle, version: chunks.versionOf(handle), size: chunks.sizeOf(handle), replicas };
+    return { index, handle, version: chunks.versionOf(handle), size: this.acknowledgedSize(file, index), replicas };
+  }
+
+  /**
+   * The bytes of chunk `index` of `file` known to be acknowledged: what its
+   * replicas reported, and at least a whole chunk for any chunk but the last
+   * (a put fills each chunk before the next; an append pads a chunk before
+   * moving on), which holds after a restart too, when reports are all the
+   * master has. A replica shorter than this is damaged. Uploads still in
+   * /.put are left out (their chunks fill as the put goes).
+   */
+  private acknowledgedSize(file: number, index: number): number {
+    const ns = this.state.ns;
+    const reported = this.state.chunks.sizeOf(ns.chunkAt(file, index));
+    if (index >= ns.chunkCount(file) - 1) return reported;
+    const uploads = this.state.lookup(UPLOAD_DIR);
+    if (uploads && ns.parentOf(file) === uploads) return reported;
+    return Math.max(reported, this.state.params.chunkSizeBytes);
   }
 
   private stat(b: ReqBody<"stat">): StatReply {
@@ -1022,16 +1043,21 @@ export class Master {
   private corrupt(b: ReqBody<"corrupt">, peer: Peer): {} {
     const s = peer.tag as ServerRecord | null;
     if (!s) throw new GfsError(ErrorCode.PROTOCOL, "report before registration");
-    this.registry.removeLocation(b.handle, s.id);
+    this.replicaDamaged(b.handle, s, b.reason);
+    return {};
+  }
+
+  /** A replica is damaged (its server said so, or a copy from it found it short): no longer listed, deleted unless it is the last. */
+  private replicaDamaged(handle: Handle, s: ServerRecord, reason: string): void {
+    this.registry.removeLocation(handle, s.id);
     this.repairs.changed();
     // The last replica is never deleted: a damaged copy may still be all there is.
-    const others = this.registry.replicaRefs(b.handle).length;
-    if (others > 0) s.discard.add(b.handle);
-    else this.damagedOnly.add(b.handle);
-    this.log.warn(`chunk ${handleName(b.handle)}: replica on ${s.addr} is damaged (${b.reason}); dropped${others > 0 ? "" : ", kept on its disk: no other replica is live"}`);
-    const l = this.leases.current(b.handle, Date.now());
-    if (l?.primary === s.id) this.leases.revoke(b.handle);
-    return {};
+    const others = this.registry.replicaRefs(handle).length;
+    if (others > 0) s.discard.add(handle);
+    else this.damagedOnly.add(handle);
+    this.log.warn(`chunk ${handleName(handle)}: replica on ${s.addr} is damaged (${reason}); dropped${others > 0 ? "" : ", kept on its disk: no other replica is live"}`);
+    const l = this.leases.current(handle, Date.now());
+    if (l?.primary === s.id) this.leases.revoke(handle);
   }
 
   private onPeerClosed(peer: Peer, why: string): void {

@@ -2,7 +2,7 @@
 // until they are whole again, without an operator; damaged replicas are
 // replaced; surplus ones dropped.
 import { afterAll, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { handleName } from "../../core/handles";
 import { TestCluster, randomBytes, stopAll, waitFor, type Daemon } from "../helpers/cluster";
@@ -154,6 +154,34 @@ test("the good replicas come back after the only live one turned out damaged: th
     expect(Buffer.compare((await cluster.gfs(["cat", "/last"])).stdoutBytes, data)).toBe(0);
     expect(cluster.master.log.some((l) => l.includes(`chunk ${handleName(c!.handle)}: no live current replica; adopted the one on`))).toBe(true);
     await waitFor("fsck healthy", async () => (await cluster.gfs(["fsck"], { check: false })).code === 0, 30_000, 200);
+  } finally {
+    await cluster.stop();
+  }
+}, 120_000);
+
+test("a chunk server SIGKILLed while receiving a copy deletes the part it got when it restarts, and the copy is made again", async () => {
+  const cluster = await new TestCluster({ chunkservers: 4, replication: 3, chunkSize: "1MiB", masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s", "--clone-rate", "256KiB"] }).start();
+  try {
+    const data = randomBytes(1024 * 1024, 90);
+    await cluster.gfs(["put", "-", "/copied"], { stdin: data });
+    const [c] = await chunksOf(cluster, "/copied");
+    const holders = new Set(c!.replicas.map((r) => r.server));
+    const dest = cluster.chunkservers.findIndex((d) => !holders.has(d.addr));
+    const victim = cluster.chunkservers.findIndex((d) => holders.has(d.addr));
+    await cluster.kill(cluster.chunkservers[victim]!);
+    // The copy to the one server left takes about 4 s at 256 KiB/s: stop it half-way.
+    const partial = join(cluster.chunkservers[dest]!.dataDir, "chunks", `${handleName(c!.handle)}.partial`);
+    await waitFor("the copy under way", () => existsSync(partial), 20_000, 20);
+    await Bun.sleep(500); // part of the chunk is on disk
+    await cluster.kill(cluster.chunkservers[dest]!);
+    cluster.chunkservers[dest] = await cluster.startChunkserver(dest, cluster.chunkservers[dest]!.port);
+    await waitFor("the unfinished copy deleted at the start", () => cluster.chunkservers[dest]!.log.some((l) => l.includes("1 unfinished copies deleted")), 10_000, 20);
+    await waitFor("three whole replicas again", async () => (await chunksOf(cluster, "/copied"))[0]!.replicas.length === 3, 30_000, 100);
+    for (const r of (await chunksOf(cluster, "/copied"))[0]!.replicas) {
+      const d = cluster.chunkservers.find((x) => x.addr === r.server)!;
+      expect(statSync(join(d.dataDir, "chunks", `${handleName(c!.handle)}.chunk`)).size).toBe(data.byteLength);
+    }
+    expect(Buffer.compare((await cluster.gfs(["cat", "/copied"])).stdoutBytes, data)).toBe(0);
   } finally {
     await cluster.stop();
   }

@@ -30,9 +30,25 @@ describe("chunk store", () => {
     store.setVersion(7, 5);
     store.closeAll();
     const again = new ChunkStore(dir, CHUNK);
-    expect(again.load()).toEqual({ loaded: 1, damaged: [] });
+    expect(again.load()).toEqual({ loaded: 1, damaged: [], unfinished: [] });
     expect(again.get(7)!.version).toBe(5);
     expect(Buffer.compare(await again.read(7, 0, CHUNK), data)).toBe(0);
+  });
+
+  test("a copy still being made when the server stops is deleted at the next start; a completed one stays", async () => {
+    const { dir, store } = fresh();
+    const data = randomBytes(200_000, 9);
+    store.create(1, 4, true);
+    await store.write(1, 0, data.subarray(0, 100_000)); // killed half-way
+    store.create(2, 4, true);
+    await store.write(2, 0, data);
+    await store.completed(2);
+    store.closeAll();
+    const again = new ChunkStore(dir, CHUNK);
+    expect(again.load()).toEqual({ loaded: 1, damaged: [], unfinished: [1] });
+    expect(again.has(1)).toBe(false);
+    expect(Buffer.compare(await again.read(2, 0, CHUNK), data)).toBe(0);
+    expect(new ChunkStore(dir, CHUNK).load()).toEqual({ loaded: 1, damaged: [], unfinished: [] });
   });
 
   test("a replica created after a listing is told apart from the one the listing named (a deletion answering it spares the new one)", async () => {
