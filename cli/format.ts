@@ -16,7 +16,3 @@ export function formatBytes(n: number): string {
   }
   return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
-
-export function handleHex(h: number): string {
-  return h.toString(16).padStart(16, "0");
-}

@@ -1,8 +1,9 @@
 // gfs stat: a file's or directory's metadata, with every chunk and replica.
 import { defineCommand } from "citty";
+import { handleName } from "../../core/handles";
 import { clientArgs } from "../options";
 import { remotePath, withClient } from "../client";
-import { formatBytes, formatTime, handleHex } from "../format";
+import { formatBytes, formatTime } from "../format";
 
 export default defineCommand({
   meta: { name: "stat", description: "Show a file's size, chunks, versions and replica locations" },
@@ -17,7 +18,7 @@ export default defineCommand({
       const st = await c.stat(path);
       const chunks = st.chunkList.map((ch) => ({
         index: ch.index,
-        handle: ch.handle,
+        handle: handleName(ch.handle), // 16 hex digits, as in logs and chunk file names
         version: ch.version,
         size: ch.size,
         replicas: ch.replicas.map((r) => ({ server: r.addr, rack: r.rack, id: r.id })),
@@ -38,7 +39,7 @@ export default defineCommand({
       ];
       for (const ch of chunks) {
         const reps = ch.replicas.map((r) => `${r.server}/${r.rack}${r.server === ch.primary ? "*" : ""}`).join(" ") || "(no live replica)";
-        lines.push(`  [${ch.index}] ${handleHex(ch.handle)} v${ch.version} ${ch.size} B  ${reps}`);
+        lines.push(`  [${ch.index}] ${ch.handle} v${ch.version} ${ch.size} B  ${reps}`);
       }
       process.stdout.write(lines.join("\n") + "\n");
     });

@@ -260,7 +260,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const path = r.pick(names);
     const st = await gfs(["stat", path, "--json"]);
     if (st.code !== 0) return;
-    const chunks = (JSON.parse(new TextDecoder().decode(st.stdout)).chunks as { handle: number; replicas: { server: string }[] }[]).filter((c) => c.replicas.length >= 3 && !damaged.has(c.handle));
+    const chunks = (JSON.parse(new TextDecoder().decode(st.stdout)).chunks as { handle: string; replicas: { server: string }[] }[])
+      .map((c) => ({ ...c, handle: parseInt(c.handle, 16) }))
+      .filter((c) => c.replicas.length >= 3 && !damaged.has(c.handle));
     if (chunks.length === 0) return;
     const c = r.pick(chunks);
     const i = cluster.chunkservers.findIndex((d) => d.addr === c.replicas[0]!.server);

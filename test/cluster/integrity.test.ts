@@ -20,7 +20,8 @@ interface StatChunk {
 }
 
 async function chunksOf(cluster: TestCluster, path: string): Promise<StatChunk[]> {
-  return JSON.parse((await cluster.gfs(["stat", path, "--json"])).stdout).chunks;
+  // stat --json spells handles as 16 hex digits
+  return JSON.parse((await cluster.gfs(["stat", path, "--json"])).stdout).chunks.map((c: { handle: string }) => ({ ...c, handle: parseInt(c.handle, 16) }));
 }
 
 function chunkFile(d: Daemon, handle: number, ext: "chunk" | "meta"): string {

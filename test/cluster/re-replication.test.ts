@@ -18,7 +18,8 @@ interface StatChunk {
 }
 
 async function chunksOf(cluster: TestCluster, path: string): Promise<StatChunk[]> {
-  return JSON.parse((await cluster.gfs(["stat", path, "--json"])).stdout).chunks;
+  // stat --json spells handles as 16 hex digits
+  return JSON.parse((await cluster.gfs(["stat", path, "--json"])).stdout).chunks.map((c: { handle: string }) => ({ ...c, handle: parseInt(c.handle, 16) }));
 }
 
 function fiveRacks(extra: string[] = []): TestCluster {

@@ -239,7 +239,7 @@ describe("memory stays bounded whatever the network sends", () => {
     const cs = cluster.chunkservers[0]!;
     const before = await settledPeak(cs.proc.pid);
     const c = await hostile(cs.port, { hello: true, paused: true });
-    for (let i = 0; i < 200; i++) c.write(encodeMessage({ i: 10 + i, t: "read", b: { handle: chunk.handle, version: chunk.version, offset: 0, length: 8 * MiB } }));
+    for (let i = 0; i < 200; i++) c.write(encodeMessage({ i: 10 + i, t: "read", b: { handle: parseInt(chunk.handle, 16), version: chunk.version, offset: 0, length: 8 * MiB } }));
     // It keeps serving others meanwhile.
     expect((await cluster.gfs(["cat", "/big"])).stdoutBytes.byteLength).toBe(8 * MiB);
     const after = await settledPeak(cs.proc.pid);

@@ -20,7 +20,7 @@ test("rm, then undelete: the file is back, identical; with a short TTL its chunk
   try {
     const data = randomBytes(2 * MiB + 77, 90);
     await cluster.gfs(["put", "-", "/docs/a", "-p"], { stdin: data });
-    const handles: number[] = JSON.parse((await cluster.gfs(["stat", "/docs/a", "--json"])).stdout).chunks.map((c: { handle: number }) => c.handle);
+    const handles: number[] = JSON.parse((await cluster.gfs(["stat", "/docs/a", "--json"])).stdout).chunks.map((c: { handle: string }) => parseInt(c.handle, 16));
     expect(chunkFilesOf(cluster, handles)).toHaveLength(9);
 
     await cluster.gfs(["rm", "/docs/a"]);
@@ -40,7 +40,7 @@ test("rm, then undelete: the file is back, identical; with a short TTL its chunk
 
     // rm of something in the trash erases it at once.
     await cluster.gfs(["put", "-", "/b"], { stdin: randomBytes(MiB, 91) });
-    const bHandles: number[] = JSON.parse((await cluster.gfs(["stat", "/b", "--json"])).stdout).chunks.map((c: { handle: number }) => c.handle);
+    const bHandles: number[] = JSON.parse((await cluster.gfs(["stat", "/b", "--json"])).stdout).chunks.map((c: { handle: string }) => parseInt(c.handle, 16));
     await cluster.gfs(["rm", "/b"]);
     const bTrashed: string = JSON.parse((await cluster.gfs(["ls", "-a", "-R", "/.trash", "--json"])).stdout).find((e: { type: string }) => e.type === "file").path;
     await cluster.gfs(["rm", bTrashed]);
@@ -56,7 +56,7 @@ test("a directory made with --no-trash: removals below it erase at once; it surv
   try {
     await cluster.gfs(["mkdir", "--no-trash", "/scratch"]);
     await cluster.gfs(["put", "-", "/scratch/sub/x", "-p"], { stdin: randomBytes(MiB + 1, 93) });
-    const handles: number[] = JSON.parse((await cluster.gfs(["stat", "/scratch/sub/x", "--json"])).stdout).chunks.map((c: { handle: number }) => c.handle);
+    const handles: number[] = JSON.parse((await cluster.gfs(["stat", "/scratch/sub/x", "--json"])).stdout).chunks.map((c: { handle: string }) => parseInt(c.handle, 16));
     await cluster.gfs(["rm", "/scratch/sub/x"]);
     expect((await cluster.gfs(["ls", "-a", "/.trash"], { check: false })).stdout).toBe("");
     await waitFor("its chunk files to leave the disks", () => chunkFilesOf(cluster, handles).length === 0, 10_000, 50);
@@ -83,7 +83,7 @@ test("a put killed half-way: its upload in /.put is reclaimed after the upload t
     await put.stdin.flush();
     const uploads = async () => JSON.parse((await cluster.gfs(["ls", "-a", "/.put", "--json"], { check: false })).stdout || "[]") as { path: string; chunks: number }[];
     const tmp = await waitFor("chunks of the upload", async () => (await uploads()).find((e) => e.chunks >= 2), 20_000, 50);
-    const handles: number[] = JSON.parse((await cluster.gfs(["stat", tmp.path, "--json"])).stdout).chunks.map((c: { handle: number }) => c.handle);
+    const handles: number[] = JSON.parse((await cluster.gfs(["stat", tmp.path, "--json"])).stdout).chunks.map((c: { handle: string }) => parseInt(c.handle, 16));
     put.kill("SIGKILL"); // a crash: nothing cleans up after it
     await put.exited;
     expect((await uploads()).map((e) => e.path)).toEqual([tmp.path]);
