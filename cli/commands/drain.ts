@@ -25,10 +25,17 @@ export default defineCommand({
       say();
       if (!args.wait || !r.draining) return;
       let last = r.chunksDependingOnIt;
+      const first = last;
+      const t0 = Date.now();
       while (r.chunksDependingOnIt > 0) {
         await new Promise((res) => setTimeout(res, 1000));
         r = await c.drain(String(args.server));
-        if (r.chunksDependingOnIt !== last) say();
+        if (r.chunksDependingOnIt !== last && r.chunksDependingOnIt > 0) {
+          // The rate so far, and the time left at it.
+          const perSec = (first - r.chunksDependingOnIt) / Math.max(0.001, (Date.now() - t0) / 1000);
+          const left = perSec > 0 ? `, about ${Math.ceil(r.chunksDependingOnIt / perSec)} s left` : "";
+          process.stdout.write(`${r.addr}: draining; ${r.chunksDependingOnIt} chunks still need it (${perSec.toFixed(1)} chunks/s${left})\n`);
+        } else if (r.chunksDependingOnIt !== last) say();
         last = r.chunksDependingOnIt;
       }
     });

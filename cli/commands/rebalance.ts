@@ -27,10 +27,12 @@ export default defineCommand({
       if (args["dry-run"] || !args.wait) return;
       let s = r;
       let last = -1;
+      const t0 = Date.now();
       while (s.active) {
         await new Promise((res) => setTimeout(res, 1000));
         s = await c.rebalance(threshold, { status: true });
-        if (s.moved !== last) out(`moved ${s.moved} replicas (${formatBytes(s.movedBytes)}); largest distance ${s.imbalancePct.toFixed(1)} points`);
+        const rate = s.movedBytes / 1e6 / Math.max(0.001, (Date.now() - t0) / 1000);
+        if (s.moved !== last) out(`moved ${s.moved} replicas (${formatBytes(s.movedBytes)}, ${rate.toFixed(1)} MB/s); largest distance ${s.imbalancePct.toFixed(1)} points`);
         last = s.moved;
       }
       out(`done: largest distance from the average ${s.imbalancePct.toFixed(1)} points`);
