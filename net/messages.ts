@@ -193,7 +193,8 @@ export interface Requests {
   register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[]; tokenKey?: Uint8Array }];
   /** `listed`: a slice of the server's chunks, going round them all; the master answers those it no longer wants in `discard`. */
   heartbeat: [{ usedBytes: number; capacityBytes: number; chunks: number; extend: Handle[]; sizes: ChunkReport[]; listed?: ChunkReport[]; io?: { read: number; written: number } }, { discard: Handle[]; extended: Handle[]; leaseMs: number }];
-  corrupt: [{ handle: Handle; reason: string }, Record<string, never>];
+  /** `writeOnly`: a write failed and was undone; the replica's bytes are intact, it takes no more writes. */
+  corrupt: [{ handle: Handle; reason: string; writeOnly?: boolean }, Record<string, never>];
 
   // master -> chunk server
   createChunk: [{ handle: Handle; version: number }, Record<string, never>];

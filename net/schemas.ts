@@ -51,7 +51,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   events: { afterSeq: count },
   register: { id: str, addr: str, rack: str, capacityBytes: count, usedBytes: count, chunks: listOf(chunkReport) },
   heartbeat: { usedBytes: count, capacityBytes: count, chunks: count, extend: listOf(count), sizes: listOf(chunkReport), listed: opt(listOf(chunkReport)), io: opt(object({ read: count, written: count })) },
-  corrupt: { handle: count, reason: str },
+  corrupt: { handle: count, reason: str, writeOnly: opt(bool) },
   createChunk: { handle: count, version: count },
   setVersion: { handle: count, version: count, lease: opt(object({ leaseMs: count, secondaries: listOf(replicaRef), token: bytes })) },
   revokeLease: { handle: count },

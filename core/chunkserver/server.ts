@@ -346,8 +346,10 @@ export class ChunkServer {
   }
 
   private reportCorrupt(handle: Handle, reason: string): void {
-    this.log.warn(`chunk ${handleName(handle)} is corrupt: ${reason}; reporting to master`);
-    this.master?.call("corrupt", { handle, reason }).catch(() => {});
+    // A failed write past the end was undone: the bytes here are intact, only writes are refused.
+    const writeOnly = this.store.get(handle)?.writeFailed === true;
+    this.log.warn(`chunk ${handleName(handle)} ${writeOnly ? "takes no more writes" : "is corrupt"}: ${reason}; reporting to master`);
+    this.master?.call("corrupt", { handle, reason, ...(writeOnly ? { writeOnly } : {}) }).catch(() => {});
   }
 
   // ---- requests ----

@@ -8,7 +8,7 @@
 // than its checksums cover was truncated, one longer holds bytes never
 // checksummed; both mark the replica damaged (C5). A damaged header (a flipped
 // bit in the version) does too, so a damaged replica is never reported.
-import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, GfsError, assert } from "../../net/errors";
@@ -37,6 +37,8 @@ export interface ChunkState {
   damage?: string;
   /** When this replica came to be here, on this store's birth counter (0: found on disk at start). */
   born?: number;
+  /** A write past its end failed (a full disk) and was rolled back: its bytes are intact and readable; no more writes here. */
+  writeFailed?: boolean;
 }
 
 export { handleName } from "../handles";
@@ -287,6 +289,7 @@ export class ChunkStore {
     if (offset + data.byteLength > this.chunkSizeBytes) {
       throw new GfsError(ErrorCode.INVALID_ARGUMENT, `write of ${data.byteLength} bytes at ${offset} passes the chunk size ${this.chunkSizeBytes}`);
     }
+    if (c.writeFailed) throw new GfsError(ErrorCode.DISK, `chunk ${handleName(handle)}: writes are refused here since one failed on this disk`);
     if (data.byteLength === 0) return c.sizeBytes;
     if (offset > c.sizeBytes) {
       // A hole: fill it with zeros so every byte below the length has a checksum.
@@ -334,13 +337,16 @@ export class ChunkStore {
     }
     if (expectedCrc !== undefined) checkArrived(handle, arrivedCrc, expectedCrc);
     const dataPath = this.dataPath(handle);
+    // A write past the end touches no old byte: when it fails it can be undone.
+    const appending = offset >= oldSize;
     try {
       if (data.byteLength >= ASYNC_WRITE_BYTES) await writeFullyAsync(dataPath, data, offset);
       else writeFully(this.fd(dataPath), data, offset);
     } catch (err) {
-      throw this.failedWrite(c, err);
+      throw appending ? this.rolledBack(c, oldSize, c.crcs, err) : this.failedWrite(c, err);
     }
     if (!this.chunks.has(handle)) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} was deleted during a write`);
+    const oldCrcs = c.crcs.slice();
     const blocks = Math.ceil(newSize / BLOCK_BYTES);
     const crcs = c.crcs.length >= blocks ? c.crcs : growCrcs(c.crcs, blocks);
     crcs.set(updated, firstBlock);
@@ -350,7 +356,7 @@ export class ChunkStore {
     try {
       writeFully(this.fd(this.metaPath(handle)), crcBytes, META_HEADER_BYTES + firstBlock * 4);
     } catch (err) {
-      throw this.failedWrite(c, err);
+      throw appending ? this.rolledBack(c, oldSize, oldCrcs, err) : this.failedWrite(c, err);
     }
     return newSize;
   }
@@ -379,6 +385,28 @@ export class ChunkStore {
    * the replica's bytes unknown: it is marked damaged, never served or
    * written again, and the write is refused with DISK.
    */
+  /**
+   * A write past the end failed: the data file goes back to `oldSize` and the
+   * checksums to `oldCrcs`, on disk and in memory, so the bytes that were
+   * there stay readable; the replica takes no more writes. If the undoing
+   * fails too, the replica is damaged.
+   */
+  private rolledBack(c: ChunkState, oldSize: number, oldCrcs: Uint32Array, err: unknown): GfsError {
+    try {
+      ftruncateSync(this.fd(this.dataPath(c.handle)), oldSize);
+      const blocks = Math.ceil(oldSize / BLOCK_BYTES);
+      const meta = this.fd(this.metaPath(c.handle));
+      if (blocks > 0) writeFully(meta, new Uint8Array(oldCrcs.buffer, oldCrcs.byteOffset, blocks * 4), META_HEADER_BYTES);
+      ftruncateSync(meta, META_HEADER_BYTES + blocks * 4);
+      c.crcs = oldCrcs.slice(0, blocks);
+      c.sizeBytes = oldSize;
+      c.writeFailed = true;
+      return diskError(c.handle, err);
+    } catch {
+      return this.failedWrite(c, err);
+    }
+  }
+
   private failedWrite(c: ChunkState, err: unknown): GfsError {
     c.corrupt = true;
     return diskError(c.handle, err);

@@ -468,24 +468,7 @@ export class Master {
     const chunks = this.state.chunks;
     const replicas = this.registry.replicaRefs(handle);
     if (replicas.length > 0 && replicas.length < this.state.ns.replicationOf(file)) this.repairs.want(handle);
-    return { index, handle, version: chunks.versionOf(handle), size: this.acknowledgedSize(file, index), replicas };
-  }
-
-  /**
-   * The bytes of chunk `index` of `file` known to be acknowledged: what its
-   * replicas reported, and at least a whole chunk for any chunk but the last
-   * (a put fills each chunk before the next; an append pads a chunk before
-   * moving on), which holds after a restart too, when reports are all the
-   * master has. A replica shorter than this is damaged. Uploads still in
-   * /.put are left out (their chunks fill as the put goes).
-   */
-  private acknowledgedSize(file: number, index: number): number {
-    const ns = this.state.ns;
-    const reported = this.state.chunks.sizeOf(ns.chunkAt(file, index));
-    if (index >= ns.chunkCount(file) - 1) return reported;
-    const uploads = this.state.lookup(UPLOAD_DIR);
-    if (uploads && ns.parentOf(file) === uploads) return reported;
-    return Math.max(reported, this.state.params.chunkSizeBytes);
+    return { index, handle, version: chunks.versionOf(handle), size: chunks.sizeOf(handle), replicas };
   }
 
   private stat(b: ReqBody<"stat">): StatReply {
@@ -1043,16 +1026,28 @@ export class Master {
   private corrupt(b: ReqBody<"corrupt">, peer: Peer): {} {
     const s = peer.tag as ServerRecord | null;
     if (!s) throw new GfsError(ErrorCode.PROTOCOL, "report before registration");
-    this.replicaDamaged(b.handle, s, b.reason);
+    this.replicaDamaged(b.handle, s, b.reason, b.writeOnly === true);
     return {};
   }
 
-  /** A replica is damaged (its server said so, or a copy from it found it short): no longer listed, deleted unless it is the last. */
-  private replicaDamaged(handle: Handle, s: ServerRecord, reason: string): void {
+  /**
+   * A replica is damaged (its server said so, or a copy from it found it
+   * short): no longer listed, deleted unless it is the last. One whose bytes
+   * are intact but that takes no more writes (`writeOnly`: a full disk) stays
+   * listed while it is the only one, so what it holds stays readable; its
+   * lease ends, and re-replication copies it elsewhere.
+   */
+  private replicaDamaged(handle: Handle, s: ServerRecord, reason: string, writeOnly = false): void {
+    const others = this.registry.replicaRefs(handle).filter((r) => r.id !== s.id).length;
+    if (writeOnly && others === 0) {
+      this.leases.revoke(handle);
+      this.repairs.changed();
+      this.log.warn(`chunk ${handleName(handle)}: replica on ${s.addr} takes no more writes (${reason}); kept as the only replica, readable`);
+      return;
+    }
     this.registry.removeLocation(handle, s.id);
     this.repairs.changed();
     // The last replica is never deleted: a damaged copy may still be all there is.
-    const others = this.registry.replicaRefs(handle).length;
     if (others > 0) s.discard.add(handle);
     else this.damagedOnly.add(handle);
     this.log.warn(`chunk ${handleName(handle)}: replica on ${s.addr} is damaged (${reason}); dropped${others > 0 ? "" : ", kept on its disk: no other replica is live"}`);

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { BLOCK_BYTES, crc32c, initChecksums } from "../../core/checksums";
 import { ChunkStore, handleName } from "../../core/chunkserver/store";
-import { tempDir } from "../helpers/cluster";
+import { mountTmpfs, tempDir } from "../helpers/cluster";
 import { randomBytes } from "../helpers/bytes";
 
 beforeAll(initChecksums);
@@ -33,6 +33,32 @@ describe("chunk store", () => {
     expect(again.load()).toEqual({ loaded: 1, damaged: [], unfinished: [] });
     expect(again.get(7)!.version).toBe(5);
     expect(Buffer.compare(await again.read(7, 0, CHUNK), data)).toBe(0);
+  });
+
+  test("an append that fails on a full disk is undone: the bytes before it stay readable, the replica takes no more writes", async () => {
+    const dir = tempDir("gfs-store-full-");
+    mountTmpfs(dir, 1);
+    try {
+      const store = new ChunkStore(dir, CHUNK);
+      store.create(5, 2);
+      const before = randomBytes(100_000, 11);
+      await store.write(5, 0, before);
+      // Fill what is left of the disk.
+      try {
+        writeFileSync(join(dir, "filler"), new Uint8Array(2 * 1024 * 1024));
+      } catch {}
+      const err = await store.write(5, 100_000, randomBytes(300_000, 12)).then(() => null, (e) => e);
+      expect(err?.code).toBe("DISK");
+      expect(store.get(5)).toMatchObject({ sizeBytes: 100_000, corrupt: false, writeFailed: true });
+      expect(Buffer.compare(await store.read(5, 0, CHUNK), before)).toBe(0);
+      expect((await store.write(5, 100_000, new Uint8Array(1)).then(() => null, (e) => e))?.code).toBe("DISK");
+      store.closeAll();
+      const again = new ChunkStore(dir, CHUNK);
+      expect(again.load()).toEqual({ loaded: 1, damaged: [], unfinished: [] });
+      expect(Buffer.compare(await again.read(5, 0, CHUNK), before)).toBe(0);
+    } finally {
+      Bun.spawnSync(["umount", dir]);
+    }
   });
 
   test("a copy still being made when the server stops is deleted at the next start; a completed one stays", async () => {
