@@ -6,7 +6,7 @@
 // do; any other write error (a full disk, /dev/full) is one `gfs:` line and
 // status 1. A non-blocking pipe (a parent that reads with poll) is written
 // through the runtime's stream when it is full.
-import { write } from "node:fs";
+import { fstatSync, write, writeSync } from "node:fs";
 import { ExitError } from "./errors";
 
 const BATCH_BYTES = 1024 * 1024;
@@ -24,7 +24,16 @@ export class StdoutWriter {
   private writing: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
 
-  constructor(private readonly fd = 1) {}
+  /** Whether the output is a character device rather than a file or a pipe. */
+  private readonly device: boolean;
+
+  constructor(private readonly fd = 1) {
+    let device = false;
+    try {
+      device = fstatSync(fd).isCharacterDevice();
+    } catch {}
+    this.device = device;
+  }
 
   /** Queues `data`; resolves once the writer can take more (at most two batches held). */
   async write(data: Uint8Array): Promise<void> {
@@ -59,6 +68,12 @@ export class StdoutWriter {
   }
 
   private async writeAll(data: Uint8Array): Promise<void> {
+    if (this.device) {
+      // A character device (/dev/null, a terminal) takes a write at once: no thread-pool round trip.
+      let at = 0;
+      while (at < data.byteLength) at += writeSync(this.fd, data, at, data.byteLength - at);
+      return;
+    }
     let off = 0;
     while (off < data.byteLength) {
       try {
