@@ -216,7 +216,7 @@ _gfs() {
         --secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
         --deadline) COMPREPLY=( $(compgen -W '500ms 1s 5s 30s 1m 10m 1h 1d' -- "$cur") ); return ;;
       esac
-      if [ "${cur#-}" != "$cur" ]; then COMPREPLY=( $(compgen -W '--threshold --wait --dry-run --master --secret-file --deadline --help -h' -- "$cur") ); return; fi
+      if [ "${cur#-}" != "$cur" ]; then COMPREPLY=( $(compgen -W '--threshold --wait --quiet -q --dry-run --master --secret-file --deadline --help -h' -- "$cur") ); return; fi
       n=0; for (( i=2; i<COMP_CWORD; i++ )); do case "${COMP_WORDS[i]}" in -) ((n++)) ;; -*) case " --threshold --master --secret-file --deadline " in *" ${COMP_WORDS[i]} "*) ((i++)) ;; esac ;; *) ((n++)) ;; esac; done
       kinds=(); kind="${kinds[n]}"; [ -z "$kind" ] && return
       case "$kind" in remote) _gfs_remote "$cur" ;; local) COMPREPLY=( $(compgen -f -- "$cur") ) ;; shell) COMPREPLY=( $(compgen -W 'bash zsh fish' -- "$cur") ) ;; esac
@@ -227,7 +227,7 @@ _gfs() {
         --secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
         --deadline) COMPREPLY=( $(compgen -W '500ms 1s 5s 30s 1m 10m 1h 1d' -- "$cur") ); return ;;
       esac
-      if [ "${cur#-}" != "$cur" ]; then COMPREPLY=( $(compgen -W '--cancel --wait --master --secret-file --deadline --help -h' -- "$cur") ); return; fi
+      if [ "${cur#-}" != "$cur" ]; then COMPREPLY=( $(compgen -W '--cancel --wait --quiet -q --master --secret-file --deadline --help -h' -- "$cur") ); return; fi
       n=0; for (( i=2; i<COMP_CWORD; i++ )); do case "${COMP_WORDS[i]}" in -) ((n++)) ;; -*) case " --master --secret-file --deadline " in *" ${COMP_WORDS[i]} "*) ((i++)) ;; esac ;; *) ((n++)) ;; esac; done
       kinds=(other); kind="${kinds[n]}"; [ -z "$kind" ] && return
       case "$kind" in remote) _gfs_remote "$cur" ;; local) COMPREPLY=( $(compgen -f -- "$cur") ) ;; shell) COMPREPLY=( $(compgen -W 'bash zsh fish' -- "$cur") ) ;; esac

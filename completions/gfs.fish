@@ -157,7 +157,8 @@ complete -c gfs -n '__fish_seen_subcommand_from fsck' -l help -s h -d 'Show help
 complete -c gfs -n '__fish_seen_subcommand_from fsck; and string match -q -- "/*" (commandline -ct)' -a '(gfs __complete-path (commandline -ct) 2>/dev/null)'
 complete -c gfs -n '__fish_seen_subcommand_from fsck; and not string match -q -- "/*" (commandline -ct)' -F
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l threshold -r -d 'Allowed distance from the average disk use, in percentage points'
-complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l wait -d 'Wait until done, printing the progress'
+complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l wait -d 'Wait until done, printing the progress on a terminal'
+complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l quiet -s q -d 'With --wait, no progress lines (there are none when the output is not a terminal)'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l dry-run -d 'Print the moves it would start now, and change nothing'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l secret-file -r -F -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
@@ -165,7 +166,8 @@ complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l deadline -r -a '50
 complete -c gfs -n '__fish_seen_subcommand_from rebalance' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from rebalance; and not string match -q -- "/*" (commandline -ct)' -F
 complete -c gfs -n '__fish_seen_subcommand_from drain' -l cancel -d 'Stop draining it'
-complete -c gfs -n '__fish_seen_subcommand_from drain' -l wait -d 'Wait until no chunk needs it, printing the progress'
+complete -c gfs -n '__fish_seen_subcommand_from drain' -l wait -d 'Wait until no chunk needs it, printing the progress on a terminal'
+complete -c gfs -n '__fish_seen_subcommand_from drain' -l quiet -s q -d 'With --wait, no progress lines (there are none when the output is not a terminal)'
 complete -c gfs -n '__fish_seen_subcommand_from drain' -l master -r -d 'Master HOST:PORT (or GFS_MASTER; default 127.0.0.1:7070); a comma-separated list adds shadows'
 complete -c gfs -n '__fish_seen_subcommand_from drain' -l secret-file -r -F -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
 complete -c gfs -n '__fish_seen_subcommand_from drain' -l deadline -r -a '500ms 1s 5s 30s 1m 10m 1h 1d' -d 'How long to keep retrying while the master restarts or chunk servers come and go'

@@ -11,7 +11,8 @@ export default defineCommand({
   args: {
     server: { type: "positional", description: "The server's address or id (gfs cluster shows both)", required: true },
     cancel: { type: "boolean", description: "Stop draining it" },
-    wait: { type: "boolean", description: "Wait until no chunk needs it, printing the progress" },
+    wait: { type: "boolean", description: "Wait until no chunk needs it, printing the progress on a terminal" },
+    quiet: { type: "boolean", alias: "q", description: "With --wait, no progress lines (there are none when the output is not a terminal)" },
     ...clientArgs,
   },
   async run({ args }) {
@@ -30,7 +31,12 @@ export default defineCommand({
       while (r.chunksDependingOnIt > 0) {
         await new Promise((res) => setTimeout(res, 1000));
         r = await c.drain(String(args.server));
+        const showProgress = process.stdout.isTTY && !args.quiet;
         if (r.chunksDependingOnIt !== last && r.chunksDependingOnIt > 0) {
+          if (!showProgress) {
+            last = r.chunksDependingOnIt;
+            continue;
+          }
           // The rate so far, and the time left at it.
           const perSec = (first - r.chunksDependingOnIt) / Math.max(0.001, (Date.now() - t0) / 1000);
           const left = perSec > 0 ? `, about ${Math.ceil(r.chunksDependingOnIt / perSec)} s left` : "";

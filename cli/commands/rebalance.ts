@@ -8,7 +8,8 @@ export default defineCommand({
   meta: { name: "rebalance", description: "Move replicas (copy, then drop the source) until every server's disk use is within the threshold of the average; repairs go first" },
   args: {
     threshold: { type: "string", description: "Allowed distance from the average disk use, in percentage points", default: "10", valueHint: "PCT" },
-    wait: { type: "boolean", description: "Wait until done, printing the progress" },
+    wait: { type: "boolean", description: "Wait until done, printing the progress on a terminal" },
+    quiet: { type: "boolean", alias: "q", description: "With --wait, no progress lines (there are none when the output is not a terminal)" },
     "dry-run": { type: "boolean", description: "Print the moves it would start now, and change nothing" },
     ...clientArgs,
   },
@@ -32,7 +33,7 @@ export default defineCommand({
         await new Promise((res) => setTimeout(res, 1000));
         s = await c.rebalance(threshold, { status: true });
         const rate = s.movedBytes / 1e6 / Math.max(0.001, (Date.now() - t0) / 1000);
-        if (s.moved !== last) out(`moved ${s.moved} replicas (${formatBytes(s.movedBytes)}, ${rate.toFixed(1)} MB/s); largest distance ${s.imbalancePct.toFixed(1)} points`);
+        if (s.moved !== last && process.stdout.isTTY && !args.quiet) out(`moved ${s.moved} replicas (${formatBytes(s.movedBytes)}, ${rate.toFixed(1)} MB/s); largest distance ${s.imbalancePct.toFixed(1)} points`);
         last = s.moved;
       }
       out(`done: largest distance from the average ${s.imbalancePct.toFixed(1)} points`);

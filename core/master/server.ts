@@ -201,6 +201,11 @@ export class Master {
     });
     m.gauge("gfs_master_replicas", "Replicas of live chunk servers the master lists", () => [...this.registry.servers.values()].filter((s) => s.alive).reduce((a, s) => a + s.chunkCount, 0));
     m.gauge("gfs_master_leases", "Chunk leases granted and not yet expired", () => this.leases.size);
+    m.gauge("gfs_master_chunks_by_health", "Chunks by what fsck finds (under_replicated, over_replicated, missing, damaged, one_rack, repairing), at most 5 s old", () => {
+      const h = this.health();
+      return [["under_replicated", h.underReplicated], ["over_replicated", h.overReplicated], ["missing", h.missing], ["damaged", h.corrupt], ["one_rack", h.misplaced], ["repairing", h.repairing]].map(([state, n]) => [{ state: state as string }, n as number]);
+    });
+    m.gauge("gfs_master_replicas_awaiting_deletion", "Stale or surplus replicas queued for deletion", () => this.health().stale);
     m.gauge("gfs_master_clones_in_flight", "Re-replication and rebalancing copies under way", () => this.repairs.cloning);
     m.gauge("gfs_master_clones_total", "Re-replication copies completed since the start", () => this.repairs.done.clones);
     m.gauge("gfs_master_cloned_bytes_total", "Bytes re-replicated since the start", () => this.repairs.done.bytes);
@@ -649,11 +654,17 @@ export class Master {
     return report;
   }
 
+  /** The whole namespace's fsck report, at most 5 s old (the status page and /metrics read it). */
+  private health(): FsckReport {
+    const now = Date.now();
+    if (!this.fsckCache || now - this.fsckCache.atMs > 5_000) this.fsckCache = { atMs: now, report: this.fsck({ path: "/" }) };
+    return this.fsckCache.report;
+  }
+
   /** What the status page shows (/status.json): the cluster, its health, its servers, repairs, events and rates. */
   statusSnapshot(listenAddr: string): unknown {
     const now = Date.now();
-    if (!this.fsckCache || now - this.fsckCache.atMs > 5_000) this.fsckCache = { atMs: now, report: this.fsck({ path: "/" }) };
-    const { problems: _, ...health } = this.fsckCache.report;
+    const { problems: _, ...health } = this.health();
     return {
       timeMs: now,
       master: { address: listenAddr, role: "single", epoch: 0, lagMs: 0, uptimeMs: now - this.startedAtMs },

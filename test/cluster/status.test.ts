@@ -68,6 +68,8 @@ describe("an operator's view", () => {
     expect(after.get("gfs_master_chunks")).toBe((before.get("gfs_master_chunks") ?? 0) + 3);
     expect(after.get('gfs_master_chunkservers{state="up"}')).toBe(3);
     expect(after.get("gfs_master_log_commit_seconds_count")).toBeGreaterThan(0);
+    expect(after.get('gfs_master_chunks_by_health{state="missing"}')).toBe(0);
+    expect(after.has('gfs_master_chunks_by_health{state="under_replicated"}')).toBe(true);
     expect(after.get("process_resident_memory_bytes")).toBeGreaterThan(1_000_000);
     // Every replica holds every chunk of the file (3 servers, 3 replicas).
     expect(csAfter.get("gfs_chunkserver_written_bytes_total")! - (csBefore.get("gfs_chunkserver_written_bytes_total") ?? 0)).toBe(3 * MiB);
