@@ -879,12 +879,25 @@ export class Master {
     let live = this.registry.replicaRefs(handle);
     for (;;) {
       if (live.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no live replica of chunk ${handleName(handle)}`);
-      const version = nextVersion(this.state.chunks.versionOf(handle), this.raised.has(handle));
+      const before = this.state.chunks.versionOf(handle);
+      const version = nextVersion(before, this.raised.has(handle));
       this.raised.add(handle);
       const holders = live;
       const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "setVersion", { handle, version })));
       live = holders.filter((_, i) => results[i]!.status === "fulfilled");
-      if (live.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no replica of chunk ${handleName(handle)} accepted version ${version}`);
+      if (live.length === 0) {
+        // A replica may have taken the version and lost only its answer: the
+        // version is logged, so that one counts as current when it returns.
+        // Those still at the old version hold the same bytes (a version moves
+        // none): they leave the list and are adopted when they report.
+        if (this.state.chunks.has(handle)) {
+          if (!this.unchangedSince.has(handle)) this.unchangedSince.set(handle, before);
+          await this.commit({ o: "ver", h: handle, v: version });
+          for (const h of holders) this.registry.removeLocation(handle, h.id);
+          this.repairs.changed();
+        }
+        throw new GfsError(ErrorCode.NO_REPLICA, `no replica of chunk ${handleName(handle)} accepted version ${version}`);
+      }
       if (!this.state.chunks.has(handle)) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handleName(handle)} no longer exists`);
       await this.commit({ o: "ver", h: handle, v: version });
       if (live.length === holders.length) return { version, live };
