@@ -35,9 +35,14 @@ _gfs() {
         --checkpoint-bytes) COMPREPLY=( $(compgen -W '64KiB 1MiB 16MiB 64MiB 256MiB 1GiB' -- "$cur") ); return ;;
         --secret-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
         --idle-timeout) COMPREPLY=( $(compgen -W '500ms 1s 5s 30s 1m 10m 1h 1d' -- "$cur") ); return ;;
+        --etcd) COMPREPLY=(); return ;;
+        --etcd-prefix) COMPREPLY=(); return ;;
+        --election-ttl) COMPREPLY=( $(compgen -W '500ms 1s 5s 30s 1m 10m 1h 1d' -- "$cur") ); return ;;
+        --max-read-lag) COMPREPLY=( $(compgen -W '500ms 1s 5s 30s 1m 10m 1h 1d' -- "$cur") ); return ;;
+        --advertise) COMPREPLY=(); return ;;
       esac
-      if [ "${cur#-}" != "$cur" ]; then COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --upload-timeout --clones --clones-per-server --rebalance-rate --clone-rate --http --checkpoint-bytes --secret-file --idle-timeout --recover --help -h' -- "$cur") ); return; fi
-      n=0; for (( i=2; i<COMP_CWORD; i++ )); do case "${COMP_WORDS[i]}" in -) ((n++)) ;; -*) case " --data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --upload-timeout --clones --clones-per-server --rebalance-rate --clone-rate --http --checkpoint-bytes --secret-file --idle-timeout " in *" ${COMP_WORDS[i]} "*) ((i++)) ;; esac ;; *) ((n++)) ;; esac; done
+      if [ "${cur#-}" != "$cur" ]; then COMPREPLY=( $(compgen -W '--data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --upload-timeout --clones --clones-per-server --rebalance-rate --clone-rate --http --checkpoint-bytes --secret-file --idle-timeout --etcd --etcd-prefix --election-ttl --max-read-lag --advertise --recover --help -h' -- "$cur") ); return; fi
+      n=0; for (( i=2; i<COMP_CWORD; i++ )); do case "${COMP_WORDS[i]}" in -) ((n++)) ;; -*) case " --data --listen --chunk-size --replication --lease --heartbeat --dead-after --trash-ttl --gc-interval --upload-timeout --clones --clones-per-server --rebalance-rate --clone-rate --http --checkpoint-bytes --secret-file --idle-timeout --etcd --etcd-prefix --election-ttl --max-read-lag --advertise " in *" ${COMP_WORDS[i]} "*) ((i++)) ;; esac ;; *) ((n++)) ;; esac; done
       kinds=(); kind="${kinds[n]}"; [ -z "$kind" ] && return
       case "$kind" in remote) _gfs_remote "$cur" ;; local) COMPREPLY=( $(compgen -f -- "$cur") ) ;; shell) COMPREPLY=( $(compgen -W 'bash zsh fish' -- "$cur") ) ;; esac
       ;;

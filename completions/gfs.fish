@@ -39,6 +39,11 @@ complete -c gfs -n '__fish_seen_subcommand_from master' -l http -r -d 'Serve the
 complete -c gfs -n '__fish_seen_subcommand_from master' -l checkpoint-bytes -r -a '64KiB 1MiB 16MiB 64MiB 256MiB 1GiB' -d 'Operation log size that triggers a checkpoint'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l secret-file -r -F -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l idle-timeout -r -a '500ms 1s 5s 30s 1m 10m 1h 1d' -d 'Close connections that send nothing for this long'
+complete -c gfs -n '__fish_seen_subcommand_from master' -l etcd -r -d 'High availability: keep the operation log in this etcd cluster and elect one leader among the masters given the same URLs'
+complete -c gfs -n '__fish_seen_subcommand_from master' -l etcd-prefix -r -d 'HA: the etcd key prefix of this cluster'
+complete -c gfs -n '__fish_seen_subcommand_from master' -l election-ttl -r -a '500ms 1s 5s 30s 1m 10m 1h 1d' -d 'HA: the leader'\''s etcd lease; a leader silent this long is replaced'
+complete -c gfs -n '__fish_seen_subcommand_from master' -l max-read-lag -r -a '500ms 1s 5s 30s 1m 10m 1h 1d' -d 'HA: a standby answers reads while at most this far behind the log'
+complete -c gfs -n '__fish_seen_subcommand_from master' -l advertise -r -d 'HA: the address other masters, chunk servers and clients reach this master at (default: the listen address)'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l recover -d 'Start even though the operation log is damaged: keep it up to the last good record, move the damaged part and later logs aside (changes logged after the damage are lost)'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from master; and not string match -q -- "/*" (commandline -ct)' -F

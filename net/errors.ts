@@ -23,6 +23,8 @@ export const ErrorCode = {
   CHUNK_FULL: "CHUNK_FULL",
   RECORD_TOO_LARGE: "RECORD_TOO_LARGE",
   UNAVAILABLE: "UNAVAILABLE",
+  /** This master does not lead (HA): `leader` names the one that does, when known. Retry there. */
+  NOT_LEADER: "NOT_LEADER",
   TIMEOUT: "TIMEOUT",
   AUTH: "AUTH",
   PROTOCOL: "PROTOCOL",
@@ -34,7 +36,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 const KNOWN = new Set<string>(Object.values(ErrorCode));
 
 export class GfsError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
+  constructor(readonly code: ErrorCode, message: string, readonly leader?: string) {
     super(message);
     this.name = "GfsError";
   }
@@ -43,6 +45,7 @@ export class GfsError extends Error {
   get retryable(): boolean {
     return (
       this.code === ErrorCode.UNAVAILABLE ||
+      this.code === ErrorCode.NOT_LEADER ||
       this.code === ErrorCode.NO_SERVERS ||
       this.code === ErrorCode.NO_REPLICA ||
       this.code === ErrorCode.TIMEOUT ||
@@ -56,16 +59,16 @@ export class GfsError extends Error {
   }
 }
 
-export function toWireError(err: unknown): { code: ErrorCode; message: string } {
-  if (err instanceof GfsError) return { code: err.code, message: err.message };
+export function toWireError(err: unknown): { code: ErrorCode; message: string; leader?: string } {
+  if (err instanceof GfsError) return { code: err.code, message: err.message, ...(err.leader ? { leader: err.leader } : {}) };
   return { code: ErrorCode.INTERNAL, message: err instanceof Error ? err.message : String(err) };
 }
 
 export function fromWireError(e: unknown): GfsError {
-  const obj = (e ?? {}) as { code?: unknown; message?: unknown };
+  const obj = (e ?? {}) as { code?: unknown; message?: unknown; leader?: unknown };
   const code = typeof obj.code === "string" && KNOWN.has(obj.code) ? (obj.code as ErrorCode) : ErrorCode.INTERNAL;
   const message = typeof obj.message === "string" ? obj.message : "unknown error";
-  return new GfsError(code, message);
+  return new GfsError(code, message, typeof obj.leader === "string" ? obj.leader : undefined);
 }
 
 export function assert(cond: unknown, what: string): asserts cond {

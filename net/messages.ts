@@ -147,6 +147,30 @@ export interface AuthReq { mac: Uint8Array; nonce: Uint8Array }
 export interface AuthRep { mac: Uint8Array }
 export type Role = "client" | "chunkserver" | "master";
 
+/**
+ * What a master says of itself to chunk servers (HA, M16). `leading` false:
+ * a standby, whose chunk commands, deletions and lease extensions a chunk
+ * server ignores; `epoch`: the leader's term, which only grows. Absent: a
+ * single master, which always leads.
+ */
+export interface Leadership {
+  leading?: boolean;
+  epoch?: number;
+}
+
+/** A master's role as `gfs cluster` and the status page show it. */
+export interface MasterRole {
+  address: string;
+  role: "single" | "leader" | "standby";
+  epoch: number;
+  /** How far behind the replicated log this master may be (0 for the leader and a single master). */
+  lagMs: number;
+  /** The leader this master knows of (HA). */
+  leader?: string;
+  /** The last change this master has applied. */
+  appliedOp?: number;
+}
+
 /** Request types with their body and reply shapes. */
 export interface Requests {
   hello: [HelloReq, HelloRep];
@@ -169,7 +193,7 @@ export interface Requests {
   complete: [{ path: string; size: number }, Record<string, never>];
   /** Lease on the file's last chunk for appending; `full` names a chunk found full, to move past it. */
   appendLease: [{ path: string; full?: number; renew?: boolean }, LeaseGrant];
-  cluster: [Record<string, never>, { chunkSize: number; replication: number; servers: ServerStatus[] }];
+  cluster: [Record<string, never>, { chunkSize: number; replication: number; servers: ServerStatus[]; master?: MasterRole }];
   /** The replication target of a file, or of a directory: for files created below it and every file below it now. */
   setrep: [{ path: string; replication: number }, { files: number }];
   /**
@@ -190,9 +214,9 @@ export interface Requests {
 
   // chunk server -> master
   /** `tokenKey`: the key lease tokens are signed with, sent only when the cluster has no secret to derive it from. */
-  register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[]; tokenKey?: Uint8Array }];
+  register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[]; tokenKey?: Uint8Array } & Leadership];
   /** `listed`: a slice of the server's chunks, going round them all; the master answers those it no longer wants in `discard`. */
-  heartbeat: [{ usedBytes: number; capacityBytes: number; chunks: number; extend: Handle[]; sizes: ChunkReport[]; listed?: ChunkReport[]; io?: { read: number; written: number } }, { discard: Handle[]; extended: Handle[]; leaseMs: number }];
+  heartbeat: [{ usedBytes: number; capacityBytes: number; chunks: number; extend: Handle[]; sizes: ChunkReport[]; listed?: ChunkReport[]; io?: { read: number; written: number } }, { discard: Handle[]; extended: Handle[]; leaseMs: number } & Leadership];
   /** `writeOnly`: a write failed and was undone; the replica's bytes are intact, it takes no more writes. */
   corrupt: [{ handle: Handle; reason: string; writeOnly?: boolean }, Record<string, never>];
 
@@ -247,7 +271,7 @@ export type ReqBody<T extends RequestType> = Requests[T][0];
 export type RepBody<T extends RequestType> = Requests[T][1];
 
 export interface RequestEnvelope { i: number; t: string; b: unknown }
-export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string } }
+export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string; leader?: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
   "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "drain", "rebalance", "snapshot", "events",

@@ -29,6 +29,11 @@ export default defineCommand({
     "checkpoint-bytes": { type: "string", description: "Operation log size that triggers a checkpoint", default: "64MiB", valueHint: "SIZE" },
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },
     "idle-timeout": { type: "string", description: "Close connections that send nothing for this long", default: "2m", valueHint: "DURATION" },
+    etcd: { type: "string", description: "High availability: keep the operation log in this etcd cluster and elect one leader among the masters given the same URLs", valueHint: "URL[,URL...]" },
+    "etcd-prefix": { type: "string", description: "HA: the etcd key prefix of this cluster", default: "/gfs", valueHint: "PREFIX" },
+    "election-ttl": { type: "string", description: "HA: the leader's etcd lease; a leader silent this long is replaced", default: "5s", valueHint: "DURATION" },
+    "max-read-lag": { type: "string", description: "HA: a standby answers reads while at most this far behind the log", default: "1s", valueHint: "DURATION" },
+    advertise: { type: "string", description: "HA: the address other masters, chunk servers and clients reach this master at (default: the listen address)", valueHint: "HOST:PORT" },
     recover: { type: "boolean", description: "Start even though the operation log is damaged: keep it up to the last good record, move the damaged part and later logs aside (changes logged after the damage are lost)" },
   },
   async run({ args }) {
@@ -37,6 +42,11 @@ export default defineCommand({
     const { host, port } = parseHostPort(args.listen, "--listen");
     const chunkSizeBytes = parseSize(args["chunk-size"], "--chunk-size");
     if (chunkSizeBytes < 64 * 1024 || chunkSizeBytes % (64 * 1024) !== 0) throw new UsageError("--chunk-size must be a multiple of 64KiB");
+    const etcd = args.etcd ? args.etcd.split(",").map((u: string) => u.trim()).filter(Boolean) : [];
+    for (const u of etcd) if (!/^https?:\/\/[^/]+/.test(u)) throw new UsageError(`--etcd takes http://HOST:PORT URLs, got ${u}`);
+    if (args.advertise) parseHostPort(args.advertise, "--advertise");
+    const electionTtlMs = parseDuration(args["election-ttl"], "--election-ttl");
+    if (electionTtlMs < 1000) throw new UsageError("--election-ttl must be at least 1s (etcd leases count whole seconds)");
     const master = new Master({
       dataDir: args.data,
       listenHost: host,
@@ -53,6 +63,17 @@ export default defineCommand({
       trashTtlMs: parseDuration(args["trash-ttl"], "--trash-ttl"),
       gcIntervalMs: parseDuration(args["gc-interval"], "--gc-interval"),
       uploadTimeoutMs: parseDuration(args["upload-timeout"], "--upload-timeout"),
+      ...(etcd.length > 0
+        ? {
+            ha: {
+              endpoints: etcd,
+              prefix: (args["etcd-prefix"] ?? "/gfs").replace(/\/+$/, ""),
+              ttlMs: electionTtlMs,
+              maxReadLagMs: parseDuration(args["max-read-lag"], "--max-read-lag"),
+              ...(args.advertise ? { advertise: args.advertise } : {}),
+            },
+          }
+        : {}),
       repairs: {
         maxClones: parseCount(args.clones, "--clones", 0),
         maxPerServer: parseCount(args["clones-per-server"], "--clones-per-server", 1),

@@ -2,7 +2,7 @@
 // order to the network. Registers with the master, heartbeats, serves reads,
 // takes part in push chains and applies mutations in the primary's order.
 import { randomUUID } from "node:crypto";
-import { networkInterfaces } from "node:os";
+import { advertisedHost } from "../advertised-address";
 import { DataDirLock } from "../data-dir-lock";
 import { MetricsRegistry } from "../metrics";
 import { RpcLog } from "../rpc-log";
@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
-import type { ChunkReport, Handle, LeaseProof, NotifyType, ReplicaRef, RepBody, ReqBody, RequestType } from "../../net/messages";
+import type { ChunkReport, Handle, LeaseProof, Leadership, NotifyType, ReplicaRef, RepBody, ReqBody, RequestType } from "../../net/messages";
 import { leaseTokenValid, tokenKey } from "../lease-tokens";
 import { connect, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
@@ -82,7 +82,10 @@ export class ChunkServer {
    */
   private readonly unrecyclable = new WeakSet<Uint8Array>();
   private listener: Listener | null = null;
-  private master: Peer | null = null;
+  /** One connection per master (HA: the leader and its standbys); commands are taken from the leader's only. */
+  private readonly links = new Map<string, MasterLink>();
+  /** The highest leader epoch any master has announced: a master below it is deposed. */
+  private highestEpoch = 0;
   private readonly pool: PeerPool;
   private heartbeatMs = 5_000;
   private leaseMs = 60_000;
@@ -90,13 +93,11 @@ export class ChunkServer {
   /** Lengths to report in the next heartbeat: acknowledged ends (as primary) and copies. */
   private readonly reportSizes = new Map<Handle, number>();
   /** Key that lease tokens are checked with (from the secret, or from the master when there is none). */
-  private tokenKey: Uint8Array | null;
+  private readonly secretTokenKey: Uint8Array | null;
   /** The lease token last checked for each chunk, so each lease's token is verified once. */
   private readonly tokensSeen = new Map<Handle, { version: number; token: Uint8Array }>();
   /** Chunks to delete, in order, with why (deleted a few hundred per heartbeat). */
   private readonly toDelete = new Map<Handle, { why: string; bornBy: number }>();
-  /** Where the next heartbeat's chunk listing starts. */
-  private listCursor = 0;
   private readonly readBudgets = new WeakMap<Peer, ReadBudget>();
   /** When pushed bytes last arrived here. */
   private lastPushDataMs = 0;
@@ -127,7 +128,7 @@ export class ChunkServer {
       this.id = randomUUID();
       writeFileSync(idPath, this.id + "\n");
     }
-    this.tokenKey = cfg.secret ? tokenKey(cfg.secret) : null;
+    this.secretTokenKey = cfg.secret ? tokenKey(cfg.secret) : null;
     this.buffer = new PushBuffer(cfg.bufferBytes, PUSH_MAX_AGE_MS);
     this.waits = new DataWaits(this.buffer, DATA_ANNOUNCE_MS, () => this.lastPushDataMs);
     const peerOpts = { secret: cfg.secret, logger: this.log, onNotify: this.onNotify.bind(this) };
@@ -151,11 +152,11 @@ export class ChunkServer {
     this.metrics.gauge("gfs_chunkserver_disk_capacity_bytes", "Capacity as the master weighs it", () => this.space().capacityBytes);
     this.metrics.gauge("gfs_chunkserver_push_buffer_bytes", "Memory held by pushed data waiting to be written", () => this.buffer.usedBytes);
     // Listening on every interface: advertised by this machine's first external address, which other machines can reach.
-    const host = this.cfg.listenHost === "0.0.0.0" || this.cfg.listenHost === "::" ? externalAddress() : this.cfg.listenHost;
+    const host = advertisedHost(this.cfg.listenHost);
     this.addr = this.cfg.advertise ?? `${host}:${this.listener.port}`;
     this.log.info(`listening on ${this.cfg.listenHost}:${this.listener.port} (advertised as ${this.addr}), id ${this.id}, rack ${this.cfg.rack}`);
     if (!this.cfg.secret && !isLoopbackHost(this.cfg.listenHost)) this.log.warn(`no cluster secret configured and listening on ${this.cfg.listenHost}: anyone who can reach this port can read chunks (--secret-file)`);
-    void this.masterLoop();
+    for (const addr of this.cfg.master.split(",").map((a) => a.trim()).filter(Boolean)) void this.masterLoop(addr);
     if (this.cfg.scrubIntervalMs > 0) this.scheduleScrub();
   }
 
@@ -173,7 +174,7 @@ export class ChunkServer {
   /** What /status.json shows for this server. */
   statusSnapshot(): unknown {
     return {
-      id: this.id, address: this.addr, rack: this.cfg.rack, master: this.cfg.master, registered: this.master !== null,
+      id: this.id, address: this.addr, rack: this.cfg.rack, master: this.cfg.master, registered: [...this.links.values()].some((l) => l.registered), leader: this.master ? this.leaderLink()?.addr : undefined,
       chunks: this.store?.count ?? 0, ...this.space(), pushBufferBytes: this.buffer.usedBytes,
       readBytes: this.bytesRead.get(), writtenBytes: this.bytesWritten.get(), pushedBytes: this.bytesPushed.get(), scrubbedBytes: this.bytesScrubbed.get(),
     };
@@ -183,7 +184,7 @@ export class ChunkServer {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.listener?.stop();
-    this.master?.close("stopping");
+    for (const l of this.links.values()) l.peer?.close("stopping");
     this.pool.closeAll();
     this.waits.closeAll();
     this.store?.closeAll();
@@ -193,47 +194,86 @@ export class ChunkServer {
 
   // ---- master connection ----
 
-  private async masterLoop(): Promise<void> {
+  /** The connection to the master that leads (the one with the highest epoch that says so); null while none does. */
+  private leaderLink(): MasterLink | null {
+    let best: MasterLink | null = null;
+    for (const l of this.links.values()) {
+      if (!l.registered || !l.peer || l.peer.closed || !l.leading || l.epoch < this.highestEpoch) continue;
+      if (!best || l.epoch > best.epoch) best = l;
+    }
+    return best;
+  }
+
+  /** The leading master's connection. */
+  private get master(): Peer | null {
+    return this.leaderLink()?.peer ?? null;
+  }
+
+  /** The key lease tokens are checked with: from the secret, else the one the leading master sent. */
+  private get tokenKey(): Uint8Array | null {
+    return this.secretTokenKey ?? this.leaderLink()?.tokenKey ?? null;
+  }
+
+  /** What a master's reply says of its leadership; true when it leads (and may be obeyed). */
+  private noteLeadership(link: MasterLink, rep: Leadership): boolean {
+    const leading = rep.leading ?? true;
+    const epoch = rep.epoch ?? 0;
+    if (leading && epoch > this.highestEpoch) {
+      if (this.highestEpoch > 0) this.log.info(`master ${link.addr} leads (epoch ${epoch}, was ${this.highestEpoch})`);
+      this.highestEpoch = epoch;
+    }
+    link.leading = leading;
+    link.epoch = epoch;
+    return leading && epoch >= this.highestEpoch;
+  }
+
+  private async masterLoop(addr: string): Promise<void> {
+    const link: MasterLink = { addr, peer: null, registered: false, leading: false, epoch: 0, tokenKey: null, registeredAsLeaderOf: -1 };
+    this.links.set(addr, link);
     let backoffMs = 100;
     while (!this.stopped) {
       try {
-        const master = await connect(this.cfg.master, "chunkserver", this.id, {
+        const master = await connect(addr, "chunkserver", this.id, {
           secret: this.cfg.secret,
           logger: this.log,
           onRequest: (t, b, p) => this.onRequest(t, b, p),
           onServed: (t, outcome, ms, body, peer) => this.served(t, outcome, ms, body, peer),
         });
-        this.master = master;
-        await this.register(master);
+        link.peer = master;
+        await this.register(link);
         backoffMs = 100;
-        await this.heartbeatLoop(master);
+        await this.heartbeatLoop(link);
       } catch (err) {
         if (err instanceof GfsError && err.code === ErrorCode.AUTH) {
           // A wrong secret does not fix itself: say so once and stop.
-          this.log.error(`master ${this.cfg.master} refused this server: ${err.message}`);
+          this.log.error(`master ${addr} refused this server: ${err.message}`);
           this.onFatal?.(err);
           return;
         } else if (!this.stopped) {
-          this.log.warn(`master ${this.cfg.master}: ${(err as Error).message}; retrying`);
+          this.log.warn(`master ${addr}: ${(err as Error).message}; retrying`);
         }
       }
-      this.master?.close("reconnecting");
-      this.master = null;
+      link.peer?.close("reconnecting");
+      link.peer = null;
+      link.registered = false;
       if (this.stopped) return;
       await sleep(backoffMs);
       backoffMs = Math.min(backoffMs * 2, 2_000);
     }
   }
 
-  private async register(master: Peer): Promise<void> {
+  private async register(link: MasterLink): Promise<void> {
+    const master = link.peer!;
     if (!this.store) {
       // The chunk size is the cluster's; learn it before opening the store.
       const probe = await master.call("cluster", {});
-      this.chunkSizeBytes = probe.chunkSize;
-      this.store = new ChunkStore(this.cfg.dataDir, this.chunkSizeBytes);
-      const { loaded, damaged, unfinished } = this.store.load();
-      this.log.info(`loaded ${loaded} chunks from ${this.store.dir}${damaged.length ? `, ${damaged.length} damaged` : ""}${unfinished.length ? `; ${unfinished.length} unfinished copies deleted` : ""}`);
-      for (const h of damaged) this.log.warn(`chunk ${handleName(h)} damaged on disk (${this.store.get(h)?.damage}); not reported`);
+      if (!this.store) {
+        this.chunkSizeBytes = probe.chunkSize;
+        this.store = new ChunkStore(this.cfg.dataDir, this.chunkSizeBytes);
+        const { loaded, damaged, unfinished } = this.store.load();
+        this.log.info(`loaded ${loaded} chunks from ${this.store.dir}${damaged.length ? `, ${damaged.length} damaged` : ""}${unfinished.length ? `; ${unfinished.length} unfinished copies deleted` : ""}`);
+        for (const h of damaged) this.log.warn(`chunk ${handleName(h)} damaged on disk (${this.store.get(h)?.damage}); not reported`);
+      }
     }
     // The master's answer is about the replicas this registration lists, not ones created while it travels.
     const registeredBy = this.store.birthCount;
@@ -247,31 +287,46 @@ export class ChunkServer {
     this.heartbeatMs = rep.heartbeatMs;
     if (!this.cfg.secret) {
       if (!(rep.tokenKey instanceof Uint8Array)) throw new GfsError(ErrorCode.PROTOCOL, "the master sent no lease token key");
-      this.tokenKey = rep.tokenKey;
+      link.tokenKey = rep.tokenKey;
     }
-    this.discard(rep.discard, "master does not want it", registeredBy);
-    this.log.info(`registered with master ${this.cfg.master} (${this.store.count} chunks)`);
+    link.registered = true;
+    const obeyed = this.noteLeadership(link, rep);
+    if (obeyed) {
+      link.registeredAsLeaderOf = link.epoch;
+      this.discard(rep.discard, "master does not want it", registeredBy);
+    }
+    this.log.info(`registered with master ${link.addr}${rep.leading === false ? " (a standby)" : ""} (${this.store.count} chunks)`);
     this.markRegistered();
   }
 
-  private async heartbeatLoop(master: Peer): Promise<void> {
+  private async heartbeatLoop(link: MasterLink): Promise<void> {
+    const master = link.peer!;
     while (!this.stopped && !master.closed) {
       await sleep(this.heartbeatMs);
       if (this.stopped || master.closed) return;
-      const sizes = [...this.reportSizes].flatMap(([h, size]) => {
-        const c = this.store.get(h);
-        return c ? [{ handle: h, version: c.version, size }] : [];
-      });
-      this.reportSizes.clear();
+      const wasLeader = this.leaderLink() === link;
+      const sizes = wasLeader
+        ? [...this.reportSizes].flatMap(([h, size]) => {
+            const c = this.store.get(h);
+            return c ? [{ handle: h, version: c.version, size }] : [];
+          })
+        : [];
+      if (wasLeader) this.reportSizes.clear();
       const sentBy = this.store.birthCount;
       const rep = await master.call("heartbeat", {
         ...this.space(),
         chunks: this.store.count,
-        extend: this.order.takeActive(),
+        extend: wasLeader ? this.order.takeActive() : [],
         sizes,
-        listed: this.nextListing(),
+        listed: this.nextListing(link),
         io: { read: this.bytesRead.get(), written: this.bytesWritten.get() },
       }, Math.max(this.heartbeatMs * 3, 5_000));
+      if (!this.noteLeadership(link, rep)) continue;
+      if (link.registeredAsLeaderOf !== link.epoch) {
+        // Newly elected: it learns every replica here from a full registration, as after a restart.
+        await this.register(link);
+        continue;
+      }
       this.leaseMs = rep.leaseMs;
       for (const h of rep.extended) this.order.extend(h, rep.leaseMs, Date.now());
       this.discard(rep.discard, "deleted on the master", sentBy);
@@ -304,12 +359,12 @@ export class ChunkServer {
    * wants, so an orphan (a create that finished after the master gave up on
    * it, a chunk deleted while this server was away) does not stay for good.
    */
-  private nextListing(): ChunkReport[] {
+  private nextListing(link: MasterLink): ChunkReport[] {
     const all = this.store.reports();
     if (all.length === 0) return [];
-    if (this.listCursor >= all.length) this.listCursor = 0;
-    const slice = all.slice(this.listCursor, this.listCursor + LISTED_PER_HEARTBEAT);
-    this.listCursor += slice.length;
+    if (link.listCursor === undefined || link.listCursor >= all.length) link.listCursor = 0;
+    const slice = all.slice(link.listCursor, link.listCursor + LISTED_PER_HEARTBEAT);
+    link.listCursor += slice.length;
     return slice;
   }
 
@@ -356,9 +411,9 @@ export class ChunkServer {
 
   private onRequest(type: RequestType, body: any, peer: Peer): unknown {
     if (!this.store) throw new GfsError(ErrorCode.UNAVAILABLE, "chunk server is not registered with its master yet");
-    if (MASTER_COMMANDS.has(type) && peer !== this.master) {
-      // Only the master, on the connection this server opened to it, changes chunks (R4).
-      throw new GfsError(ErrorCode.AUTH, `${type} is taken only from this server's master`);
+    if (MASTER_COMMANDS.has(type) && (peer !== this.master || peer === null)) {
+      // Only the master, on the connection this server opened to it, changes chunks (R4); with several, only the leader of the highest epoch.
+      throw new GfsError(ErrorCode.AUTH, `${type} is taken only from this server's ${this.links.size > 1 ? "leading " : ""}master`);
     }
     switch (type) {
       case "createChunk":
@@ -835,6 +890,22 @@ export function scrubPauseMs(bytes: number, elapsedMs: number, bytesPerSec: numb
   return bytesPerSec > 0 ? Math.max(0, (bytes / bytesPerSec) * 1000 - elapsedMs) : 0;
 }
 
+/** This server's connection to one master. */
+interface MasterLink {
+  addr: string;
+  peer: Peer | null;
+  registered: boolean;
+  /** What the master last said: whether it leads, and its epoch. */
+  leading: boolean;
+  epoch: number;
+  /** The key it signs lease tokens with (a cluster without a secret). */
+  tokenKey: Uint8Array | null;
+  /** The epoch it last received a full registration in as leader (-1: never). */
+  registeredAsLeaderOf: number;
+  /** Where the next heartbeat's chunk listing starts. */
+  listCursor?: number;
+}
+
 /** Requests that change chunks on the master's say. */
 const MASTER_COMMANDS: ReadonlySet<RequestType> = new Set<RequestType>(["createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk"]);
 
@@ -847,12 +918,4 @@ function checkHandle(h: unknown): asserts h is Handle {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** The first non-loopback IPv4 address of this machine, else 127.0.0.1. */
-function externalAddress(): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
-  }
-  return "127.0.0.1";
 }

@@ -107,12 +107,14 @@ export class GfsClient {
     for (;;) {
       let err: GfsError;
       let peer: Peer | null = null;
+      const addr = this.masterAddr();
       try {
-        peer = await this.pool.get(this.masters[0]!);
+        peer = await this.pool.get(addr);
       } catch (e) {
         err = asGfsError(e);
         if (err.code === ErrorCode.AUTH) throw err;
-        err = new GfsError(ErrorCode.UNAVAILABLE, `master ${this.masters[0]} is unreachable: ${err.message}`);
+        err = new GfsError(ErrorCode.UNAVAILABLE, `master ${addr} is unreachable: ${err.message}`);
+        this.nextMaster(addr, true);
       }
       if (peer) {
         try {
@@ -120,7 +122,15 @@ export class GfsClient {
         } catch (e) {
           // A call cut off by a dropped connection may be retried; of the answers, only those that can pass.
           err = asGfsError(e);
-          if (!(err.code === ErrorCode.UNAVAILABLE && peer.closed) && !passes(err)) throw err;
+          if (err.code === ErrorCode.NOT_LEADER) {
+            // HA: a standby names the leader when it knows it; try that at once, else the next master.
+            if (err.leader && err.leader !== addr && this.leaderHint !== err.leader) {
+              this.leaderHint = err.leader;
+              continue;
+            }
+            this.nextMaster(addr);
+          } else if (err.code === ErrorCode.UNAVAILABLE && peer.closed) this.nextMaster(addr, true);
+          else if (!passes(err)) throw err;
         }
       }
       if (!retrier.retry(err!.message, delayMs)) throw err!;
@@ -128,6 +138,33 @@ export class GfsClient {
       delayMs = Math.min(delayMs * 2, 1_000);
     }
   }
+
+  /** The master to ask: the leader a standby named, else the next one of the list that has not just failed. */
+  private masterAddr(): string {
+    const now = Date.now();
+    const up = (a: string) => (this.masterDownUntil.get(a) ?? 0) <= now;
+    if (this.leaderHint && up(this.leaderHint)) return this.leaderHint;
+    for (let i = 0; i < this.masters.length; i++) {
+      const a = this.masters[(this.masterIndex + i) % this.masters.length]!;
+      if (up(a)) {
+        this.masterIndex += i;
+        return a;
+      }
+    }
+    return this.masters[this.masterIndex % this.masters.length]!;
+  }
+
+  /** `addr` did not serve: forget it as the leader and move on to the next master of the list. */
+  private nextMaster(addr: string, unreachable = false): void {
+    // A master that cannot be reached is skipped for a while (a standby may still name it as the leader).
+    if (unreachable && this.masters.length > 1) this.masterDownUntil.set(addr, Date.now() + MASTER_DOWN_MS);
+    if (this.leaderHint === addr) this.leaderHint = null;
+    else if (this.masters.length > 1) this.masterIndex++;
+  }
+
+  private masterIndex = 0;
+  private leaderHint: string | null = null;
+  private readonly masterDownUntil = new Map<string, number>();
 
   /**
    * A retry loop's clock and voice. The deadline runs from the first failure,
@@ -355,6 +392,9 @@ let checksumsReady: Promise<void> | null = null;
 
 /** How long a server slow to answer a read is asked last. */
 const SLOW_SERVER_MS = 10_000;
+
+/** With several masters, one that could not be reached is skipped this long. */
+const MASTER_DOWN_MS = 3_000;
 
 /** A retry loop waiting this long says so (once). */
 const WAIT_NOTICE_MS = 1_000;

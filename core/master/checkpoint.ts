@@ -138,6 +138,8 @@ export interface Recovered {
   lastLogSeq: number;
   lastLogBytes: number;
   checkpointSeq: number;
+  /** The last change the checkpoint loaded holds (0: none loaded). */
+  checkpointLastOp: number;
   replayedOps: number;
   /** What `recoverDamage` moved aside, if anything. */
   recovered?: string;
@@ -180,6 +182,7 @@ export function recover(dir: string, params: ClusterParams, opts: RecoverOptions
     }
   }
   state ??= new MasterState(params);
+  const checkpointLastOp = state.lastOp;
   const logs = files.logs.filter((s) => s >= checkpointSeq && s < uptoSeq);
   let replayedOps = 0;
   let lastLogBytes = 0;
@@ -227,7 +230,7 @@ export function recover(dir: string, params: ClusterParams, opts: RecoverOptions
       break;
     }
   }
-  return { state, lastLogSeq, lastLogBytes, checkpointSeq, replayedOps, recovered };
+  return { state, lastLogSeq, lastLogBytes, checkpointSeq, checkpointLastOp, replayedOps, recovered };
 }
 
 /** Moves a damaged log and the logs after it aside; writes the good part back in the damaged one's place. */

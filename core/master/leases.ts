@@ -66,6 +66,11 @@ export class LeaseTable {
     return dropped;
   }
 
+  /** Forgets every lease (a master that has just been elected knows none it granted). */
+  clear(): void {
+    this.leases.clear();
+  }
+
   get size(): number {
     return this.leases.size;
   }

@@ -74,9 +74,11 @@ export class OpLog {
     return p;
   }
 
-  /** Numbers and appends one change; resolves once it is on disk. */
+  /** Numbers (unless numbered) and appends one change; resolves once it is on disk. */
   append(op: Op): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
+    // A change numbered already (HA: by the log in etcd) must be the next one here too.
+    if (op.q !== undefined) assert(op.q === this.nextOp, `change ${op.q} is logged locally after change ${this.nextOp - 1}`);
     op.q = this.nextOp++;
     const rec = encodeRecord(op);
     this.pending.push(rec);

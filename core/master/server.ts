@@ -3,13 +3,14 @@
 // acknowledging it. Decisions live in state.ts, placement.ts, leases.ts and
 // servers.ts; this file does the IO around them.
 import { mkdirSync } from "node:fs";
+import { advertisedHost } from "../advertised-address";
 import { DataDirLock } from "../data-dir-lock";
 import { MetricsRegistry } from "../metrics";
 import { RpcLog } from "../rpc-log";
 import { SAMPLE_MS, StatusHistory } from "./status";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
-import type { ChunkLocation, DirEntry, FsckReport, Handle, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
+import type { ChunkLocation, DirEntry, FsckReport, Handle, LeaseGrant, Leadership, MasterRole, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
 import { DEFAULT_IDLE_MS, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { logger, recentEvents } from "../log";
 import { selfArgv } from "../self";
@@ -17,6 +18,9 @@ import { pruneOld, recover } from "./checkpoint";
 import { LeaseTable, type LeaseRecord } from "./leases";
 import { NamespaceLocks, lockPlan, type LockMode } from "./locks";
 import { OpLog } from "./oplog";
+import { EtcdClient } from "./etcd-client";
+import { HaNode, sharedClusterParams } from "./ha-node";
+import type { ReplicatedLogWriter } from "./replicated-log";
 import { joinPath, normalizePath, splitPath } from "./paths";
 import { choosePlacement } from "./placement";
 import { Repairs, type RepairConfig } from "./repairs";
@@ -54,7 +58,26 @@ export interface MasterConfig {
   gcIntervalMs?: number;
   /** A put's temporary file untouched this long is reclaimed; default 1 hour. */
   uploadTimeoutMs?: number;
+  /** High availability (M16): the operation log in etcd, one leader among several masters. */
+  ha?: HaOptions;
 }
+
+export interface HaOptions {
+  endpoints: string[];
+  /** Keys live under this prefix (several clusters can share one etcd). */
+  prefix: string;
+  /** The election lease's TTL. */
+  ttlMs: number;
+  /** A standby answers reads while it is at most this far behind the log. */
+  maxReadLagMs: number;
+  /** The address others reach this master at (default: the listening address; the port is known after listening). */
+  advertise?: string;
+}
+
+/** Requests that change the namespace or chunks: only the leader serves them. */
+const MUTATIONS = new Set<RequestType>(["mkdir", "create", "mv", "rm", "undelete", "snapshot", "lease", "complete", "appendLease", "setrep", "drain", "rebalance"]);
+/** Requests a standby answers from its copy of the namespace while it is current enough. */
+const READS = new Set<RequestType>(["ls", "stat", "locate", "fsck"]);
 
 export const DEFAULT_REPAIRS: RepairConfig = { maxClones: 16, maxPerServer: 2, cloneBytesPerSec: 64 * 1024 * 1024 };
 
@@ -71,6 +94,13 @@ export class Master {
   readonly log: ConsolaInstance = logger("master");
   state!: MasterState;
   private oplog!: OpLog;
+  /** HA: this master's part in the election and the replicated log (null: a single master). */
+  ha: HaNode | null = null;
+  private writer: ReplicatedLogWriter | null = null;
+  /** The last change the newest local checkpoint holds. */
+  private checkpointedOp = 0;
+  /** No repairs before this (chunk servers register after a start or a change of leader). */
+  private repairsFrom = 0;
   readonly registry = new ServerRegistry();
   readonly leases: LeaseTable;
   private listener: Listener | null = null;
@@ -137,18 +167,30 @@ export class Master {
     mkdirSync(this.cfg.dataDir, { recursive: true });
     this.lock = DataDirLock.take(this.cfg.dataDir, "master");
     this.rpcLog = new RpcLog(this.cfg.dataDir);
-    const params = this.clusterParams();
+    const etcd = this.cfg.ha ? new EtcdClient(this.cfg.ha.endpoints) : null;
+    let params = this.clusterParams();
+    if (this.cfg.ha && etcd) {
+      // Every master of an HA cluster takes the parameters the first one recorded in etcd.
+      const shared = await sharedClusterParams(etcd, this.cfg.ha.prefix, params);
+      if (shared.chunkSizeBytes !== params.chunkSizeBytes || shared.replication !== params.replication) {
+        throw new GfsError(ErrorCode.INVALID_ARGUMENT, `this master's data directory records chunk size ${params.chunkSizeBytes} and replication ${params.replication}, but the cluster in etcd (${this.cfg.ha.prefix}) has ${shared.chunkSizeBytes} and ${shared.replication}: give it the cluster's --chunk-size and --replication and an empty --data`);
+      }
+      params = shared;
+    }
     const t0 = performance.now();
-    const rec = recover(this.cfg.dataDir, params, { recoverDamage: this.cfg.recoverLog });
-    if (rec.recovered) this.log.warn(`--recover: the operation log was damaged; ${rec.recovered}. Changes logged after the damage are lost.`);
-    this.state = rec.state;
-    this.nextHandle = this.state.handleLimit;
-    this.oplog = new OpLog(this.cfg.dataDir);
-    await this.oplog.openSeq(rec.lastLogSeq, rec.lastLogBytes, rec.state.lastOp + 1);
+    await this.recoverLocal(params);
+    const rec = this.lastRecovery!;
     this.log.info(
       `recovered ${this.state.fileCount} files, ${this.state.dirCount} directories, ${this.state.chunks.size} chunks ` +
         `(checkpoint ${rec.checkpointSeq}, ${rec.replayedOps} logged changes) in ${Math.round(performance.now() - t0)} ms`,
     );
+    if (this.cfg.ha && etcd) {
+      // Changes committed since the local log's end come from etcd before anything is served.
+      this.ha = new HaNode({ etcd, prefix: this.cfg.ha.prefix, ttlMs: this.cfg.ha.ttlMs, address: "", log: this.log }, this.haHost());
+      const before = this.state.lastOp;
+      await this.ha.catchUp();
+      this.log.info(`applied changes ${before + 1}..${this.state.lastOp} from the operation log in etcd`);
+    }
     this.listener = listen(this.cfg.listenHost, this.cfg.listenPort, {
       secret: this.cfg.secret,
       logger: this.log,
@@ -164,13 +206,19 @@ export class Master {
     this.describeMetrics();
     if (!this.cfg.secret && !isLoopbackHost(this.cfg.listenHost)) this.log.warn(`no cluster secret configured and listening on ${this.cfg.listenHost}: anyone who can reach this port can read and change the file system (--secret-file)`);
     this.log.info(`listening on ${this.cfg.listenHost}:${this.port} (chunk size ${params.chunkSizeBytes}, replication ${params.replication})`);
+    if (this.ha && this.cfg.ha) {
+      const address = this.cfg.ha.advertise ?? `${advertisedHost(this.cfg.listenHost)}:${this.port}`;
+      (this.ha.cfg as { address: string }).address = address;
+      this.ha.start();
+      this.log.info(`high availability on etcd ${this.cfg.ha.endpoints.join(",")} (prefix ${this.cfg.ha.prefix}, lease ${this.cfg.ha.ttlMs} ms) as ${address}: a standby until elected`);
+    }
     const tick = Math.max(50, Math.min(this.cfg.heartbeatMs, this.cfg.deadAfterMs) / 2);
     this.timers.push(setInterval(() => this.checkLiveness(), tick));
     // After a start, chunk servers need a while to register their replicas: no repairs before that.
-    const repairsFrom = Date.now() + Math.max(this.cfg.deadAfterMs, 3 * this.cfg.heartbeatMs);
+    this.repairsFrom = Date.now() + this.registrationSettleMs;
     this.timers.push(setInterval(() => {
       const now = Date.now();
-      if (now >= repairsFrom) this.repairs.tick(now);
+      if (now >= this.repairsFrom && this.leads) this.repairs.tick(now);
     }, Math.max(100, Math.min(this.cfg.heartbeatMs, 1_000))));
     this.timers.push(setInterval(() => this.registry.decayCreations(0.5), 10_000));
     const sample = () => {
@@ -182,7 +230,7 @@ export class Master {
     this.startedAtMs = Date.now();
     let sweeping = false;
     this.timers.push(setInterval(() => {
-      if (sweeping) return;
+      if (sweeping || !this.leads) return;
       sweeping = true;
       this.sweep().catch((err) => this.log.warn(`garbage collection: ${(err as Error).message}`)).finally(() => (sweeping = false));
     }, Math.max(50, this.cfg.gcIntervalMs ?? 60_000)));
@@ -221,6 +269,7 @@ export class Master {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.listener?.stop();
+    await this.ha?.stop();
     await this.oplog?.close();
     await this.rpcLog?.close();
     this.lock?.release();
@@ -240,8 +289,18 @@ export class Master {
 
   /** Applies an op, waits until it is on disk, then acts on its consequences. */
   private async commit(op: Op): Promise<void> {
+    if (this.ha) {
+      const writer = this.ha.writerOrRefuse();
+      const freed = this.state.apply(op);
+      const done = writer.append(op);
+      this.state.lastOp = op.q!;
+      await done;
+      this.dropFreed(freed);
+      return;
+    }
     const freed = this.state.apply(op);
     await this.oplog.append(op);
+    this.state.lastOp = Math.max(this.state.lastOp, op.q!);
     for (const h of freed) {
       this.leases.revoke(h);
       this.registry.dropChunk(h);
@@ -249,11 +308,104 @@ export class Master {
     this.maybeCheckpoint();
   }
 
+  private dropFreed(freed: Iterable<Handle>): void {
+    for (const h of freed) {
+      this.leases.revoke(h);
+      this.registry.dropChunk(h);
+    }
+    this.maybeCheckpoint();
+  }
+
+  /** Whether this master acts as the leader: always without HA. */
+  get leads(): boolean {
+    return !this.ha || this.ha.leading();
+  }
+
+  private get registrationSettleMs(): number {
+    return Math.max(this.cfg.deadAfterMs, 3 * this.cfg.heartbeatMs);
+  }
+
+  private lastRecovery: ReturnType<typeof recover> | null = null;
+
+  /** Loads the newest local checkpoint and the local log after it (in HA mode, only committed changes are logged locally). */
+  private async recoverLocal(params: ClusterParams): Promise<void> {
+    const rec = recover(this.cfg.dataDir, params, { recoverDamage: this.cfg.recoverLog });
+    if (rec.recovered) this.log.warn(`--recover: the operation log was damaged; ${rec.recovered}. Changes logged after the damage are lost.`);
+    this.lastRecovery = rec;
+    this.state = rec.state;
+    this.checkpointedOp = rec.checkpointLastOp;
+    this.nextHandle = this.state.handleLimit;
+    await this.oplog?.close();
+    this.oplog = new OpLog(this.cfg.dataDir);
+    await this.oplog.openSeq(rec.lastLogSeq, rec.lastLogBytes, rec.state.lastOp + 1);
+  }
+
+  /** What the HA node needs from this master. */
+  private haHost() {
+    return {
+      lastOp: () => this.state.lastOp,
+      checkpointedOp: () => this.checkpointedOp,
+      apply: (ops: Op[]) => {
+        for (const op of ops) {
+          const freed = this.state.apply(op);
+          this.state.lastOp = op.q!;
+          for (const h of freed) {
+            this.leases.revoke(h);
+            this.registry.dropChunk(h);
+          }
+          this.logLocally(op);
+        }
+        this.maybeCheckpoint();
+      },
+      lead: (writer: ReplicatedLogWriter) => {
+        this.writer = writer;
+        writer.onCommit = (ops) => {
+          for (const op of ops) this.logLocally(op);
+        };
+        // Handles below the limit may have been used by the previous leader.
+        this.nextHandle = this.state.handleLimit;
+        this.leases.clear();
+        this.raised.clear();
+        this.repairsFrom = Date.now() + this.registrationSettleMs;
+        this.repairs.changed();
+      },
+      deposed: async (why: string) => {
+        this.writer = null;
+        this.leases.clear();
+        // Changes applied here may not have committed: rebuild from the local log (committed changes only) and etcd.
+        await this.recoverLocal(this.state.params);
+        this.log.info(`rebuilt the namespace from the local log (change ${this.state.lastOp}) after losing leadership (${why}); following the leader`);
+      },
+    };
+  }
+
+  /** Appends a committed change to this master's local log, whose checkpoints let etcd's log be pruned. */
+  private logLocally(op: Op): void {
+    this.oplog.append(op).catch((err) => {
+      if (!this.localLogFailed) this.log.error(`local copy of the operation log: ${(err as Error).message} (etcd holds the log; checkpoints stop)`);
+      this.localLogFailed = true;
+    });
+  }
+
+  private localLogFailed = false;
+
+  /** This master's role, as `gfs cluster` and the status page show it. */
+  role(address: string): MasterRole {
+    if (!this.ha) return { address, role: "single", epoch: 0, lagMs: 0, appliedOp: this.state.lastOp };
+    return { address: this.ha.cfg.address || address, role: this.ha.leading() ? "leader" : "standby", epoch: this.ha.epoch, lagMs: this.ha.lagMs(), ...(this.ha.leader ? { leader: this.ha.leader } : {}), appliedOp: this.state.lastOp };
+  }
+
+  /** What replies to chunk servers say of this master (absent for a single master). */
+  private leadership(): Leadership {
+    return this.ha ? { leading: this.ha.leading(), epoch: this.ha.epoch } : {};
+  }
+
   private maybeCheckpoint(): void {
-    if (this.checkpointing || this.oplog.bytes < this.cfg.checkpointBytes) return;
+    if (this.checkpointing || this.oplog.bytes < this.cfg.checkpointBytes || this.localLogFailed) return;
     this.checkpointing = true;
     void (async () => {
       try {
+        const lastOpBefore = this.oplog.nextOp - 1;
         const seq = await this.oplog.rotate();
         const t0 = performance.now();
         const proc = Bun.spawn([...selfArgv(), "write-checkpoint", "--data", this.cfg.dataDir, "--seq", String(seq)], {
@@ -265,6 +417,7 @@ export class Master {
         const code = await proc.exited;
         if (code !== 0) throw new Error(`checkpoint writer exited with ${code}`);
         pruneOld(this.cfg.dataDir, seq);
+        this.checkpointedOp = Math.max(this.checkpointedOp, lastOpBefore);
         this.log.info(`checkpoint ${seq} written in ${Math.round(performance.now() - t0)} ms`);
       } catch (err) {
         this.log.error(`checkpoint failed: ${(err as Error).message}`);
@@ -307,6 +460,13 @@ export class Master {
   // ---- requests ----
 
   private onRequest(type: RequestType, body: any, peer: Peer): unknown {
+    if (this.ha) {
+      if (MUTATIONS.has(type) && !this.ha.leading()) throw this.ha.notLeader();
+      if (READS.has(type) && !this.ha.readable(this.cfg.ha!.maxReadLagMs)) {
+        const e = this.ha.notLeader();
+        throw new GfsError(ErrorCode.NOT_LEADER, `${e.message}, and this one is ${Math.round(this.ha.lagMs())} ms behind the log (more than --max-read-lag)`, e.leader);
+      }
+    }
     switch (type) {
       case "mkdir":
         return this.withPaths([body.path], "write", () => this.mkdir(body));
@@ -667,7 +827,7 @@ export class Master {
     const { problems: _, ...health } = this.health();
     return {
       timeMs: now,
-      master: { address: listenAddr, role: "single", epoch: 0, lagMs: 0, uptimeMs: now - this.startedAtMs },
+      master: { ...this.role(listenAddr), uptimeMs: now - this.startedAtMs },
       chunkSize: this.state.params.chunkSizeBytes,
       replication: this.state.params.replication,
       health,
@@ -679,7 +839,7 @@ export class Master {
   }
 
   private cluster(): RepBody<"cluster"> {
-    return { chunkSize: this.state.params.chunkSizeBytes, replication: this.state.params.replication, servers: this.registry.status(Date.now()) };
+    return { chunkSize: this.state.params.chunkSizeBytes, replication: this.state.params.replication, servers: this.registry.status(Date.now()), master: this.role(`${advertisedHost(this.cfg.listenHost)}:${this.port}`) };
   }
 
   // ---- leases and chunk creation (M9, M8) ----
@@ -998,6 +1158,14 @@ export class Master {
         continue;
       }
       const verdict = judgeReplica(meta.version, r.version, this.raised.has(r.handle));
+      if (!this.leads) {
+        // A standby only learns where current replicas are; what to delete or adopt is the leader's call.
+        if (verdict === "current") {
+          this.state.chunks.raiseSize(r.handle, r.size);
+          this.registry.addLocation(r.handle, s.id);
+        }
+        continue;
+      }
       if (verdict === "stale") {
         stale++;
         if (this.staleReplica(r, s) === "discard") discard.push(r.handle);
@@ -1014,7 +1182,7 @@ export class Master {
     }
     this.repairs.changed();
     this.log.info(`chunk server ${b.addr} (${b.id}, rack ${s.rack}) registered with ${b.chunks.length} chunks${stale ? `, ${stale} stale` : ""}${unknown ? `, ${unknown} unknown` : ""}${unexplained ? `, ${unexplained} with an unexplained version` : ""}`);
-    return { chunkSize: this.state.params.chunkSizeBytes, heartbeatMs: this.cfg.heartbeatMs, discard, ...(this.cfg.secret ? {} : { tokenKey: this.tokenKey }) };
+    return { chunkSize: this.state.params.chunkSizeBytes, heartbeatMs: this.cfg.heartbeatMs, discard: this.leads ? discard : [], ...(this.cfg.secret ? {} : { tokenKey: this.tokenKey }), ...this.leadership() };
   }
 
   private heartbeat(b: ReqBody<"heartbeat">, peer: Peer): RepBody<"heartbeat"> {
@@ -1034,6 +1202,7 @@ export class Master {
     for (const r of b.sizes ?? []) {
       if (this.state.chunks.versionOf(r.handle) === r.version) this.state.chunks.raiseSize(r.handle, r.size);
     }
+    if (!this.leads) return { discard: [], extended: [], leaseMs: this.cfg.leaseMs, ...this.leadership() };
     const extended = (b.extend ?? []).filter((h) => this.leases.extend(h, s.id, now));
     const listed = new Map((b.listed ?? []).map((r) => [r.handle, r]));
     for (const h of unwantedReplicas(b.listed ?? [], (x) => this.state.chunks.versionOf(x), this.creating, (x) => this.raised.has(x))) {
@@ -1044,12 +1213,13 @@ export class Master {
     }
     const discard = [...s.discard];
     s.discard.clear();
-    return { discard, extended, leaseMs: this.cfg.leaseMs };
+    return { discard, extended, leaseMs: this.cfg.leaseMs, ...this.leadership() };
   }
 
   private corrupt(b: ReqBody<"corrupt">, peer: Peer): {} {
     const s = peer.tag as ServerRecord | null;
     if (!s) throw new GfsError(ErrorCode.PROTOCOL, "report before registration");
+    if (!this.leads) return {};
     this.replicaDamaged(b.handle, s, b.reason, b.writeOnly === true);
     return {};
   }

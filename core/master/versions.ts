@@ -40,6 +40,10 @@ export class RaisedVersions {
     return i < this.bits.length && (this.bits[i]! & (1 << (handle & 7))) !== 0;
   }
 
+  clear(): void {
+    this.bits = new Uint8Array(1024);
+  }
+
   add(handle: number): void {
     const i = handle >>> 3;
     if (i >= this.bits.length) {
