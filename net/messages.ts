@@ -212,6 +212,13 @@ export interface Requests {
   /** The master's recent events (its log lines at info and above) after `afterSeq`, oldest first. */
   events: [{ afterSeq: number }, { events: EventLine[] }];
 
+  // master -> master (HA)
+  /**
+   * A slice of this master's newest checkpoint, for a master that lacks log batches etcd no longer keeps.
+   * `seq` names the checkpoint being fetched (absent: the newest); `lastOp` is the last change it holds.
+   */
+  checkpoint: [{ seq?: number; offset: number }, { seq: number; size: number; lastOp: number; data: Uint8Array }];
+
   // chunk server -> master
   /** `tokenKey`: the key lease tokens are signed with, sent only when the cluster has no secret to derive it from. */
   register: [{ id: string; addr: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport[] }, { chunkSize: number; heartbeatMs: number; discard: Handle[]; tokenKey?: Uint8Array } & Leadership];
@@ -274,7 +281,7 @@ export interface RequestEnvelope { i: number; t: string; b: unknown }
 export interface ReplyEnvelope { i: number; r?: unknown; e?: { code: ErrorCode; message: string; leader?: string } }
 
 export const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>([
-  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "drain", "rebalance", "snapshot", "events",
+  "hello", "auth", "mkdir", "create", "ls", "stat", "mv", "rm", "undelete", "locate", "lease", "complete", "appendLease", "cluster", "fsck", "setrep", "drain", "rebalance", "snapshot", "events", "checkpoint",
   "register", "heartbeat", "corrupt", "createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk", "push", "read", "write", "append", "applyWrite",
 ]);
 export const NOTIFY_TYPES: ReadonlySet<string> = new Set<NotifyType>(["pushData", "pushAhead", "progress"]);

@@ -49,6 +49,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   rebalance: { thresholdPct: count, dryRun: opt(bool), status: opt(bool) },
   snapshot: { src: str, dst: str },
   events: { afterSeq: count },
+  checkpoint: { seq: opt(count), offset: count },
   register: { id: str, addr: str, rack: str, capacityBytes: count, usedBytes: count, chunks: listOf(chunkReport) },
   heartbeat: { usedBytes: count, capacityBytes: count, chunks: count, extend: listOf(count), sizes: listOf(chunkReport), listed: opt(listOf(chunkReport)), io: opt(object({ read: count, written: count })) },
   corrupt: { handle: count, reason: str, writeOnly: opt(bool) },

@@ -1,4 +1,5 @@
-// gfs cluster: the masters and chunk servers, as the master sees them.
+// gfs cluster: the masters (each asked directly: role, epoch, log lag) and the
+// chunk servers, as the master sees them.
 import { defineCommand } from "citty";
 import type { ServerStatus } from "../../net/messages";
 import { clientArgs } from "../options";
@@ -35,8 +36,7 @@ export default defineCommand({
   },
   async run({ args }) {
     await withClient(args, async (c) => {
-      const info = await c.cluster();
-      const masters = [{ address: c.masters[0]!, role: "single", epoch: 0, lagMs: 0 }];
+      const [info, masters] = await Promise.all([c.cluster(), c.masterRoles()]);
       const servers = info.servers.map(chunkServerView);
       if (args.json) {
         process.stdout.write(JSON.stringify({ chunkSize: info.chunkSize, replication: info.replication, masters, chunkservers: servers }) + "\n");
@@ -44,7 +44,18 @@ export default defineCommand({
       }
       const count = (state: string) => servers.filter((s) => s.state === state).length;
       const states = [`${count("up")} up`, ...(count("draining") ? [`${count("draining")} draining`] : []), ...(count("lost") ? [`${count("lost")} lost`] : [])];
-      const lines = [`master ${masters[0]!.address} (single); chunk size ${formatBytes(info.chunkSize)}, replication ${info.replication}; ${servers.length} chunk servers: ${states.join(", ")}`];
+      const lines =
+        masters.length === 1 && masters[0]!.role === "single"
+          ? [`master ${masters[0]!.address} (single); chunk size ${formatBytes(info.chunkSize)}, replication ${info.replication}; ${servers.length} chunk servers: ${states.join(", ")}`]
+          : [
+              `${masters.length} masters; chunk size ${formatBytes(info.chunkSize)}, replication ${info.replication}; ${servers.length} chunk servers: ${states.join(", ")}`,
+              ...masters.map((m) =>
+                "error" in m
+                  ? `  UNREACHABLE ${m.address.padEnd(22)} ${m.error}`
+                  : `  ${m.role.padEnd(11)} ${m.address.padEnd(22)} epoch ${m.epoch}${m.role === "standby" ? `, ${m.lagMs} ms behind the log${m.leader ? `, following ${m.leader}` : ""}` : ""}${m.appliedOp !== undefined ? `, change ${m.appliedOp}` : ""}`,
+              ),
+              "chunk servers:",
+            ];
       for (const s of servers) {
         const use = s.diskTotal > 0 ? `${formatBytes(s.diskUsed)} of ${formatBytes(s.diskTotal)} (${Math.round((100 * s.diskUsed) / s.diskTotal)}%)` : "disk not reported";
         const state = s.state === "lost" ? `LOST since ${formatTime(Date.parse(s.lostSince!))}` : s.state === "draining" ? "DRAINING" : s.state;

@@ -4,7 +4,7 @@
 import { networkInterfaces } from "node:os";
 import { masterFromEnvironment, secretFromEnvironment } from "./environment";
 import { ErrorCode, GfsError } from "../../net/errors";
-import type { ChunkLocation, LeaseGrant, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
+import type { ChunkLocation, LeaseGrant, MasterRole, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
 import type { Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
 import { hostOf, orderNearest } from "../master/placement";
@@ -238,6 +238,21 @@ export class GfsClient {
     return this.master("cluster", {});
   }
 
+  /** What each master of the list says of itself (role, epoch, lag), asked directly; unreachable ones say so. */
+  async masterRoles(): Promise<(MasterRole | { address: string; role: "unreachable"; error: string })[]> {
+    return Promise.all(
+      this.masters.map(async (address) => {
+        try {
+          const peer = await this.pool.get(address);
+          const rep = await peer.call("cluster", {}, MASTER_ROLE_MS);
+          return rep.master ? { ...rep.master, address } : { address, role: "single" as const, epoch: 0, lagMs: 0 };
+        } catch (err) {
+          return { address, role: "unreachable" as const, error: (err as Error).message };
+        }
+      }),
+    );
+  }
+
   /** Rebalancing: start (or only plan, or only report) moving replicas until disk use is within `thresholdPct` points of the average. */
   rebalance(thresholdPct: number, opts: { dryRun?: boolean; status?: boolean } = {}): Promise<RepBody<"rebalance">> {
     return this.master("rebalance", { thresholdPct, ...opts });
@@ -392,6 +407,9 @@ let checksumsReady: Promise<void> | null = null;
 
 /** How long a server slow to answer a read is asked last. */
 const SLOW_SERVER_MS = 10_000;
+
+/** How long `masterRoles` waits for each master. */
+const MASTER_ROLE_MS = 3_000;
 
 /** With several masters, one that could not be reached is skipped this long. */
 const MASTER_DOWN_MS = 3_000;

@@ -37,13 +37,22 @@ export interface HaHost {
   deposed(why: string): Promise<void>;
   /** The last change this master's newest checkpoint holds. */
   checkpointedOp(): number;
+  /** Installs the newest checkpoint of master `peer` and rebuilds from it (this master lacks pruned batches). */
+  fetchCheckpoint(peer: string): Promise<void>;
+}
+
+/** etcd no longer holds changes this master needs: it fetches a peer master's checkpoint. */
+export class LogGap extends GfsError {
+  constructor(readonly applied: number, readonly oldest: number) {
+    super(ErrorCode.NOT_FOUND, `this master has applied changes up to ${applied}, but etcd holds the log from change ${oldest} on (the rest was checkpointed by every master while this one was away)`);
+  }
 }
 
 const PAGE_BATCHES = 256;
 /** How often a standby probes etcd: the leader key (to campaign when it is gone) and the newest batch (its lag). */
 const PROBE_MS = 250;
 /** How often the leader deletes batches every master has checkpointed. */
-const PRUNE_MS = 10_000;
+const PRUNE_MS = 5_000;
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -94,21 +103,45 @@ export class HaNode {
   private async checkNoGap(): Promise<void> {
     const first = await this.cfg.etcd.range(logPrefix(this.cfg.prefix), prefixEnd(logPrefix(this.cfg.prefix)), { limit: 1, keysOnly: true });
     const oldest = first.kvs[0] ? batchFirst(this.cfg.prefix, first.kvs[0].key) : 0;
-    if (oldest > this.host.lastOp() + 1) {
-      throw new GfsError(
-        ErrorCode.INTERNAL,
-        `this master has applied changes up to ${this.host.lastOp()}, but etcd keeps the log only from change ${oldest} on (the rest was checkpointed by every master while this one was away): start it with an empty --data and a copy of a peer master's newest checkpoint`,
-      );
-    }
+    if (oldest > this.host.lastOp() + 1) throw new LogGap(this.host.lastOp(), oldest);
   }
 
   private applyBatch(key: string, value: Uint8Array): void {
     const first = batchFirst(this.cfg.prefix, key);
     const last = this.host.lastOp();
     if (first <= last) return; // already applied (this master wrote it, or read it twice)
-    if (first !== last + 1) throw new GfsError(ErrorCode.INTERNAL, `the log in etcd jumps from change ${last} to ${first}`);
+    if (first !== last + 1) throw new LogGap(last, first);
     this.host.apply(decodeBatch(first, value));
     this.lag.applied(this.host.lastOp());
+  }
+
+  /** Catches up, fetching a peer master's checkpoint first when etcd no longer holds what this master needs. */
+  async catchUpOrFetch(): Promise<void> {
+    try {
+      await this.catchUp();
+    } catch (err) {
+      if (!(err instanceof LogGap)) throw err;
+      const peer = await this.peerWithCheckpoint(err.oldest - 1);
+      this.cfg.log.warn(`${err.message}: fetching the newest checkpoint of ${peer}`);
+      await this.host.fetchCheckpoint(peer);
+      await this.catchUp();
+    }
+  }
+
+  /** The other master whose checkpoint reaches furthest, if it reaches `atLeast`. */
+  private async peerWithCheckpoint(atLeast: number): Promise<string> {
+    const members = await this.cfg.etcd.range(`${this.cfg.prefix}/masters/`, prefixEnd(`${this.cfg.prefix}/masters/`));
+    let best: { addr: string; op: number } | null = null;
+    for (const kv of members.kvs) {
+      const addr = kv.key.slice(`${this.cfg.prefix}/masters/`.length);
+      if (addr === this.cfg.address) continue;
+      try {
+        const op = Number(JSON.parse(dec(kv.value)).checkpointedOp) || 0;
+        if (!best || op > best.op) best = { addr, op };
+      } catch {}
+    }
+    if (!best || best.op < atLeast) throw new GfsError(ErrorCode.UNAVAILABLE, `no running master has a checkpoint through change ${atLeast} to fetch${best ? ` (the best, ${best.addr}, has ${best.op})` : ""}`);
+    return best.addr;
   }
 
   /** Starts following, campaigning and (when leading) keeping the lease alive. */
@@ -155,6 +188,7 @@ export class HaNode {
       }
       try {
         const t0 = Date.now();
+        await this.catchUpOrFetch();
         const revision = await this.catchUp();
         this.lag.currentAsOf(t0);
         if (this.isLeader() || this.stopped) continue;
@@ -238,6 +272,13 @@ export class HaNode {
     );
     if (!r.succeeded) {
       const kv = r.ranges[0]![0];
+      if (kv && dec(kv.value) === this.cfg.address) {
+        // The key names this master, which no longer leads (it stepped down while etcd was away, and etcd kept the
+        // lease alive across its restart): give it up so that an election can happen.
+        await this.cfg.etcd.txn([{ key: this.leaderKey, createRevision: kv.createRevision }], [{ deleteRange: { key: this.leaderKey, rangeEnd: this.leaderKey + "\0" } }]);
+        this.cfg.log.info(`gave up the leader key of epoch ${kv.createRevision}, which named this master after it stepped down`);
+        return;
+      }
       if (kv) {
         const leader = dec(kv.value);
         if (leader !== this.leader || kv.createRevision !== this.epoch) this.cfg.log.info(`the leader is ${leader} (epoch ${kv.createRevision})`);

@@ -11,7 +11,7 @@ import { SAMPLE_MS, StatusHistory } from "./status";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
 import type { ChunkLocation, DirEntry, FsckReport, Handle, LeaseGrant, Leadership, MasterRole, ReplicaRef, ReqBody, RepBody, RequestType, StatReply } from "../../net/messages";
-import { DEFAULT_IDLE_MS, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
+import { DEFAULT_IDLE_MS, connect, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { logger, recentEvents } from "../log";
 import { selfArgv } from "../self";
 import { pruneOld, recover } from "./checkpoint";
@@ -19,6 +19,7 @@ import { LeaseTable, type LeaseRecord } from "./leases";
 import { NamespaceLocks, lockPlan, type LockMode } from "./locks";
 import { OpLog } from "./oplog";
 import { EtcdClient } from "./etcd-client";
+import { checkpointSlice, fetchCheckpoint } from "./checkpoint-transfer";
 import { HaNode, sharedClusterParams } from "./ha-node";
 import type { ReplicatedLogWriter } from "./replicated-log";
 import { joinPath, normalizePath, splitPath } from "./paths";
@@ -188,7 +189,9 @@ export class Master {
       // Changes committed since the local log's end come from etcd before anything is served.
       this.ha = new HaNode({ etcd, prefix: this.cfg.ha.prefix, ttlMs: this.cfg.ha.ttlMs, address: "", log: this.log }, this.haHost());
       const before = this.state.lastOp;
-      await this.ha.catchUp();
+      // The address is known once listening; a peer's checkpoint, if one is needed, is found through etcd.
+      (this.ha.cfg as { address: string }).address = this.cfg.ha.advertise ?? `${advertisedHost(this.cfg.listenHost)}:${this.cfg.listenPort}`;
+      await this.ha.catchUpOrFetch();
       this.log.info(`applied changes ${before + 1}..${this.state.lastOp} from the operation log in etcd`);
     }
     this.listener = listen(this.cfg.listenHost, this.cfg.listenPort, {
@@ -369,6 +372,16 @@ export class Master {
         this.repairsFrom = Date.now() + this.registrationSettleMs;
         this.repairs.changed();
       },
+      fetchCheckpoint: async (peerAddr: string) => {
+        const peer = await connect(peerAddr, "master", `master-${process.pid}`, { secret: this.cfg.secret, logger: this.log });
+        try {
+          const lastOp = await fetchCheckpoint(peer, this.cfg.dataDir, this.state.params);
+          this.log.info(`installed the checkpoint of ${peerAddr} (through change ${lastOp})`);
+        } finally {
+          peer.close("checkpoint fetched");
+        }
+        await this.recoverLocal(this.state.params);
+      },
       deposed: async (why: string) => {
         this.writer = null;
         this.leases.clear();
@@ -392,7 +405,7 @@ export class Master {
   /** This master's role, as `gfs cluster` and the status page show it. */
   role(address: string): MasterRole {
     if (!this.ha) return { address, role: "single", epoch: 0, lagMs: 0, appliedOp: this.state.lastOp };
-    return { address: this.ha.cfg.address || address, role: this.ha.leading() ? "leader" : "standby", epoch: this.ha.epoch, lagMs: this.ha.lagMs(), ...(this.ha.leader ? { leader: this.ha.leader } : {}), appliedOp: this.state.lastOp };
+    return { address: this.ha.cfg.address || address, role: this.ha.leading() ? "leader" : "standby", epoch: this.ha.epoch, lagMs: Math.round(this.ha.lagMs()), ...(this.ha.leader ? { leader: this.ha.leader } : {}), appliedOp: this.state.lastOp };
   }
 
   /** What replies to chunk servers say of this master (absent for a single master). */
@@ -498,6 +511,8 @@ export class Master {
         return this.cluster();
       case "events":
         return { events: recentEvents(body.afterSeq) };
+      case "checkpoint":
+        return checkpointSlice(this.cfg.dataDir, body);
       case "fsck":
         return this.fsck(body);
       case "setrep":
@@ -1202,7 +1217,17 @@ export class Master {
     for (const r of b.sizes ?? []) {
       if (this.state.chunks.versionOf(r.handle) === r.version) this.state.chunks.raiseSize(r.handle, r.size);
     }
-    if (!this.leads) return { discard: [], extended: [], leaseMs: this.cfg.leaseMs, ...this.leadership() };
+    if (!this.leads) {
+      // A standby learns where replicas are from the listings (each heartbeat lists a slice, going round them all), to serve reads.
+      for (const r of b.listed ?? []) {
+        const version = this.state.chunks.versionOf(r.handle);
+        if (version && judgeReplica(version, r.version, false) === "current") {
+          this.state.chunks.raiseSize(r.handle, r.size);
+          this.registry.addLocation(r.handle, s.id);
+        } else this.registry.removeLocation(r.handle, s.id);
+      }
+      return { discard: [], extended: [], leaseMs: this.cfg.leaseMs, ...this.leadership() };
+    }
     const extended = (b.extend ?? []).filter((h) => this.leases.extend(h, s.id, now));
     const listed = new Map((b.listed ?? []).map((r) => [r.handle, r]));
     for (const h of unwantedReplicas(b.listed ?? [], (x) => this.state.chunks.versionOf(x), this.creating, (x) => this.raised.has(x))) {

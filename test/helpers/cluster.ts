@@ -23,6 +23,12 @@ export interface Daemon {
 
 const live = new Set<Subprocess>();
 
+/** Tracks a process started outside these helpers (etcd), so `stopAll()` kills it too. */
+export function track(proc: Subprocess): void {
+  live.add(proc);
+  proc.exited.then(() => live.delete(proc));
+}
+
 export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000, everyMs = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
