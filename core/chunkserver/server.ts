@@ -156,7 +156,7 @@ export class ChunkServer {
     this.addr = this.cfg.advertise ?? `${host}:${this.listener.port}`;
     this.log.info(`listening on ${this.cfg.listenHost}:${this.listener.port} (advertised as ${this.addr}), id ${this.id}, rack ${this.cfg.rack}`);
     if (!this.cfg.secret && !isLoopbackHost(this.cfg.listenHost)) this.log.warn(`no cluster secret configured and listening on ${this.cfg.listenHost}: anyone who can reach this port can read chunks (--secret-file)`);
-    for (const addr of this.cfg.master.split(",").map((a) => a.trim()).filter(Boolean)) void this.masterLoop(addr);
+    for (const addr of new Set(this.cfg.master.split(",").map((a) => a.trim()).filter(Boolean))) void this.masterLoop(addr);
     if (this.cfg.scrubIntervalMs > 0) this.scheduleScrub();
   }
 
@@ -209,9 +209,10 @@ export class ChunkServer {
     return this.leaderLink()?.peer ?? null;
   }
 
-  /** The key lease tokens are checked with: from the secret, else the one the leading master sent. */
-  private get tokenKey(): Uint8Array | null {
-    return this.secretTokenKey ?? this.leaderLink()?.tokenKey ?? null;
+  /** The keys lease tokens are checked with: from the secret, else those the masters sent. */
+  private tokenKeys(): Uint8Array[] {
+    if (this.secretTokenKey) return [this.secretTokenKey];
+    return [...this.links.values()].flatMap((l) => (l.tokenKey ? [l.tokenKey] : []));
   }
 
   /** What a master's reply says of its leadership; true when it leads (and may be obeyed). */
@@ -825,7 +826,9 @@ export class ChunkServer {
     if (!p || !(p.token instanceof Uint8Array) || typeof p.primary !== "string" || !Array.isArray(p.secondaries) || !p.secondaries.includes(this.id)) return false;
     const known = this.tokensSeen.get(b.handle);
     if (known && known.version === b.version && Buffer.compare(known.token, p.token) === 0) return true;
-    if (!this.tokenKey || !leaseTokenValid(this.tokenKey, { handle: b.handle, version: b.version, primary: p.primary, secondaries: p.secondaries }, p.token)) return false;
+    const lease = { handle: b.handle, version: b.version, primary: p.primary, secondaries: p.secondaries };
+    // Signed with the secret's key, or (no secret) with the key of one of the masters: a lease granted just before a change of leader stays good.
+    if (!this.tokenKeys().some((k) => leaseTokenValid(k, lease, p.token!))) return false;
     this.tokensSeen.set(b.handle, { version: b.version, token: p.token });
     return true;
   }

@@ -25,6 +25,8 @@ export interface ChaosOptions {
   durationMs: number;
   /** One line per event (faults, failures); silent when absent. */
   log?: (line: string) => void;
+  /** High availability: three masters on a real etcd; the master nemeses hit the leader (failover). */
+  ha?: boolean;
 }
 
 export interface ChaosReport {
@@ -84,6 +86,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     chunkserverArgs: () => ["--buffer", "64MiB"],
     tmpfsMiB: (i) => (root && i === TMPFS_SERVER ? TMPFS_MIB : undefined),
     env: { GFS_LOG_LEVEL: "3" },
+    ...(opts.ha ? { haMasters: 3 } : {}),
   });
   await cluster.start();
   const t0 = Date.now();
@@ -247,10 +250,24 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     down.delete(i);
   };
 
+  /** The master the master nemeses hit: the one master, or (HA) the leader when one is known. */
+  let masterIndex = 0;
   const restartMaster = async () => {
-    cluster.master = await cluster.restartMaster();
+    const d = await cluster.restartMaster(masterIndex);
+    if (!opts.ha) cluster.master = d;
     masterDown = false;
     masterRestartedAt = Date.now();
+  };
+  const pickMaster = async (r: Prng): Promise<number> => {
+    if (!opts.ha) return 0;
+    const fallback = r.int(0, cluster.masters.length - 1);
+    for (let i = 0; i < cluster.masters.length; i++) {
+      const p = Bun.spawnSync([GFS, "cluster", "--json", "--deadline", "2s"], { env: { ...process.env, GFS_MASTER: cluster.masters[i]!.addr, GFS_LOG_LEVEL: "1" }, timeout: 10_000 });
+      try {
+        if (JSON.parse(p.stdout.toString()).masters?.[0]?.role === "leader") return i;
+      } catch {}
+    }
+    return fallback;
   };
 
   /** Flips a byte of, or truncates, one replica of a put file's chunk that still has all its replicas. */
@@ -284,7 +301,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
   /** A torn record at the end of the master's log: a header promising more bytes than follow. */
   const tearLogTail = () => {
-    const dir = cluster.master.dataDir;
+    const dir = (opts.ha ? cluster.masters[masterIndex]! : cluster.master).dataDir;
     const logs = readdirSync(dir).filter((n) => /^log\.\d{10}$/.test(n)).sort();
     const last = logs[logs.length - 1];
     if (!last) return;
@@ -332,7 +349,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     while (Date.now() < stopAt - 3_000) {
       await Bun.sleep(r.int(1_500, 4_000));
       if (Date.now() >= stopAt - 3_000) break;
-      const kind = r.pick(["kill-cs", "kill-cs", "pause-cs", "kill-master", "proxy-delay", "proxy-stall", "proxy-cut", "proxy-flip", "disk-flip", "disk-truncate", "disk-full"] as const);
+      const kinds = ["kill-cs", "kill-cs", "pause-cs", "kill-master", "proxy-delay", "proxy-stall", "proxy-cut", "proxy-flip", "disk-flip", "disk-truncate", "disk-full"] as const;
+      // HA: the leader is also killed twice as often, and paused past its election lease.
+      const kind = opts.ha ? r.pick([...kinds, "kill-master", "pause-master"] as const) : r.pick(kinds);
       const i = r.pick(csIndexes());
       const proxy = cluster.proxies[i]!;
       switch (kind) {
@@ -362,12 +381,26 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         case "kill-master": {
           if (masterDown) break;
           masterDown = true;
-          expected.add(cluster.master.proc.pid);
-          cluster.master.proc.kill("SIGKILL");
-          await cluster.master.proc.exited;
-          fault(kind, "master");
+          masterIndex = await pickMaster(r);
+          const m = opts.ha ? cluster.masters[masterIndex]! : cluster.master;
+          expected.add(m.proc.pid);
+          m.proc.kill("SIGKILL");
+          await m.proc.exited;
+          fault(kind, m.name);
           if (r.chance(0.4)) tearLogTail();
           void Bun.sleep(r.int(500, 3_000)).then(restartMaster).catch((e) => violation(`the master did not restart: ${(e as Error).message}`));
+          break;
+        }
+        case "pause-master": {
+          if (masterDown) break;
+          masterDown = true;
+          const m = cluster.masters[await pickMaster(r)]!;
+          m.proc.kill("SIGSTOP");
+          fault(kind, m.name);
+          void Bun.sleep(r.int(1_000, 6_000)).then(() => {
+            m.proc.kill("SIGCONT");
+            masterDown = false;
+          });
           break;
         }
         case "proxy-delay":
@@ -398,7 +431,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const watchLoop = async () => {
     while (Date.now() < stopAt) {
       await Bun.sleep(500);
-      for (const d of [cluster.master, ...cluster.chunkservers]) {
+      for (const d of [...(opts.ha ? cluster.masters : [cluster.master]), ...cluster.chunkservers]) {
         if (d.proc.exitCode !== null && !expected.has(d.proc.pid)) {
           expected.add(d.proc.pid);
           violation(`${d.name} (pid ${d.proc.pid}) exited by itself with ${d.proc.exitCode}: ${d.log.slice(-3).join(" | ")}`);

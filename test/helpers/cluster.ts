@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 export { randomBytes } from "./bytes";
 import { FaultyProxy } from "../chaos/proxy";
+import { EtcdServer } from "./etcd";
 
 export const GFS = resolve(import.meta.dir, "../../dist/gfs");
 if (!existsSync(GFS)) throw new Error(`${GFS} is missing: run 'npm run build' (npm test does it)`);
@@ -93,6 +94,8 @@ export interface ClusterOptions {
   proxies?: boolean;
   /** Chunk server i's data directory is a tmpfs of this many MiB (needs root), so its disk can fill up. */
   tmpfsMiB?: (i: number) => number | undefined;
+  /** High availability: this many masters (`--etcd`) beside a real etcd. */
+  haMasters?: number;
 }
 
 /** Mounts a tmpfs of `mib` MiB at `dir` unless one is there already. */
@@ -111,6 +114,9 @@ function isMountPoint(dir: string): boolean {
 export class TestCluster {
   readonly dir = tempDir();
   master!: Daemon;
+  /** Every master (HA); the one master otherwise. */
+  masters: Daemon[] = [];
+  etcd: EtcdServer | null = null;
   chunkservers: Daemon[] = [];
   /** With `proxies`: the proxy in front of chunk server i. */
   readonly proxies: FaultyProxy[] = [];
@@ -118,27 +124,35 @@ export class TestCluster {
   constructor(readonly opts: ClusterOptions = {}) {}
 
   get masterAddr(): string {
-    return this.master.addr;
+    return this.opts.haMasters ? this.masters.map((m) => m.addr).join(",") : this.master.addr;
   }
 
   async start(): Promise<this> {
-    await this.startMaster(0);
+    if (this.opts.haMasters) {
+      this.etcd = await new EtcdServer(join(this.dir, "etcd")).start();
+      for (let i = 0; i < this.opts.haMasters; i++) await this.startMaster(0, i);
+      this.master = this.masters[0]!;
+    } else await this.startMaster(0);
     const n = this.opts.chunkservers ?? 3;
     for (let i = 0; i < n; i++) this.chunkservers.push(await this.startChunkserver(i));
     await this.waitForServers(n);
     return this;
   }
 
-  async startMaster(port: number): Promise<Daemon> {
-    const dataDir = join(this.dir, "master");
+  async startMaster(port: number, i = 0): Promise<Daemon> {
+    const ha = this.opts.haMasters !== undefined;
+    const dataDir = join(this.dir, ha ? `master${i}` : "master");
     const args = [
       "master", "--data", dataDir, "--listen", `127.0.0.1:${port}`,
       "--chunk-size", this.opts.chunkSize ?? "1MiB", "--replication", String(this.opts.replication ?? 3),
       "--heartbeat", "200ms", "--dead-after", "2s", "--lease", "5s",
+      ...(ha ? ["--etcd", this.etcd!.url, "--election-ttl", "3s"] : []),
       ...(this.opts.masterArgs ?? []),
     ];
-    this.master = await startDaemon("master", args, dataDir, this.opts.env);
-    return this.master;
+    const d = await startDaemon(ha ? `master${i}` : "master", args, dataDir, this.opts.env);
+    if (ha) this.masters[i] = d;
+    else this.master = d;
+    return d;
   }
 
   async startChunkserver(i: number, port = 0): Promise<Daemon> {
@@ -169,8 +183,8 @@ export class TestCluster {
     return d.proc.exited;
   }
 
-  async restartMaster(): Promise<Daemon> {
-    return this.startMaster(this.master.port);
+  async restartMaster(i = 0): Promise<Daemon> {
+    return this.opts.haMasters ? this.startMaster(this.masters[i]!.port, i) : this.startMaster(this.master.port);
   }
 
   /** Runs the gfs CLI against this cluster. */
@@ -180,8 +194,10 @@ export class TestCluster {
 
   async stop(): Promise<void> {
     for (const p of this.proxies) p?.stop();
-    for (const d of [...this.chunkservers, this.master]) if (d && d.proc.exitCode === null) d.proc.kill("SIGKILL");
-    await Promise.all([...this.chunkservers, this.master].filter(Boolean).map((d) => d.proc.exited));
+    const procs = [...this.chunkservers, ...(this.opts.haMasters ? this.masters : [this.master])].filter(Boolean).map((d) => d.proc as Subprocess);
+    if (this.etcd) procs.push(this.etcd.proc);
+    for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+    await Promise.all(procs.map((p) => p.exited));
     for (let i = 0; i < this.chunkservers.length; i++) {
       const dir = join(this.dir, `cs${i}`);
       if (this.opts.tmpfsMiB?.(i) !== undefined && isMountPoint(dir)) Bun.spawnSync(["umount", dir]);
