@@ -6,6 +6,7 @@
 //        --files N (master memory test, default 200000; --million for 1M)
 //        --runs N (median of N runs, for gfs and MooseFS alike; default 1)
 //        --no-moosefs  --no-limits  --no-repair (skip the self-healing figures)
+//        --no-ha (skip the master high-availability figures)
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connect } from "../core/client";
@@ -13,6 +14,7 @@ import { TestCluster, tempDir } from "../test/helpers/cluster";
 import { masterMemory } from "./memory";
 import { cliAppend, libraryAppend, localAppend, snapshotTime, type AppendFigure } from "./append";
 import { repairFigures } from "./repair";
+import { haFigures } from "./ha";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -236,6 +238,20 @@ if (!flag("--no-repair")) {
     `| full replication restored (${fmt(r.repairedMiB)} MiB re-created), MB/s | ${fmt(r.repairMBps)} | ${fmt(r.repairBudgetMBps)} (clone budget) | ${ratio(r.repairMBps, r.repairBudgetMBps)} | >= 0.70x |`,
     `| a client's put while re-replication runs, MB/s | ${fmt(r.putDuringRepairMBps)} | ${fmt(r.putIdleMBps)} (idle cluster) | ${ratio(r.putDuringRepairMBps, r.putIdleMBps)} | >= 0.70x |`,
     `| a new empty server filled by rebalance (${fmt(r.filledMiB)} MiB), MB/s | ${fmt(r.fillMBps)} | ${fmt(r.fillBudgetMBps)} (rebalance budget) | ${ratio(r.fillMBps, r.fillBudgetMBps)} | >= 0.70x |`,
+  );
+}
+
+if (!flag("--no-ha")) {
+  const h = await haFigures(CREATES, log);
+  lines.push(
+    "",
+    "Master high availability (1 etcd, 3 masters with --etcd, 3 chunk servers; default --election-ttl 5s):",
+    "",
+    "| metric | gfs | baseline | ratio | goal |",
+    "|---|---|---|---|---|",
+    `| creates, 8 concurrent clients, through the HA leader (/s) | ${fmt(h.haCreates)} | ${fmt(h.singleCreates)} (single master, same run) | ${ratio(h.haCreates, h.singleCreates)} | >= 0.5x |`,
+    `| failover: SIGKILL of the leader to the first acknowledged create (ms) | ${fmt(h.failoverMs)} | - | - | <= 10,000 (moonshot <= 3,000) |`,
+    `| standby read lag under that load: create acknowledged until a standby's stat sees it, median / max (ms) | ${fmt(h.readLagMedianMs)} / ${fmt(h.readLagMaxMs)} | - | - | < 1,000 |`,
   );
 }
 

@@ -4,10 +4,12 @@ export const examples: Record<string, string[]> = {
   master: [
     "gfs master --data /var/lib/gfs/master --listen 0.0.0.0:7070 --secret-file /etc/gfs/secret",
     "gfs master --data ./m --listen 127.0.0.1:7070 --chunk-size 16MiB --replication 2   # a small test cluster",
+    "gfs master --data /var/lib/gfs/master --etcd http://etcd1:2379,http://etcd2:2379,http://etcd3:2379 --advertise master1:7070   # HA: run on 2+ machines",
   ],
   chunkserver: [
     "gfs chunkserver --data /srv/gfs --master master1:7070 --rack r12 --secret-file /etc/gfs/secret",
     "gfs chunkserver --data ./cs1 --master 127.0.0.1:7070 --listen 127.0.0.1:0   # any free port",
+    "gfs chunkserver --data /srv/gfs --master master1:7070,master2:7070,master3:7070   # HA: every master",
   ],
   dev: ["gfs dev", "gfs dev --chunkservers 5 --chunk-size 1MiB --dir ./cluster   # kept across restarts"],
   put: ["gfs put big.iso /isos/big.iso -p", "tar c src | gfs put - /backups/src.tar --replication 2", "gfs put new.conf /etc/app.conf --force"],

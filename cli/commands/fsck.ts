@@ -14,10 +14,10 @@ export default defineCommand({
   async run({ args }) {
     const path = remotePath(args.path || "/");
     await withClient(args, async (c) => {
-      const r = await c.fsck(path);
+      const [r, masters] = await Promise.all([c.fsck(path), c.masters.length > 1 ? c.masterRoles() : Promise.resolve([])]);
       if (!r.healthy) process.exitCode = 1;
       if (args.json) {
-        process.stdout.write(JSON.stringify(r) + "\n");
+        process.stdout.write(JSON.stringify(masters.length ? { ...r, masters } : r) + "\n");
         return;
       }
       const lines = r.problems.map((p) => `${p.path} chunk ${p.index} (${p.chunk}): ${p.problem}`);
@@ -27,6 +27,8 @@ export default defineCommand({
         `${path}: ${r.files} files, ${r.directories} directories, ${r.chunks} chunks, ${formatBytes(r.bytes)}`,
         r.healthy ? `HEALTHY${r.repairing ? ` (${r.repairing} chunks being copied)` : ""}${r.stale ? `, ${r.stale} stale replicas awaiting deletion` : ""}` : `PROBLEMS: ${counts.join(", ")}${r.repairing ? `; ${r.repairing} chunks being copied` : ""}`,
       );
+      // HA: which master answered is not fixed; each one's role and lag says how current the audit is.
+      for (const m of masters) lines.push("error" in m ? `master ${m.address}: unreachable` : `master ${m.address}: ${m.role}, epoch ${m.epoch}${m.role === "standby" ? `, ${m.lagMs} ms behind the log` : ""}`);
       process.stdout.write(lines.join("\n") + "\n");
     });
   },

@@ -261,12 +261,18 @@ export class Master {
     m.gauge("gfs_master_clones_total", "Re-replication copies completed since the start", () => this.repairs.done.clones);
     m.gauge("gfs_master_cloned_bytes_total", "Bytes re-replicated since the start", () => this.repairs.done.bytes);
     m.gauge("gfs_master_clone_failures_total", "Re-replication copies that failed since the start", () => this.repairs.done.failed);
-    const commit = m.histogram("gfs_master_log_commit_seconds", "Time of one durable write of the operation log");
+    m.gauge("gfs_master_role", "1 for this master's role: single, leader or standby (HA)", () => [[{ role: this.role("").role }, 1]]);
+    m.gauge("gfs_master_epoch", "The leader's epoch this master knows (HA; 0 for a single master)", () => this.ha?.epoch ?? 0);
+    m.gauge("gfs_master_log_lag_seconds", "How far behind the replicated log this master may be (HA; 0 for the leader)", () => (this.ha ? this.ha.lagMs() / 1000 : 0));
+    m.gauge("gfs_master_applied_change", "Sequence number of the last logged change this master has applied", () => this.state.lastOp);
+    const commit = m.histogram("gfs_master_log_commit_seconds", "Time of one durable write of the operation log (HA: one etcd transaction)");
     const batch = m.histogram("gfs_master_log_batch_records", "Changes carried by one durable write of the operation log", [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024]);
-    this.oplog.onFlush = (records, ms) => {
+    this.logCommitted = (records, ms) => {
       commit.observe(ms / 1000);
       batch.observe(records);
     };
+    // HA: a commit is the etcd transaction (lead() below); the local copy is not what acknowledges.
+    if (!this.ha) this.oplog.onFlush = this.logCommitted;
   }
 
   async stop(): Promise<void> {
@@ -362,8 +368,9 @@ export class Master {
       },
       lead: (writer: ReplicatedLogWriter) => {
         this.writer = writer;
-        writer.onCommit = (ops) => {
+        writer.onCommit = (ops, ms) => {
           for (const op of ops) this.logLocally(op);
+          this.logCommitted?.(ops.length, ms);
         };
         // Handles below the limit may have been used by the previous leader.
         this.nextHandle = this.state.handleLimit;
@@ -401,6 +408,8 @@ export class Master {
   }
 
   private localLogFailed = false;
+  /** Told of every durable commit of the log: changes carried and time taken (metrics). */
+  private logCommitted: ((records: number, ms: number) => void) | null = null;
 
   /** This master's role, as `gfs cluster` and the status page show it. */
   role(address: string): MasterRole {

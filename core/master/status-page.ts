@@ -60,7 +60,8 @@ function line(points, key, max, color) {
   return '<polyline fill="none" stroke="' + color + '" stroke-width="2" points="' + xy.join(" ") + '"/>';
 }
 function render(s) {
-  $("master").textContent = "master " + s.master.address + " (" + s.master.role + ")";
+  const m = s.master;
+  $("master").textContent = "master " + m.address + " (" + m.role + (m.role === "single" ? "" : ", epoch " + m.epoch + (m.role === "standby" ? ", " + ago(m.lagMs) + " behind the log" + (m.leader ? ", leader " + m.leader : "") : "")) + ")";
   const h = s.health;
   $("health").innerHTML = h.healthy ? '<span class="healthy">healthy</span>' : '<span class="unhealthy">needs attention</span>';
   $("updated").textContent = "updated " + new Date(s.timeMs).toLocaleTimeString();
