@@ -2,14 +2,18 @@
 // "head"), and optionally raw bulk data (the "tail"):
 //
 //   u32  head length; bit 31 set when a data tail follows
-//   u32  CRC32C of the first word and the head
+//   u32  CRC32C of the frame's length prefix, the first word and the head
 //   head msgpack envelope { i, t, b } / { i, r } / { i, e }
 //   tail raw bytes: the `data` field of the body (b or r), never copied into msgpack
 //
 // The head's checksum catches bytes damaged on the way in any field of any
 // message (an offset, a length, a handle); bulk data carries its own
 // checksum in the message that names it (push `crc`, read reply `crc`), so it
-// is checked once, where it is used, and never twice.
+// is checked once, where it is used, and never twice. The checksum covers the
+// frame's length too, and the decoder checks it as soon as the head is in
+// (checkFrameHead): a damaged length is found then, not after waiting for
+// bytes that will never come while the peer's keep-alives make the
+// connection look alive.
 import { crc32cExtend } from "../core/checksums";
 import { decodeBody, encodeBody } from "./codec";
 import { FRAME_PREFIX_BYTES } from "./frame";
@@ -29,9 +33,34 @@ export function encodeMessage(envelope: unknown, tail?: Uint8Array): Uint8Array 
   const dv = new DataView(out.buffer);
   dv.setUint32(0, BODY_HEADER_BYTES + head.byteLength + (tail?.byteLength ?? 0));
   dv.setUint32(4, (head.byteLength | (tail ? TAIL_FLAG : 0)) >>> 0);
-  dv.setUint32(8, crc32cExtend(crc32cExtend(0, out.subarray(4, 8)), head));
+  dv.setUint32(8, crc32cExtend(crc32cExtend(0, out.subarray(0, 8)), head));
   out.set(head, FRAME_PREFIX_BYTES + BODY_HEADER_BYTES);
   return out;
+}
+
+function headChecksum(frameLength: number, firstWord: Uint8Array, head: Uint8Array): number {
+  const prefix = new Uint8Array(4);
+  new DataView(prefix.buffer).setUint32(0, frameLength);
+  return crc32cExtend(crc32cExtend(crc32cExtend(0, prefix), firstWord), head);
+}
+
+/**
+ * Checks a frame's head while the rest of the frame is still to come:
+ * `start` is the body so far, `frameLength` the length its prefix announced.
+ * Returns how many body bytes it needs to decide (it decides once they are
+ * in); throws EnvelopeError when the head, or the announced length, is damaged.
+ */
+export function checkFrameHead(start: Uint8Array, frameLength: number): number {
+  if (start.byteLength < BODY_HEADER_BYTES) return BODY_HEADER_BYTES;
+  const dv = new DataView(start.buffer, start.byteOffset, start.byteLength);
+  const word = dv.getUint32(0);
+  const headBytes = word & ~TAIL_FLAG;
+  if (BODY_HEADER_BYTES + headBytes > frameLength) throw new EnvelopeError("frame head is longer than the frame");
+  if ((word & TAIL_FLAG) === 0 && BODY_HEADER_BYTES + headBytes !== frameLength) throw new EnvelopeError("frame length does not match its head (damaged on the way)");
+  if (start.byteLength < BODY_HEADER_BYTES + headBytes) return BODY_HEADER_BYTES + headBytes;
+  const head = start.subarray(BODY_HEADER_BYTES, BODY_HEADER_BYTES + headBytes);
+  if (headChecksum(frameLength, start.subarray(0, 4), head) !== dv.getUint32(4)) throw new EnvelopeError("frame head fails its checksum (damaged on the way)");
+  return 0;
 }
 
 /** The envelope and tail of a frame body; throws EnvelopeError when the body is damaged or malformed. */
@@ -44,7 +73,7 @@ export function decodeMessage(body: Uint8Array): { envelope: unknown; tail: Uint
   if (BODY_HEADER_BYTES + headBytes > body.byteLength) throw new EnvelopeError("frame head is longer than the frame");
   if (!hasTail && BODY_HEADER_BYTES + headBytes !== body.byteLength) throw new EnvelopeError("frame has bytes after its head");
   const head = body.subarray(BODY_HEADER_BYTES, BODY_HEADER_BYTES + headBytes);
-  if (crc32cExtend(crc32cExtend(0, body.subarray(0, 4)), head) !== dv.getUint32(4)) throw new EnvelopeError("frame head fails its checksum (damaged on the way)");
+  if (headChecksum(body.byteLength, body.subarray(0, 4), head) !== dv.getUint32(4)) throw new EnvelopeError("frame head fails its checksum (damaged on the way)");
   let envelope: unknown;
   try {
     envelope = decodeBody(head);

@@ -43,8 +43,18 @@ export class FrameDecoder {
   private prefix = new Uint8Array(FRAME_PREFIX_BYTES);
   private prefixFilled = 0;
 
-  /** Frames above this close the connection; a server raises it once its peer has authenticated. */
-  constructor(public maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+  /** Body bytes the head check still waits for before the frame in progress is judged (0: judged). */
+  private headNeed = 0;
+
+  /**
+   * Frames above this close the connection; a server raises it once its peer has authenticated.
+   * `checkHead` judges a frame's start while the rest is still to come (see envelope.ts): it returns
+   * how many body bytes it needs (0 once satisfied) or throws.
+   */
+  constructor(
+    public maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    private readonly checkHead?: (start: Uint8Array, frameLength: number) => number,
+  ) {}
 
   /** Bytes held for the frame in progress: bounded by maxFrameBytes + 4. */
   get bufferedBytes(): number {
@@ -85,6 +95,9 @@ export class FrameDecoder {
       this.partial!.set(chunk.subarray(pos, pos + take), this.partialFilled);
       this.partialFilled += take;
       pos += take;
+      while (this.headNeed > 0 && this.partialFilled >= this.headNeed && this.partialFilled < this.partialBytes) {
+        this.headNeed = this.checkHead!(this.partial!.subarray(0, this.partialFilled), this.partialBytes);
+      }
       if (this.partialFilled === this.partialBytes) {
         frames.push(this.partial!);
         this.partial = null;
@@ -97,6 +110,8 @@ export class FrameDecoder {
   private startFrame(len: number): void {
     this.partialBytes = len;
     this.partialFilled = 0;
+    // A frame that arrives in pieces has its head checked as soon as the head is in.
+    this.headNeed = this.checkHead ? 1 : 0;
     this.partial = Buffer.allocUnsafeSlow(Math.min(len, FIRST_BUFFER_BYTES)); // every byte is written before use
   }
 

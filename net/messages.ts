@@ -7,7 +7,7 @@
 
 import type { ErrorCode } from "./errors";
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** A chunk handle: unique, never reused; 64-bit on the wire, allocated below 2^53. */
 export type Handle = number;

@@ -3,7 +3,7 @@
 // errors, and the handshake. Only net/ knows Bun's socket API.
 import type { Socket, TCPSocketListener } from "bun";
 import { ErrorCode, GfsError, fromWireError, toWireError } from "./errors";
-import { decodeMessage, encodeMessage } from "./envelope";
+import { checkFrameHead, decodeMessage, encodeMessage } from "./envelope";
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from "./frame";
 import { clientProof, macEqual, newNonce, serverProof } from "./handshake";
 import { notifyProblem, requestProblem } from "./schemas";
@@ -127,7 +127,7 @@ export class Peer {
   ) {
     this.remote = `${socket.remoteAddress}:${(socket as any).remotePort ?? "?"}`;
     // Until a peer that connected to us has shown it belongs, it may send only tiny frames.
-    this.decoder = new FrameDecoder(isServerSide ? HANDSHAKE_MAX_FRAME_BYTES : (opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES));
+    this.decoder = new FrameDecoder(isServerSide ? HANDSHAKE_MAX_FRAME_BYTES : (opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES), checkFrameHead);
     // Requests are small and latency-bound: never hold a frame back waiting for an ACK.
     socket.setNoDelay?.(true);
   }

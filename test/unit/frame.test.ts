@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { decodeBody, encodeBody } from "../../net/codec";
 import { FrameDecoder, FrameTooLargeError, encodeFrame } from "../../net/frame";
-import { EnvelopeError, decodeMessage, encodeMessage } from "../../net/envelope";
+import { EnvelopeError, checkFrameHead, decodeMessage, encodeMessage } from "../../net/envelope";
 
 function frames(...bodies: Uint8Array[]): Uint8Array {
   return Buffer.concat(bodies.map((b) => encodeFrame(b)));
@@ -65,5 +65,46 @@ describe("frame bodies (envelope, head checksum, data tail)", () => {
         expect(() => decodeMessage(damaged.subarray(4))).toThrow(EnvelopeError);
       }
     }
+  });
+});
+
+describe("a damaged frame length (found by the chaos run: a write hung 120 s)", () => {
+  // A flipped bit in a length prefix announced a frame far longer than the one
+  // sent: the receiver waited for bytes that never came, while the peer's
+  // keep-alives (swallowed into the phantom frame) kept the connection alive.
+  const messages = [
+    () => encodeMessage({ i: 9, r: { chunkBytes: 4096 } }),
+    () => {
+      const data = new Uint8Array(300).fill(7);
+      return Buffer.concat([encodeMessage({ i: 0, t: "pushData", b: { dataId: "d", offset: 0 } }, data), data]);
+    },
+  ];
+  for (const [name, make] of [["without a data tail", messages[0]!], ["with a data tail", messages[1]!]] as const) {
+    test(`is detected as soon as the head is in, ${name}`, () => {
+      for (let bit = 0; bit < 24; bit++) {
+        const frame = new Uint8Array(make());
+        // Flip a bit of the length's low three bytes: a longer (or shorter) frame within the size limit.
+        frame[3 - (bit >> 3)]! ^= 1 << (bit & 7);
+        const d = new FrameDecoder(16 * 1024 * 1024, checkFrameHead);
+        let failed = false;
+        try {
+          const frames = d.push(frame);
+          for (const f of frames) decodeMessage(f);
+        } catch {
+          failed = true;
+        }
+        expect(`bit ${bit}: ${failed}`).toBe(`bit ${bit}: true`);
+      }
+    });
+  }
+
+  test("a frame arriving one byte at a time passes the early check", () => {
+    const data = new Uint8Array(5000).fill(3);
+    const frame = Buffer.concat([encodeMessage({ i: 0, t: "pushData", b: { dataId: "d", offset: 0 } }, data), data]);
+    const d = new FrameDecoder(1 << 20, checkFrameHead);
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < frame.byteLength; i++) out.push(...d.push(frame.subarray(i, i + 1)));
+    expect(out).toHaveLength(1);
+    expect(decodeMessage(out[0]!).tail!.byteLength).toBe(5000);
   });
 });
