@@ -48,7 +48,13 @@ export class OpLog {
   /** Told after each durable write: how many records it carried and how long it took. */
   onFlush: ((records: number, ms: number) => void) | null = null;
 
-  constructor(readonly dir: string, readonly preallocBytes = PREALLOC_BYTES) {}
+  /**
+   * `durable` false (HA: etcd holds the log, this is a local copy that
+   * checkpoints are built from): writes are not synced, which keeps them off
+   * the commit path. A copy cut short by a crash is read up to its last
+   * good record, and the rest comes from etcd again.
+   */
+  constructor(readonly dir: string, readonly preallocBytes = PREALLOC_BYTES, readonly durable = true) {}
 
   /** Opens log `seq` to continue after its first `existingBytes` bytes; the next change is number `nextOp`. */
   async openSeq(seq: number, existingBytes: number, nextOp = 1): Promise<void> {
@@ -102,7 +108,7 @@ export class OpLog {
   }
 
   private openFile(seq: number): Promise<FileHandle> {
-    return open(join(this.dir, logFileName(seq)), constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC, 0o644);
+    return open(join(this.dir, logFileName(seq)), constants.O_RDWR | constants.O_CREAT | (this.durable ? constants.O_DSYNC : 0), 0o644);
   }
 
   /** Makes sure zeros are on disk past `end`, so the next writes need no size change. */

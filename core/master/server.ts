@@ -97,7 +97,6 @@ export class Master {
   private oplog!: OpLog;
   /** HA: this master's part in the election and the replicated log (null: a single master). */
   ha: HaNode | null = null;
-  private writer: ReplicatedLogWriter | null = null;
   /** The last change the newest local checkpoint holds. */
   private checkpointedOp = 0;
   /** No repairs before this (chunk servers register after a start or a change of leader). */
@@ -338,14 +337,19 @@ export class Master {
 
   /** Loads the newest local checkpoint and the local log after it (in HA mode, only committed changes are logged locally). */
   private async recoverLocal(params: ClusterParams): Promise<void> {
-    const rec = recover(this.cfg.dataDir, params, { recoverDamage: this.cfg.recoverLog });
-    if (rec.recovered) this.log.warn(`--recover: the operation log was damaged; ${rec.recovered}. Changes logged after the damage are lost.`);
+    // HA: the local log is a copy (etcd holds every change after this master's newest checkpoint, or a peer's
+    // checkpoint does): damage in it is moved aside and what follows comes from etcd again.
+    const rec = recover(this.cfg.dataDir, params, { recoverDamage: this.cfg.recoverLog || !!this.cfg.ha });
+    if (rec.recovered) {
+      if (this.cfg.ha) this.log.warn(`the local copy of the operation log was damaged; ${rec.recovered}; the changes after it come from etcd`);
+      else this.log.warn(`--recover: the operation log was damaged; ${rec.recovered}. Changes logged after the damage are lost.`);
+    }
     this.lastRecovery = rec;
     this.state = rec.state;
     this.checkpointedOp = rec.checkpointLastOp;
     this.nextHandle = this.state.handleLimit;
     await this.oplog?.close();
-    this.oplog = new OpLog(this.cfg.dataDir);
+    this.oplog = new OpLog(this.cfg.dataDir, undefined, !this.cfg.ha);
     await this.oplog.openSeq(rec.lastLogSeq, rec.lastLogBytes, rec.state.lastOp + 1);
   }
 
@@ -367,7 +371,6 @@ export class Master {
         this.maybeCheckpoint();
       },
       lead: (writer: ReplicatedLogWriter) => {
-        this.writer = writer;
         writer.onCommit = (ops, ms) => {
           for (const op of ops) this.logLocally(op);
           this.logCommitted?.(ops.length, ms);
@@ -390,7 +393,6 @@ export class Master {
         await this.recoverLocal(this.state.params);
       },
       deposed: async (why: string) => {
-        this.writer = null;
         this.leases.clear();
         // Changes applied here may not have committed: rebuild from the local log (committed changes only) and etcd.
         await this.recoverLocal(this.state.params);
