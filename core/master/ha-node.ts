@@ -88,12 +88,15 @@ export class HaNode {
   async catchUp(): Promise<number> {
     const end = prefixEnd(logPrefix(this.cfg.prefix));
     let revision = 0;
+    // The local log may end inside a batch (it is written change by change): start at the batch holding the next change.
+    const holding = await this.cfg.etcd.range(logPrefix(this.cfg.prefix), batchKey(this.cfg.prefix, this.host.lastOp() + 1) + "\0", { limit: 1, keysOnly: true, descending: true });
+    let from = holding.kvs[0]?.key ?? logPrefix(this.cfg.prefix);
     for (;;) {
-      const from = batchKey(this.cfg.prefix, this.host.lastOp() + 1);
       const page = await this.cfg.etcd.range(from, end, { limit: PAGE_BATCHES });
       revision = page.revision;
       for (const kv of page.kvs) this.applyBatch(kv.key, kv.value);
-      if (!page.more) break;
+      if (!page.more || page.kvs.length === 0) break;
+      from = page.kvs[page.kvs.length - 1]!.key + "\0";
     }
     if (this.host.lastOp() === 0 || revision > 0) await this.checkNoGap();
     return revision;
@@ -106,12 +109,13 @@ export class HaNode {
     if (oldest > this.host.lastOp() + 1) throw new LogGap(this.host.lastOp(), oldest);
   }
 
+  /** Applies the changes of a batch this master does not have yet (all of them, some, or none). */
   private applyBatch(key: string, value: Uint8Array): void {
     const first = batchFirst(this.cfg.prefix, key);
     const last = this.host.lastOp();
-    if (first <= last) return; // already applied (this master wrote it, or read it twice)
-    if (first !== last + 1) throw new LogGap(last, first);
-    this.host.apply(decodeBatch(first, value));
+    if (first > last + 1) throw new LogGap(last, first);
+    const fresh = decodeBatch(first, value).filter((op) => op.q! > last);
+    if (fresh.length > 0) this.host.apply(fresh);
     this.lag.applied(this.host.lastOp());
   }
 

@@ -3,7 +3,10 @@
 // its lease, wiped; etcd itself goes away. What users see is checked: every
 // acknowledged change is there exactly once, reads go on, writes come back.
 import { afterAll, describe, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { readFileSync, readdirSync, rmSync, truncateSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "../../core/client";
+import { decodeRecords } from "../../core/master/records";
 import { GFS, runGfs, randomBytes, stopAll, waitFor } from "../helpers/cluster";
 import { HaCluster } from "../helpers/ha-cluster";
 
@@ -139,6 +142,50 @@ describe("master high availability on etcd", () => {
       const sb = JSON.parse((await runGfs(["stat", "/tree/file", "--json"], { env: only(standby) })).stdout);
       expect(sb.size).toBe(sa.size);
       expect(sb.chunks.map((c: { handle: string; version: number }) => `${c.handle}@${c.version}`)).toEqual(sa.chunks.map((c: { handle: string; version: number }) => `${c.handle}@${c.version}`));
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
+
+  test("a standby whose local log ends inside a batch (a crash between two writes of its copy) catches up from etcd", async () => {
+    const cluster = await new HaCluster().start();
+    try {
+      const lead = await cluster.leader();
+      const standby = (lead + 1) % 3;
+      // Concurrent creates: batches of several changes each.
+      const clients = Array.from({ length: 8 }, () => connect({ master: cluster.masterList }));
+      await clients[0]!.mkdir("/many");
+      await Promise.all(clients.map(async (c, w) => {
+        for (let i = 0; i < 40; i++) await c.create(`/many/w${w}-${i}`);
+      }));
+      for (const c of clients) c.close();
+      const applied = async (i: number) => (await cluster.roleOf(i))?.appliedOp ?? -1;
+      const end = await applied(lead);
+      await waitFor("the standby to apply everything", async () => (await applied(standby)) === end);
+      // A batch of at least two changes, from etcd's keys.
+      const keys = await fetch(`${cluster.etcd.url}/v3/kv/range`, {
+        method: "POST",
+        body: JSON.stringify({ key: Buffer.from("/gfs/log/").toString("base64"), range_end: Buffer.from("/gfs/log0").toString("base64"), keys_only: true }),
+      }).then((r) => r.json() as Promise<{ kvs: { key: string }[] }>);
+      const firsts = keys.kvs.map((kv) => Number(Buffer.from(kv.key, "base64").toString().slice("/gfs/log/".length)));
+      const at = firsts.findIndex((f, i) => i + 1 < firsts.length && firsts[i + 1]! - f >= 2);
+      expect(at).toBeGreaterThanOrEqual(0);
+      const keep = firsts[at]!; // the standby keeps changes up to the first of that batch
+      cluster.masters[standby]!.proc.kill("SIGKILL");
+      await cluster.masters[standby]!.proc.exited;
+      const dir = cluster.masters[standby]!.dataDir;
+      const log = join(dir, readdirSync(dir).filter((n) => /^log\.\d{10}$/.test(n)).sort().pop()!);
+      const { values, offsets } = decodeRecords(new Uint8Array(readFileSync(log)));
+      const cut = values.findIndex((v) => (v as { q: number }).q === keep + 1);
+      expect(cut).toBeGreaterThan(0);
+      truncateSync(log, offsets[cut]!);
+      await cluster.restartMaster(standby);
+      await waitFor("the restarted standby to catch up", async () => (await applied(standby)) === end, 30_000);
+      const only = (i: number) => ({ GFS_MASTER: cluster.masters[i]!.addr });
+      const a = await runGfs(["ls", "/many", "--json"], { env: only(lead) });
+      const b = await runGfs(["ls", "/many", "--json"], { env: only(standby) });
+      expect(b.stdout).toBe(a.stdout);
+      expect(JSON.parse(a.stdout)).toHaveLength(320);
     } finally {
       await cluster.stop();
     }

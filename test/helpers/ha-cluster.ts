@@ -49,7 +49,7 @@ export class HaCluster {
   }
 
   /** What master `i` says of itself (gfs cluster --json against it alone). */
-  async roleOf(i: number): Promise<{ role: string; epoch: number; lagMs: number; leader?: string } | null> {
+  async roleOf(i: number): Promise<{ role: string; epoch: number; lagMs: number; leader?: string; appliedOp?: number } | null> {
     const m = this.masters[i]!;
     if (m.proc.exitCode !== null) return null;
     const r = await runGfs(["cluster", "--json", "--deadline", "2s"], { env: { GFS_MASTER: m.addr }, check: false, timeoutMs: 10_000 });
