@@ -1,7 +1,9 @@
 // Bulk output to standard output (gfs cat): written straight to file
-// descriptor 1 from the thread pool, in batches of up to 1 MiB with one batch
-// being written while the next fills, so a file, a pipe or /dev/null all run
-// at their own speed and memory stays bounded. A reader that went away (EPIPE:
+// descriptor 1 in batches of up to 1 MiB, one batch being written while the
+// next fills, so a file, a pipe or /dev/null all run at their own speed and
+// memory stays bounded. Files and pipes are written from the thread pool; a
+// character device (/dev/null, a terminal) takes a write at once and is
+// written directly. A reader that went away (EPIPE:
 // `gfs cat f | head`) ends the command quietly with status 141, as coreutils
 // do; any other write error (a full disk, /dev/full) is one `gfs:` line and
 // status 1. A non-blocking pipe (a parent that reads with poll) is written
