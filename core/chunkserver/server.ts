@@ -846,6 +846,7 @@ export class ChunkServer {
 
   /** Queues the write in the chunk's order now (without yielding); it runs once its data is here. */
   private async applyLocal(m: Mutation): Promise<number> {
+    const failedBefore = this.store.get(m.handle)?.writeFailed === true;
     const input = m.zeros ? { data: new Uint8Array(m.size) } : this.waits.get(m.dataId, m.size, m.handle, m.version);
     try {
       const size = await this.store.write(m.handle, m.offset, input);
@@ -856,7 +857,9 @@ export class ChunkServer {
       }
       return size;
     } catch (err) {
-      if (err instanceof GfsError && (err.code === ErrorCode.CHECKSUM || err.code === ErrorCode.DISK)) this.reportCorrupt(m.handle, err.message);
+      // A replica whose writes are refused since one failed was reported then: once is enough.
+      const refusedAgain = err instanceof GfsError && err.code === ErrorCode.DISK && failedBefore;
+      if (err instanceof GfsError && (err.code === ErrorCode.CHECKSUM || err.code === ErrorCode.DISK) && !refusedAgain) this.reportCorrupt(m.handle, err.message);
       throw err;
     }
   }
