@@ -10,6 +10,17 @@ const FLUSH_MS = 500;
 /** A field longer than this is cut in the log. */
 const MAX_FIELD_CHARS = 200;
 
+/**
+ * The hook a daemon gives its listener (`onServed`): every request served is
+ * counted in its metrics and written to its RPC log.
+ */
+export function servedHook(metrics: { served(type: string, outcome: string, ms: number): void }, log: () => RpcLog | null) {
+  return (type: string, outcome: string, ms: number, body: unknown, peer: { remote: string }): void => {
+    metrics.served(type, outcome, ms);
+    log()?.record(type, outcome, ms, body, peer.remote);
+  };
+}
+
 export class RpcLog {
   private lines: string[] = [];
   private bytes = -1; // unknown until the first flush

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { advertisedHost } from "../advertised-address";
 import { DataDirLock } from "../data-dir-lock";
 import { MetricsRegistry } from "../metrics";
-import { RpcLog } from "../rpc-log";
+import { RpcLog, servedHook } from "../rpc-log";
 import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
@@ -145,7 +145,7 @@ export class ChunkServer {
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onNotify: this.onNotify.bind(this),
       onClose: (peer) => this.upstreamClosed(peer),
-      onServed: (t, outcome, ms, body, peer) => this.served(t, outcome, ms, body, peer),
+      onServed: this.served,
     });
     this.metrics.gauge("gfs_chunkserver_chunks", "Replicas stored here", () => this.store?.count ?? 0);
     this.metrics.gauge("gfs_chunkserver_disk_used_bytes", "Disk use as the master weighs it", () => this.space().usedBytes);
@@ -166,10 +166,7 @@ export class ChunkServer {
   }
 
   /** A request served, from a client, a peer or the master: counted and logged. */
-  private served(type: RequestType, outcome: string, ms: number, body: unknown, peer: Peer): void {
-    this.metrics.served(type, outcome, ms);
-    this.rpcLog.record(type, outcome, ms, body, peer.remote);
-  }
+  private readonly served = servedHook(this.metrics, () => this.rpcLog);
 
   /** What /status.json shows for this server. */
   statusSnapshot(): unknown {
@@ -238,7 +235,7 @@ export class ChunkServer {
           secret: this.cfg.secret,
           logger: this.log,
           onRequest: (t, b, p) => this.onRequest(t, b, p),
-          onServed: (t, outcome, ms, body, peer) => this.served(t, outcome, ms, body, peer),
+          onServed: this.served,
         });
         link.peer = master;
         await this.register(link);

@@ -6,7 +6,7 @@ import { mkdirSync } from "node:fs";
 import { advertisedHost } from "../advertised-address";
 import { DataDirLock } from "../data-dir-lock";
 import { MetricsRegistry } from "../metrics";
-import { RpcLog } from "../rpc-log";
+import { RpcLog, servedHook } from "../rpc-log";
 import { SAMPLE_MS, StatusHistory } from "./status";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
@@ -199,10 +199,7 @@ export class Master {
       idleMs: Math.max(this.cfg.idleMs ?? DEFAULT_IDLE_MS, 3 * this.cfg.heartbeatMs),
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onClose: (p, why) => this.onPeerClosed(p, why),
-      onServed: (t, outcome, ms, body, peer) => {
-        this.metrics.served(t, outcome, ms);
-        this.rpcLog?.record(t, outcome, ms, body, peer.remote);
-      },
+      onServed: servedHook(this.metrics, () => this.rpcLog),
     });
     this.port = this.listener.port;
     this.describeMetrics();
