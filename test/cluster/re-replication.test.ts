@@ -51,7 +51,7 @@ test("two servers SIGKILLed at once: every chunk gets three replicas again, over
     }, 20_000, 50);
     expect(JSON.parse(sick.stdout).underReplicated).toBeGreaterThan(0);
     const view = JSON.parse((await cluster.gfs(["cluster", "--json"])).stdout);
-    expect(view.masters).toEqual([{ address: cluster.masterAddr, role: "single", epoch: 0, lagMs: 0 }]);
+    expect(view.masters).toEqual([{ address: cluster.masterAddr, role: "single", epoch: 0, lagMs: 0, appliedOp: expect.any(Number) }]);
     for (const s of view.chunkservers) {
       if (gone.has(s.address)) expect(s).toMatchObject({ state: "lost", lostSince: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
       else expect(s).toMatchObject({ state: "up", rack: expect.stringMatching(/^r[123]$/), diskTotal: expect.any(Number), chunks: expect.any(Number) });
