@@ -12,7 +12,9 @@
 // the chunk filled before any replica took the data and the next chunk's
 // lease is on the same servers, the retry names the same pushed data instead
 // of pushing it again: on slow links a batch is not pushed again for every
-// chunk that fills while it travels. (A push skips a
+// chunk that fills while it travels. A retried batch is sent again before
+// the batches made after it (and after those made before it are answered),
+// so a writer's records stay in its order across chunks. (A push skips a
 // server it cannot reach, so a dead replica does not keep the data from the
 // ones after it in the chain.) Success means every record of
 // the batch is at the same offset on every replica.
@@ -221,14 +223,15 @@ export class AppendBatcher {
           const pushed = reused ? Promise.resolve() : pushAhead(this.client, grant, dataId, blob, crc);
           pushed.catch(() => {}); // awaited below, after other awaits
           const primary = await this.client.pool.get(grant.primary.addr);
-          await turn.wait();
+          await turn.wait(`${grant.handle}@${grant.version}`);
           await pushed;
           const reply = primary.call("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength });
           turn.sent();
           const { offset } = await reply;
           return grant.index * grant.chunkSize + offset;
         } catch (err) {
-          await turn.pass(); // later batches need not wait for this one's retry
+          // The retry goes before any batch made after this one: each writer's records stay in order.
+          turn.retry();
           const e = asGfsError(err);
           // Refused by the primary before any replica took the data: it is still where it was pushed.
           if (!REFUSED_BEFORE_USE.has(e.code)) pushedAs = null;
@@ -244,7 +247,7 @@ export class AppendBatcher {
         }
       }
     } finally {
-      await turn.pass();
+      turn.pass();
     }
   }
 

@@ -130,60 +130,104 @@ export class RecordScanner {
 
 /**
  * Delivers each (writer, seq) once, each writer's records in sequence order.
- * Records that arrive ahead of a missing predecessor wait for it; at the end
- * of the stream (or when too many wait) the gap is given up on and the
- * waiting records are delivered in order.
+ * Records that arrive ahead of a missing predecessor wait for it (retried
+ * records can land after their successors). When too much waits, or at the
+ * end of the stream, the gap is given up on and the waiting records are
+ * delivered in order; a record of a given-up gap that turns up later is still
+ * delivered, out of order, rather than taken for a duplicate: a record is
+ * dropped only when the same (writer, seq) was delivered before.
  */
 export class RecordSequencer {
-  private readonly next = new Map<string, number>();
-  private readonly waiting = new Map<string, Map<number, Record>>();
+  private readonly writers = new Map<string, WriterState>();
+  private waitingBytes = 0;
+  private waitingRecords = 0;
   duplicates = 0;
+  /** Records delivered after a later one of their writer, because their gap had been given up on. */
+  late = 0;
 
-  constructor(readonly maxWaiting = 4096) {}
+  constructor(readonly maxWaitingBytes = 64 * 1024 * 1024, readonly maxWaitingRecords = 1 << 20) {}
 
   accept(r: Record): Record[] {
-    const expected = this.next.get(r.writer) ?? 0;
-    if (r.seq < expected) {
+    let w = this.writers.get(r.writer);
+    if (!w) this.writers.set(r.writer, (w = { next: 0, held: new Map(), gaps: [] }));
+    if (r.seq < w.next) {
+      if (takeFromGaps(w.gaps, r.seq)) {
+        this.late++;
+        return [r];
+      }
       this.duplicates++;
       return [];
     }
-    let held = this.waiting.get(r.writer);
-    if (r.seq > expected) {
-      // Every writer starts at 0; a later number waits for the ones before
-      // it (retried records land after their successors).
-      held ??= new Map();
-      this.waiting.set(r.writer, held);
-      if (held.has(r.seq)) this.duplicates++;
-      else held.set(r.seq, r);
-      return held.size > this.maxWaiting ? this.release(r.writer) : [];
+    if (r.seq > w.next) {
+      if (w.held.has(r.seq)) {
+        this.duplicates++;
+        return [];
+      }
+      w.held.set(r.seq, r);
+      this.waitingBytes += r.payload.byteLength;
+      this.waitingRecords++;
+      if (this.waitingBytes <= this.maxWaitingBytes && this.waitingRecords <= this.maxWaitingRecords) return [];
+      // Too much waits: this writer's gaps are given up on, then everyone's if that was not enough.
+      const out = this.release(w);
+      if (this.waitingBytes > this.maxWaitingBytes || this.waitingRecords > this.maxWaitingRecords) for (const other of this.writers.values()) out.push(...this.release(other));
+      return out;
     }
     const out = [r];
-    let n = expected + 1;
-    while (held?.has(n)) {
-      out.push(held.get(n)!);
-      held.delete(n);
+    let n = w.next + 1;
+    for (let h = w.held.get(n); h; h = w.held.get(n)) {
+      out.push(h);
+      this.unhold(w, n);
       n++;
     }
-    this.next.set(r.writer, n);
-    if (held && held.size === 0) this.waiting.delete(r.writer);
+    w.next = n;
     return out;
   }
 
   /** Everything still waiting, in each writer's order (end of stream). */
   finish(): Record[] {
     const out: Record[] = [];
-    for (const writer of [...this.waiting.keys()]) out.push(...this.release(writer));
+    for (const w of this.writers.values()) out.push(...this.release(w));
     return out;
   }
 
-  private release(writer: string): Record[] {
-    const held = this.waiting.get(writer);
-    if (!held) return [];
-    const out = [...held.values()].sort((a, b) => a.seq - b.seq);
-    this.waiting.delete(writer);
-    this.next.set(writer, out[out.length - 1]!.seq + 1);
+  private release(w: WriterState): Record[] {
+    if (w.held.size === 0) return [];
+    const out = [...w.held.values()].sort((a, b) => a.seq - b.seq);
+    for (const r of out) {
+      if (r.seq > w.next) w.gaps.push([w.next, r.seq]);
+      this.unhold(w, r.seq);
+      w.next = r.seq + 1;
+    }
     return out;
   }
+
+  private unhold(w: WriterState, seq: number): void {
+    const r = w.held.get(seq)!;
+    w.held.delete(seq);
+    this.waitingBytes -= r.payload.byteLength;
+    this.waitingRecords--;
+  }
+}
+
+interface WriterState {
+  /** Every seq below this was delivered, except those in `gaps`. */
+  next: number;
+  /** Records above `next`, waiting for the ones before them. */
+  held: Map<number, Record>;
+  /** Ranges [from, to) below `next` given up on and not delivered yet. */
+  gaps: [number, number][];
+}
+
+/** Removes `seq` from the ranges that hold it; whether one did. */
+function takeFromGaps(gaps: [number, number][], seq: number): boolean {
+  const i = gaps.findIndex(([from, to]) => seq >= from && seq < to);
+  if (i < 0) return false;
+  const [from, to] = gaps[i]!;
+  const parts: [number, number][] = [];
+  if (from < seq) parts.push([from, seq]);
+  if (seq + 1 < to) parts.push([seq + 1, to]);
+  gaps.splice(i, 1, ...parts);
+  return true;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -108,7 +108,7 @@ async function writePiece(client: GfsClient, path: string, index: number, within
         await reply;
         return;
       } catch (err) {
-        await turn.pass(); // later pieces go on; this one retries out of order
+        turn.pass(); // later pieces go on; this one retries out of order
         const e = asGfsError(err);
         if (!e.retryable) throw e;
         if (!retrier.retry(`writing ${path} chunk ${index}: ${e.message}`, delayMs)) throw new GfsError(e.code, `writing ${path} chunk ${index}: ${e.message}`);
@@ -118,7 +118,7 @@ async function writePiece(client: GfsClient, path: string, index: number, within
       }
     }
   } finally {
-    await turn.pass();
+    turn.pass();
   }
 }
 

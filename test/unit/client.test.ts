@@ -67,4 +67,27 @@ describe("issue order", () => {
     expect(sent).toEqual(["a", "c"]);
     expect(await Promise.race([b.wait().then(() => "open"), Bun.sleep(5).then(() => "blocked")])).toBe("open");
   });
+
+  test("a retried request goes after every earlier one is over and before any later one; a later one does not pass one sent elsewhere", async () => {
+    const { IssueOrder } = await import("../../core/client/issue-order");
+    const state = async (p: Promise<void>) => Promise.race([p.then(() => "open"), Bun.sleep(5).then(() => "blocked")]);
+    const order = new IssueOrder();
+    const [a, b, c, d] = [order.take(), order.take(), order.take(), order.take()];
+    await a.wait("chunk1");
+    a.sent();
+    await b.wait("chunk1");
+    b.sent(); // a and b in flight to chunk 1
+    expect(await state(c.wait("chunk2"))).toBe("blocked"); // chunk 2 must wait for what went to chunk 1
+    b.retry(); // b met a full chunk
+    expect(await state(b.wait("chunk2"))).toBe("blocked"); // a is not answered yet
+    a.pass(); // a is done
+    expect(await state(b.wait("chunk2"))).toBe("open");
+    b.sent();
+    // b is a retry in flight: c and d wait until it is over, even to the same chunk.
+    expect(await state(c.wait("chunk2"))).toBe("blocked");
+    b.pass();
+    expect(await state(c.wait("chunk2"))).toBe("open");
+    c.sent();
+    expect(await state(d.wait("chunk2"))).toBe("open");
+  });
 });

@@ -77,6 +77,25 @@ describe("record sequencer", () => {
     expect(ids([rec("a", 0), rec("a", 3), rec("a", 2)].flatMap((r) => s.accept(r)))).toEqual(["a0"]);
     expect(ids(s.finish())).toEqual(["a2", "a3"]);
   });
+
+  test("records of a gap given up on because too much waited are still delivered when they turn up, once", () => {
+    // At most 3 records wait: the 4th beyond a gap releases them.
+    const s = new RecordSequencer(1 << 30, 3);
+    const seen = [0, 3, 4, 5, 6, 1, 7, 2, 1, 5].flatMap((n) => s.accept(rec("a", n)));
+    expect(ids(seen)).toEqual(["a0", "a3", "a4", "a5", "a6", "a1", "a7", "a2"]);
+    expect(s.late).toBe(2);
+    expect(s.duplicates).toBe(2);
+    expect(ids(s.finish())).toEqual([]);
+  });
+
+  test("the bound on waiting records is in bytes too, across writers", () => {
+    const big = (w: string, seq: number): Record => ({ writer: w, seq, payload: new Uint8Array(600), offset: 0 });
+    const s = new RecordSequencer(1000);
+    expect(s.accept(big("a", 1))).toEqual([]);
+    expect(ids(s.accept(big("b", 1)))).toEqual(["b1"]); // 1,200 bytes waiting: the writer that went over gives its gap up
+    expect(ids([big("b", 0), big("a", 0), big("a", 1)].flatMap((r) => s.accept(r)))).toEqual(["b0", "a0", "a1"]);
+    expect(s.late).toBe(1);
+  });
 });
 
 describe("primary append decisions", () => {
