@@ -30,7 +30,7 @@ export default defineCommand({
       let last = -1;
       const t0 = Date.now();
       while (s.active) {
-        await new Promise((res) => setTimeout(res, 1000));
+        await new Promise((res) => setTimeout(res, 200));
         s = await c.rebalance(threshold, { status: true });
         const rate = s.movedBytes / 1e6 / Math.max(0.001, (Date.now() - t0) / 1000);
         if (s.moved !== last && process.stdout.isTTY && !args.quiet) out(`moved ${s.moved} replicas (${formatBytes(s.movedBytes)}, ${rate.toFixed(1)} MB/s); largest distance ${s.imbalancePct.toFixed(1)} points`);

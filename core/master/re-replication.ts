@@ -233,6 +233,23 @@ function pickChunk(src: PlacementCandidate, dst: PlacementCandidate, chunks: Ite
   return undefined;
 }
 
+/** A change of a server's disk use that its reports do not show yet: a move under way or just done. */
+export interface UseChange {
+  server: string;
+  bytes: number;
+}
+
+/**
+ * Servers with their disk use as it will be once the changes the master
+ * knows of show in their reports, so that moves are planned while others
+ * are still under way without planning the same space twice.
+ */
+export function projectUse(servers: readonly PlacementCandidate[], changes: Iterable<UseChange>): PlacementCandidate[] {
+  const delta = new Map<string, number>();
+  for (const c of changes) delta.set(c.server, (delta.get(c.server) ?? 0) + c.bytes);
+  return servers.map((s) => (delta.has(s.id) ? { ...s, usedBytes: Math.max(0, s.usedBytes + delta.get(s.id)!) } : s));
+}
+
 /** The largest distance of any server's disk use from the average, in percentage points. */
 export function imbalancePct(servers: readonly PlacementCandidate[]): number {
   const pool = servers.filter((s) => !s.draining && s.capacityBytes > 0);

@@ -14,7 +14,7 @@ import type { Handle, RebalanceReply, ReqBody } from "../../net/messages";
 import { ErrorCode, GfsError } from "../../net/errors";
 import { handleName } from "../handles";
 import type { LeaseTable } from "./leases";
-import { Priority, imbalancePct, planClones, planRebalance, planSurplus, type ChunkHealth, type Clone, type CloneLimits, type Move, type RebalanceChunk } from "./re-replication";
+import { Priority, imbalancePct, planClones, planRebalance, planSurplus, projectUse, type ChunkHealth, type Clone, type CloneLimits, type Move, type RebalanceChunk, type UseChange } from "./re-replication";
 import type { ServerRegistry } from "./servers";
 import type { MasterState } from "./state";
 import { TRASH_DIR } from "./trash";
@@ -57,8 +57,8 @@ export class Repairs {
   private rebalancing: { thresholdPct: number; moved: number; movedBytes: number } | null = null;
   /** The last rebalance that finished, for its figures. */
   private rebalanced: { thresholdPct: number; moved: number; movedBytes: number } | null = null;
-  /** Servers a move touched, with the heartbeat count after which their reported disk use includes it. */
-  private readonly settling = new Map<string, number>();
+  /** Disk use moved by finished moves, each until the heartbeat count after which the server's reports include it. */
+  private unreported: (UseChange & { untilHeartbeats: number })[] = [];
 
   constructor(private readonly deps: RepairDeps, private readonly cfg: RepairConfig) {}
 
@@ -110,7 +110,16 @@ export class Repairs {
         list.push(rc);
       }
     }
-    const moves = planRebalance(this.deps.registry.candidates(), (id) => on.get(id) ?? [], thresholdPct, limit, new Set(this.underWay.map((u) => u.handle)));
+    // Planned on disk use as it will be after the moves under way and those not yet reported.
+    this.settled();
+    const changes: UseChange[] = [...this.unreported];
+    for (const u of this.underWay) {
+      if (u.priority !== Priority.REBALANCE) continue;
+      const bytes = state.chunks.sizeOf(u.handle);
+      changes.push({ server: u.to, bytes }, { server: u.from, bytes: -bytes });
+    }
+    const servers = projectUse(this.deps.registry.candidates(), changes);
+    const moves = planRebalance(servers, (id) => on.get(id) ?? [], thresholdPct, limit, new Set(this.underWay.map((u) => u.handle)));
     // A server takes part in at most maxPerServer copies at once: a new server is filled gradually.
     const busy = new Map<string, number>();
     for (const u of this.underWay) for (const id of [u.from, u.to]) busy.set(id, (busy.get(id) ?? 0) + 1);
@@ -155,10 +164,11 @@ export class Repairs {
     const clones = planClones(health.values(), servers, this.underWay, this.cfg, this.deps.chunkSizeBytes());
     for (const c of clones) void this.clone(c);
     // Rebalancing yields to repairs: it moves only while nothing needs copying.
-    // Rounds of moves: the next is planned once the last is done and disk use is known again.
-    if (this.rebalancing && clones.length === 0 && this.underWay.length === 0 && this.settled()) {
+    // A move starts as soon as another ends; the rebalance is done when none is
+    // left to plan on disk use the servers have reported.
+    if (this.rebalancing && clones.length === 0 && this.underWay.every((u) => u.priority === Priority.REBALANCE)) {
       const moves = this.planMoves(health, this.rebalancing.thresholdPct, this.cfg.maxClones - this.underWay.length);
-      if (moves.length === 0 && this.underWay.length === 0) {
+      if (moves.length === 0 && this.underWay.length === 0 && this.settled()) {
         this.deps.log.info(`rebalance done: ${this.rebalancing.moved} replicas moved; every server within ${this.rebalancing.thresholdPct} points of the average (largest distance ${imbalancePct(this.deps.registry.candidates()).toFixed(1)})`);
         this.rebalanced = this.rebalancing;
         this.rebalancing = null;
@@ -176,14 +186,13 @@ export class Repairs {
     this.wanted.clear();
   }
 
-  /** Whether every server a move touched has reported its disk use since (a lost server is not waited for). */
+  /** Drops the changes servers' reports now show; whether none is left (a lost server is not waited for). */
   private settled(): boolean {
-    for (const [id, count] of this.settling) {
-      const s = this.deps.registry.servers.get(id);
-      if (s?.alive && s.heartbeats < count) return false;
-      this.settling.delete(id);
-    }
-    return true;
+    this.unreported = this.unreported.filter((u) => {
+      const s = this.deps.registry.servers.get(u.server);
+      return s?.alive === true && s.heartbeats < u.untilHeartbeats;
+    });
+    return this.unreported.length === 0;
   }
 
   /** Every chunk of every file with its target (the highest of the files sharing it) and live holders. */
@@ -254,12 +263,12 @@ export class Repairs {
         registry.removeLocation(c.handle, c.from);
         const src = registry.servers.get(c.from);
         src?.discard.add(c.handle);
-        // The next round plans from use the servers report after this move: the
-        // source's first heartbeat still counts the replica (it is deleted on
-        // that heartbeat's reply), its second does not.
-        if (src) this.settling.set(src.id, src.heartbeats + 2);
+        // Until the servers' reports show this move, plans count it themselves:
+        // the source's first heartbeat still counts the replica (it is deleted
+        // on that heartbeat's reply), its second does not.
+        if (src) this.unreported.push({ server: src.id, bytes: -size, untilHeartbeats: src.heartbeats + 2 });
         const dst = registry.servers.get(c.to);
-        if (dst) this.settling.set(dst.id, dst.heartbeats + 2);
+        if (dst) this.unreported.push({ server: dst.id, bytes: size, untilHeartbeats: dst.heartbeats + 2 });
         if (this.rebalancing) {
           this.rebalancing.moved++;
           this.rebalancing.movedBytes += size;

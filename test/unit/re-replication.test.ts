@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Priority, imbalancePct, planClones, planRebalance, planSurplus, repairPriority, type ChunkHealth, type Clone, type RebalanceChunk } from "../../core/master/re-replication";
+import { Priority, imbalancePct, planClones, planRebalance, planSurplus, projectUse, repairPriority, type ChunkHealth, type Clone, type RebalanceChunk } from "../../core/master/re-replication";
 import type { PlacementCandidate } from "../../core/master/placement";
 
 const GB = 1e9;
@@ -156,5 +156,25 @@ describe("rebalancing", () => {
     }
     expect(planRebalance(servers, (id) => chunks.filter((c) => c.holders.includes(id)), 10, 1)).toHaveLength(1);
     expect(planRebalance(servers, (id) => chunks.filter((c) => c.holders.includes(id)), 10, 100, new Set([1, 2, 3]))).toEqual([]);
+  });
+
+  test("moves under way or not yet reported count in the plan: planned one at a time, the fill stops where a whole plan would", () => {
+    const servers = [srv("a", "r1", 60), srv("b", "r2", 60), srv("c", "r3", 60), srv("new", "r4", 0)];
+    const chunks: RebalanceChunk[] = Array.from({ length: 6 }, (_, i) => ({ handle: i + 1, sizeBytes: 10 * MiB, holders: ["a", "b", "c"] }));
+    const whole = planRebalance(servers, (id) => chunks.filter((c) => c.holders.includes(id)), 10, 100);
+    // Moves started one by one, each planned with the ones before it counted but not yet reported.
+    const changes: { server: string; bytes: number }[] = [];
+    const started: number[] = [];
+    for (;;) {
+      const [m] = planRebalance(projectUse(servers, changes), (id) => chunks.filter((c) => c.holders.includes(id)), 10, 1, new Set(started));
+      if (!m) break;
+      started.push(m.handle);
+      changes.push({ server: m.to, bytes: 10 * MiB }, { server: m.from, bytes: -10 * MiB });
+    }
+    expect(started).toHaveLength(whole.length);
+    expect(imbalancePct(projectUse(servers, changes))).toBeLessThanOrEqual(15.0001);
+    // Without the projection, the same server would be given every chunk.
+    expect(planRebalance(servers, (id) => chunks.filter((c) => c.holders.includes(id)), 10, 100, new Set(started.slice(0, 1)))).toHaveLength(whole.length);
+    expect(projectUse([srv("x", "r1", 5)], [{ server: "x", bytes: -10 * MiB }])[0]!.usedBytes).toBe(0);
   });
 });
