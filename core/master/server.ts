@@ -171,7 +171,8 @@ export class Master {
     let params = this.clusterParams();
     if (this.cfg.ha && etcd) {
       // Every master of an HA cluster takes the parameters the first one recorded in etcd.
-      const shared = await sharedClusterParams(etcd, this.cfg.ha.prefix, params);
+      const wanted = params;
+      const shared = await this.untilAvailable(() => sharedClusterParams(etcd, this.cfg.ha!.prefix, wanted));
       if (shared.chunkSizeBytes !== params.chunkSizeBytes || shared.replication !== params.replication) {
         throw new GfsError(ErrorCode.INVALID_ARGUMENT, `this master's data directory records chunk size ${params.chunkSizeBytes} and replication ${params.replication}, but the cluster in etcd (${this.cfg.ha.prefix}) has ${shared.chunkSizeBytes} and ${shared.replication}: give it the cluster's --chunk-size and --replication and an empty --data`);
       }
@@ -190,7 +191,7 @@ export class Master {
       const before = this.state.lastOp;
       // The address is known once listening; a peer's checkpoint, if one is needed, is found through etcd.
       (this.ha.cfg as { address: string }).address = this.cfg.ha.advertise ?? `${advertisedHost(this.cfg.listenHost)}:${this.cfg.listenPort}`;
-      await this.ha.catchUpOrFetch();
+      await this.untilAvailable(() => this.ha!.catchUpOrFetch());
       this.log.info(`applied changes ${before + 1}..${this.state.lastOp} from the operation log in etcd`);
     }
     this.listener = listen(this.cfg.listenHost, this.cfg.listenPort, {
@@ -233,6 +234,25 @@ export class Master {
       sweeping = true;
       this.sweep().catch((err) => this.log.warn(`garbage collection: ${(err as Error).message}`)).finally(() => (sweeping = false));
     }, Math.max(50, this.cfg.gcIntervalMs ?? 60_000)));
+  }
+
+  /**
+   * Runs `step` until it does not fail for want of etcd or of a peer (HA
+   * start): a master started before etcd or its peers waits for them, saying
+   * so once, instead of exiting.
+   */
+  private async untilAvailable<T>(step: () => Promise<T>): Promise<T> {
+    let told = "";
+    for (;;) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!(err instanceof GfsError) || err.code !== ErrorCode.UNAVAILABLE) throw err;
+        if (told !== err.message) this.log.warn(`${err.message}: waiting before serving`);
+        told = err.message;
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
   }
 
   /** Gauges read when /metrics is scraped, and the log's commit figures. */

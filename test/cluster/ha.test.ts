@@ -245,4 +245,32 @@ describe("master high availability on etcd", () => {
       await cluster.stop();
     }
   }, 120_000);
+
+  test("a master started while etcd is down waits for it, saying so once, then joins as a standby", async () => {
+    const cluster = await new HaCluster().start();
+    try {
+      await cluster.gfs(["mkdir", "/before"]);
+      const lead = await cluster.leader();
+      const standby = (lead + 1) % cluster.masters.length;
+      cluster.masters[standby]!.proc.kill("SIGKILL");
+      await cluster.masters[standby]!.proc.exited;
+      cluster.etcd.proc.kill("SIGKILL");
+      await cluster.etcd.proc.exited;
+      const restarted = cluster.spawnMaster(standby);
+      await waitFor("the restarted master to say it waits for etcd", () => restarted.log.some((l) => /waiting before serving/.test(l)), 20_000, 50);
+      await cluster.etcd.restart();
+      const m = await restarted.ready;
+      expect(m.proc.exitCode).toBeNull();
+      expect(m.log.filter((l) => /etcd is unreachable.*waiting before serving/.test(l))).toHaveLength(1);
+      await waitFor("the restarted master to follow as a standby", async () => (await cluster.roleOf(standby))?.role === "standby", 30_000, 100);
+      await cluster.leader(30_000);
+      await cluster.gfs(["mkdir", "/after", "--deadline", "30s"]);
+      await waitFor("the standby to have applied /after", async () => {
+        const r = await runGfs(["ls", "/", "--json", "--deadline", "2s"], { env: { GFS_MASTER: m.addr }, check: false });
+        return r.code === 0 && JSON.parse(r.stdout).some((e: { name: string }) => e.name === "after");
+      }, 30_000, 100);
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
 });

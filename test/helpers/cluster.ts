@@ -51,6 +51,11 @@ export function tempDir(prefix = "gfs-test-"): string {
 
 /** Starts `gfs <args>` and resolves once it prints its "listening on" line. */
 export async function startDaemon(name: string, args: string[], dataDir: string, env: Record<string, string> = {}): Promise<Daemon> {
+  return spawnDaemon(name, args, dataDir, env).ready;
+}
+
+/** Starts a daemon; `log` fills as it logs, `ready` resolves once it listens. */
+export function spawnDaemon(name: string, args: string[], dataDir: string, env: Record<string, string> = {}): { log: string[]; ready: Promise<Daemon> } {
   const proc = Bun.spawn([GFS, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, GFS_LOG_LEVEL: "4", ...env } });
   live.add(proc);
   proc.exited.then(() => live.delete(proc));
@@ -76,11 +81,11 @@ export async function startDaemon(name: string, args: string[], dataDir: string,
     }
   })();
   void pump;
-  await waitFor(`${name} to listen`, () => {
+  const ready = waitFor(`${name} to listen`, () => {
     if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${log.slice(-5).join(" | ")}`);
     return port >= 0;
-  }, 20_000, 10);
-  return { name, proc, port, addr: `127.0.0.1:${port}`, dataDir, log, args };
+  }, 60_000, 10).then(() => ({ name, proc, port, addr: `127.0.0.1:${port}`, dataDir, log, args }));
+  return { log, ready };
 }
 
 export interface ClusterOptions {

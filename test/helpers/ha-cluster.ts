@@ -3,7 +3,7 @@
 // process is tracked by PID and killed by stop().
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { type Daemon, type GfsResult, type GfsRunOptions, runGfs, startDaemon, tempDir, waitFor } from "./cluster";
+import { type Daemon, type GfsResult, type GfsRunOptions, runGfs, spawnDaemon, startDaemon, tempDir, waitFor } from "./cluster";
 import { EtcdServer } from "./etcd";
 
 export interface HaClusterOptions {
@@ -70,9 +70,14 @@ export class HaCluster {
   }
 
   async restartMaster(i: number): Promise<Daemon> {
+    return this.spawnMaster(i).ready;
+  }
+
+  /** Starts master `i` again on its port and data; `log` fills at once, `ready` once it listens. */
+  spawnMaster(i: number): { log: string[]; ready: Promise<Daemon> } {
     const m = this.masters[i]!;
-    this.masters[i] = await startDaemon(`master${i}`, this.masterArgs(i, m.port), m.dataDir);
-    return this.masters[i]!;
+    const started = spawnDaemon(`master${i}`, this.masterArgs(i, m.port), m.dataDir);
+    return { log: started.log, ready: started.ready.then((d) => (this.masters[i] = d)) };
   }
 
   gfs(args: string[], opts: GfsRunOptions = {}): Promise<GfsResult> {
