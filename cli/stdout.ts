@@ -7,9 +7,11 @@
 // `gfs cat f | head`) ends the command quietly with status 141, as coreutils
 // do; any other write error (a full disk, /dev/full) is one `gfs:` line and
 // status 1. A non-blocking pipe (a parent that reads with poll) is written
-// through the runtime's stream when it is full.
+// through the runtime's stream when it is full. A pipe is enlarged to 1 MiB
+// where the system allows (pipe-size.ts).
 import { fstatSync, write, writeSync } from "node:fs";
 import { ExitError } from "./errors";
+import { enlargePipe } from "./pipe-size";
 
 const BATCH_BYTES = 1024 * 1024;
 
@@ -35,6 +37,8 @@ export class StdoutWriter {
       device = fstatSync(fd).isCharacterDevice();
     } catch {}
     this.device = device;
+    // A pipe: 1 MiB per hand-over to the reader instead of 64 KiB (Linux; best effort).
+    if (!device) enlargePipe(fd);
   }
 
   /** Queues `data`; resolves once the writer can take more (at most two batches held). */
