@@ -14,7 +14,8 @@
 // data by design), a full disk
 // (one chunk server's data directory is a tmpfs, filled up for a while; needs
 // root), and a torn record at the end of the master's log.
-import { existsSync, openSync, readFileSync, readdirSync, statSync, closeSync, truncateSync, unlinkSync, writeSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, closeSync, truncateSync, unlinkSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GFS, TestCluster, randomBytes, rssOf, waitFor, type Daemon } from "../helpers/cluster";
 import { decodeRecords } from "../../core/master/records";
@@ -39,6 +40,8 @@ export interface ChaosReport {
   recoveryMs: number[];
   maxRssBytes: number;
   violations: string[];
+  /** Where every daemon's log was kept (a run with violations); removed otherwise. */
+  logsDir?: string;
 }
 
 /** An operation taking longer than this did not end. */
@@ -80,6 +83,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     say(`fault ${kind}: ${detail}`);
   };
 
+  // Every daemon's log goes to a file, kept when the run finds a violation so that it can be traced.
+  const logsDir = mkdtempSync(join(tmpdir(), `gfs-chaos-logs-${opts.seed}-`));
+  const logsBefore = process.env.GFS_TEST_LOG_DIR;
+  process.env.GFS_TEST_LOG_DIR = logsDir;
   const cluster = new TestCluster({
     chunkservers: 5, replication: 3, chunkSize: "1MiB", proxies: true,
     masterArgs: ["--heartbeat", "300ms", "--dead-after", "2s", "--lease", "5s"],
@@ -489,6 +496,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     }
   } finally {
     await cluster.stop();
+    if (logsBefore === undefined) delete process.env.GFS_TEST_LOG_DIR;
+    else process.env.GFS_TEST_LOG_DIR = logsBefore;
+    if (report.violations.length > 0) report.logsDir = logsDir;
+    else rmSync(logsDir, { recursive: true, force: true });
   }
   return report;
 }
@@ -507,5 +518,6 @@ export function formatReport(r: ChaosReport): string {
     `first acknowledged change after a master restart: ${median !== undefined ? `median ${median} ms, max ${rec[rec.length - 1]} ms over ${rec.length} restarts` : "no restart"}`,
     `largest daemon: ${Math.round(r.maxRssBytes / MiB)} MiB`,
     r.violations.length ? `VIOLATIONS (${r.violations.length}):\n  ${r.violations.join("\n  ")}` : "violations: none",
+    ...(r.logsDir ? [`daemon logs kept in ${r.logsDir}`] : []),
   ].join("\n");
 }

@@ -1,7 +1,7 @@
 // Real processes for integration tests: the compiled `gfs` binary started on
 // 127.0.0.1 with port 0 and temporary directories. Every process started here
 // is tracked by PID and killed by `stopAll()`.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -74,6 +74,8 @@ export function spawnDaemon(name: string, args: string[], dataDir: string, env: 
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         log.push(line);
+        // GFS_TEST_LOG_DIR: every line also goes to NAME.log there (the chaos run keeps them when it finds a violation).
+        if (process.env.GFS_TEST_LOG_DIR) appendFileSync(join(process.env.GFS_TEST_LOG_DIR, `${name}.log`), `${(performance.now() / 1000).toFixed(2)} ${line}\n`);
         if (process.env.GFS_TEST_VERBOSE) process.stderr.write(`${(performance.now() / 1000).toFixed(2)} [${name}] ${line}\n`);
         const m = /listening on [^\s]+:(\d+)/.exec(line);
         if (m && port < 0) port = Number(m[1]);
