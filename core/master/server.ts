@@ -1131,15 +1131,18 @@ export class Master {
   private staleReplica(r: { handle: Handle; version: number; size: number }, s: ServerRecord): "adopt" | "keep" | "discard" {
     const meta = this.state.chunks.get(r.handle);
     if (!meta) return "discard";
-    const fate = staleFate(this.registry.replicaRefs(r.handle).length, r.version, this.unchangedSince.get(r.handle), r.size, meta.sizeBytes);
+    // The cluster's replication stands for the chunk's target (finding its files would take a scan): a
+    // chunk under a lower setrep may take one copy too many (trimmed later), one under a higher one is copied.
+    const fate = staleFate(this.registry.replicaRefs(r.handle).length, this.state.params.replication, r.version, this.unchangedSince.get(r.handle), r.size, meta.sizeBytes);
     if (fate === "adopt") void this.adopt(r.handle, s.id, r.version);
     return fate;
   }
 
   /**
-   * No live replica of the chunk is current and undamaged, but `serverId`
-   * holds one at or above its last lease's version with every acknowledged
-   * byte: it is moved to the current version and listed again.
+   * The chunk has fewer live current replicas than the cluster's replication,
+   * and `serverId` holds one at or above its last lease's version with every
+   * acknowledged byte (versions.ts, staleFate): it is moved to the current
+   * version and listed again.
    */
   private async adopt(handle: Handle, serverId: string, replicaVersion: number): Promise<void> {
     if (this.adopting.has(handle)) return;
@@ -1148,12 +1151,15 @@ export class Master {
       await this.locked(`chunk:${handle}`, async () => {
         const meta = this.state.chunks.get(handle);
         const s = this.registry.servers.get(serverId);
-        if (!meta || !s?.alive || this.registry.replicaRefs(handle).length > 0) return;
+        const live = this.registry.replicaRefs(handle);
+        const since = this.unchangedSince.get(handle);
+        // Checked again under the chunk's lock: a lease since (mutations) or copies made meanwhile end it.
+        if (!meta || !s?.alive || since === undefined || replicaVersion < since || live.length >= this.state.params.replication || live.some((r) => r.id === serverId)) return;
         await this.callServer(serverId, "setVersion", { handle, version: meta.version });
         this.registry.addLocation(handle, serverId);
         this.damagedOnly.delete(handle);
         this.repairs.changed();
-        this.log.warn(`chunk ${handleName(handle)}: no live current replica; adopted the one on ${s.addr} (version ${replicaVersion}, unchanged since version ${this.unchangedSince.get(handle)}; now ${meta.version})`);
+        this.log.warn(`chunk ${handleName(handle)}: ${live.length} live current replica${live.length === 1 ? "" : "s"}; adopted the one on ${s.addr} (version ${replicaVersion}, unchanged since version ${since}; now ${meta.version})`);
       });
     } catch (err) {
       this.log.warn(`chunk ${handleName(handle)}: adopting the replica on ${this.registry.servers.get(serverId)?.addr ?? serverId} failed: ${(err as Error).message}`);

@@ -75,17 +75,22 @@ export function unwantedReplicas(listed: Iterable<{ handle: number; version: num
 export type StaleFate = "adopt" | "keep" | "discard";
 
 /**
- * A replica behind the master's version is normally deleted. But while no
- * live, undamaged replica is current, it may be the last copy: one at or
- * above the version of the chunk's last lease (versions raised since only to
- * copy the chunk, so no byte changed) that holds every acknowledged byte is
- * adopted; any other is kept on its disk, unlisted.
+ * A replica behind the master's version missed a change, and is normally
+ * deleted. But when the versions raised since were raised only to copy the
+ * chunk (no byte changed since `unchangedSince`, the chunk's last lease), a
+ * replica at or above that version holding every acknowledged byte is as good
+ * as a current one: it is adopted (moved to the current version and listed)
+ * while the chunk has fewer live current replicas than its target, rather
+ * than deleted and copied again. Counting on the live ones alone is not safe:
+ * one of them may be damaged in a way nobody has read yet. Any other stale
+ * replica is deleted while a current one is live, and otherwise kept on its
+ * disk, unlisted (it may be the last copy).
  * @param unchangedSince the last lease's version, when the version was raised since only to copy the chunk; undefined when unknown.
  */
-export function staleFate(liveCurrent: number, replicaVersion: number, unchangedSince: number | undefined, replicaSize: number, acknowledgedSize: number): StaleFate {
-  if (liveCurrent > 0) return "discard";
+export function staleFate(liveCurrent: number, target: number, replicaVersion: number, unchangedSince: number | undefined, replicaSize: number, acknowledgedSize: number): StaleFate {
+  if (liveCurrent >= target) return "discard";
   if (unchangedSince !== undefined && replicaVersion >= unchangedSince && replicaSize >= acknowledgedSize) return "adopt";
-  return "keep";
+  return liveCurrent > 0 ? "discard" : "keep";
 }
 
 /** Per chunk handle, a version or nothing, in 4 bytes a handle (handles are dense): the master's unchangedSince. */

@@ -153,7 +153,7 @@ test("the good replicas come back after the only live one turned out damaged: th
     // Their replicas are a version behind but hold every acknowledged byte: one is adopted, then copied.
     await waitFor("the chunk readable again", async () => (await cluster.gfs(["cat", "/last", "--deadline", "1s"], { check: false })).code === 0, 30_000, 200);
     expect(Buffer.compare((await cluster.gfs(["cat", "/last"])).stdoutBytes, data)).toBe(0);
-    expect(cluster.master.log.some((l) => l.includes(`chunk ${handleName(c!.handle)}: no live current replica; adopted the one on`))).toBe(true);
+    expect(cluster.master.log.some((l) => l.includes(`chunk ${handleName(c!.handle)}: 0 live current replicas; adopted the one on`))).toBe(true);
     await waitFor("fsck healthy", async () => (await cluster.gfs(["fsck"], { check: false })).code === 0, 30_000, 200);
   } finally {
     await cluster.stop();

@@ -51,17 +51,23 @@ describe("chunk listings in heartbeats", () => {
 });
 
 describe("a replica behind the master's version", () => {
-  test("is deleted while a current replica is live", () => {
-    expect(staleFate(1, 4, 4, 100, 100)).toBe("discard");
+  test("is deleted while the chunk has its target of live current replicas", () => {
+    expect(staleFate(3, 3, 4, 4, 100, 100)).toBe("discard");
   });
-  test("is adopted when none is, if nothing changed since its version and it holds every acknowledged byte", () => {
-    expect(staleFate(0, 4, 4, 100, 100)).toBe("adopt");
-    expect(staleFate(0, 5, 4, 120, 100)).toBe("adopt");
+  test("is deleted while a current one is live, if it cannot be trusted", () => {
+    expect(staleFate(1, 3, 3, 4, 100, 100)).toBe("discard"); // a lease (mutations) after its version
+    expect(staleFate(2, 3, 4, undefined, 100, 100)).toBe("discard"); // unknown history (a master restart)
+  });
+  test("is adopted below the target, if nothing changed since its version and it holds every acknowledged byte: a live one may be damaged unread", () => {
+    expect(staleFate(0, 3, 4, 4, 100, 100)).toBe("adopt");
+    expect(staleFate(0, 3, 5, 4, 120, 100)).toBe("adopt");
+    expect(staleFate(1, 3, 4, 4, 100, 100)).toBe("adopt");
+    expect(staleFate(2, 3, 4, 4, 100, 100)).toBe("adopt");
   });
   test("is kept on its disk, unlisted, when it may be the last copy but cannot be trusted", () => {
-    expect(staleFate(0, 3, 4, 100, 100)).toBe("keep"); // a lease (mutations) after its version
-    expect(staleFate(0, 4, 4, 90, 100)).toBe("keep"); // shorter than what was acknowledged
-    expect(staleFate(0, 4, undefined, 100, 100)).toBe("keep"); // unknown history (a master restart)
+    expect(staleFate(0, 3, 3, 4, 100, 100)).toBe("keep"); // a lease (mutations) after its version
+    expect(staleFate(0, 3, 4, 4, 90, 100)).toBe("keep"); // shorter than what was acknowledged
+    expect(staleFate(0, 3, 4, undefined, 100, 100)).toBe("keep"); // unknown history (a master restart)
   });
   test("versions by handle: 4 bytes a handle, absent until set", () => {
     const v = new VersionByHandle();
