@@ -86,7 +86,7 @@ export function spawnDaemon(name: string, args: string[], dataDir: string, env: 
   const ready = waitFor(`${name} to listen`, () => {
     if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${log.slice(-5).join(" | ")}`);
     return port >= 0;
-  }, 60_000, 10).then(() => ({ name, proc, port, addr: `127.0.0.1:${port}`, dataDir, log, args }));
+  }, 20_000, 10).then(() => ({ name, proc, port, addr: `127.0.0.1:${port}`, dataDir, log, args }));
   return { log, ready };
 }
 
