@@ -1,23 +1,47 @@
 // CRC32C (Castagnoli), the one checksum of the project: per 64 KiB block of
 // chunk data (C2), per pushed or read range (end to end), per frame head on the
 // wire and per operation log record. Whole blocks go through
-// hash-wasm; extending the checksum of a partial last block on append uses a
-// table-driven CRC that resumes from the stored value, so appends never re-read
-// the bytes already on disk and existing corruption stays detectable.
+// the processor's CRC32C instruction where it has one (core/crc32c-hardware.ts),
+// else through hash-wasm; extending the checksum of a partial last block on
+// append resumes from the stored value, so appends never re-read the bytes
+// already on disk and existing corruption stays detectable.
 import { createCRC32, type IHasher } from "hash-wasm";
+import { loadHardwareCrc32c } from "./crc32c-hardware";
 
 export const BLOCK_BYTES = 64 * 1024;
 const POLY_REFLECTED = 0x82f63b78;
 
 let hasher: IHasher | null = null;
+/** The hardware CRC32C (extending a CRC), once initChecksums() found one. */
+let hardware: ((crc: number, data: Uint8Array) => number) | null = null;
+let implementation = "portable (not initialized)";
+/** Below this many bytes the table code beats a call into native code. */
+const HARDWARE_MIN_BYTES = 64;
 
-/** Must be awaited once before any other function here is used. */
+/**
+ * Must be awaited once before any other function here is used. GFS_CRC32C=portable
+ * keeps the portable code even where the processor has a CRC32C instruction.
+ */
 export async function initChecksums(): Promise<void> {
-  if (!hasher) hasher = await createCRC32(POLY_REFLECTED);
+  if (hasher) return;
+  hasher = await createCRC32(POLY_REFLECTED);
+  if (process.env.GFS_CRC32C === "portable") {
+    implementation = "portable (GFS_CRC32C=portable)";
+    return;
+  }
+  const hw = loadHardwareCrc32c();
+  hardware = hw.crc32c;
+  implementation = hardware ? `hardware (${hw.why})` : `portable (${hw.why})`;
+}
+
+/** Which CRC32C code runs here, and why: for start-up logs and `gfs version`. */
+export function checksumImplementation(): string {
+  return implementation;
 }
 
 /** CRC32C of `data`. */
 export function crc32c(data: Uint8Array): number {
+  if (hardware) return hardware(0, data);
   const h = hasher;
   if (!h) throw new Error("initChecksums() was not awaited");
   h.init();
@@ -48,6 +72,12 @@ const TABLES: Int32Array[] = (() => {
 
 /** CRC32C of (A || data) given crc = CRC32C(A). crc32cExtend(0, x) === crc32c(x). */
 export function crc32cExtend(crc: number, data: Uint8Array): number {
+  if (hardware && data.byteLength >= HARDWARE_MIN_BYTES) return hardware(crc, data);
+  return crc32cTable(crc, data);
+}
+
+/** The portable CRC32C extension, eight bytes per step through eight tables. */
+export function crc32cTable(crc: number, data: Uint8Array): number {
   const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
   let c = ~crc | 0;
   let i = 0;

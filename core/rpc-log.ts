@@ -71,6 +71,8 @@ export class RpcLog {
 /** A body as JSON, with bytes replaced by their length and long fields cut. */
 function describe(body: unknown): string {
   try {
+    // Most bodies are a few short fields: written as they are, without a replacer's call per field.
+    if (isFlat(body)) return JSON.stringify(body);
     return JSON.stringify(body ?? {}, (_k, v) => {
       if (v instanceof Uint8Array) return `<${v.byteLength} bytes>`;
       if (typeof v === "string" && v.length > MAX_FIELD_CHARS) return v.slice(0, MAX_FIELD_CHARS) + "...";
@@ -80,4 +82,14 @@ function describe(body: unknown): string {
   } catch {
     return "{}";
   }
+}
+
+/** An object of numbers, booleans and short strings only. */
+function isFlat(body: unknown): body is object {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return false;
+  for (const k in body) {
+    const v = (body as Record<string, unknown>)[k];
+    if (typeof v === "object" ? v !== null : typeof v === "string" && v.length > MAX_FIELD_CHARS) return false;
+  }
+  return true;
 }

@@ -15,7 +15,7 @@ import { leaseTokenValid, tokenKey } from "../lease-tokens";
 import { connect, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
 import { logger } from "../log";
-import { initChecksums } from "../checksums";
+import { checksumImplementation, initChecksums } from "../checksums";
 import { DataWaits } from "./data-waits";
 import { ReadBudget } from "./read-budget";
 import { transitCrc } from "../checksums";
@@ -154,7 +154,7 @@ export class ChunkServer {
     // Listening on every interface: advertised by this machine's first external address, which other machines can reach.
     const host = advertisedHost(this.cfg.listenHost);
     this.addr = this.cfg.advertise ?? `${host}:${this.listener.port}`;
-    this.log.info(`listening on ${this.cfg.listenHost}:${this.listener.port} (advertised as ${this.addr}), id ${this.id}, rack ${this.cfg.rack}`);
+    this.log.info(`listening on ${this.cfg.listenHost}:${this.listener.port} (advertised as ${this.addr}), id ${this.id}, rack ${this.cfg.rack}, CRC32C ${checksumImplementation()}`);
     if (!this.cfg.secret && !isLoopbackHost(this.cfg.listenHost)) this.log.warn(`no cluster secret configured and listening on ${this.cfg.listenHost}: anyone who can reach this port can read chunks (--secret-file)`);
     for (const addr of new Set(this.cfg.master.split(",").map((a) => a.trim()).filter(Boolean))) void this.masterLoop(addr);
     if (this.cfg.scrubIntervalMs > 0) this.scheduleScrub();

@@ -102,14 +102,14 @@ export class GfsClient {
    * at once.
    */
   async master<T extends RequestType>(type: T, body: ReqBody<T>): Promise<RepBody<T>> {
-    const retrier = this.retrier();
+    let retrier: Retrier | null = null; // made at the first failure: most calls need none
     let delayMs = 50;
     for (;;) {
       let err: GfsError;
       let peer: Peer | null = null;
       const addr = this.masterAddr();
       try {
-        peer = await this.pool.get(addr);
+        peer = this.pool.ready(addr) ?? (await this.pool.get(addr));
       } catch (e) {
         err = asGfsError(e);
         if (err.code === ErrorCode.AUTH) throw err;
@@ -133,6 +133,7 @@ export class GfsClient {
           else if (!passes(err)) throw err;
         }
       }
+      retrier ??= this.retrier();
       if (!retrier.retry(err!.message, delayMs)) throw err!;
       await sleep(delayMs);
       delayMs = Math.min(delayMs * 2, 1_000);
@@ -141,6 +142,7 @@ export class GfsClient {
 
   /** The master to ask: the leader a standby named, else the next one of the list that has not just failed. */
   private masterAddr(): string {
+    if (this.masters.length === 1 && this.leaderHint === null) return this.masters[0]!;
     const now = Date.now();
     const up = (a: string) => (this.masterDownUntil.get(a) ?? 0) <= now;
     if (this.leaderHint && up(this.leaderHint)) return this.leaderHint;

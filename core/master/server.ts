@@ -5,6 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { advertisedHost } from "../advertised-address";
 import { DataDirLock } from "../data-dir-lock";
+import { checksumImplementation } from "../checksums";
 import { MetricsRegistry } from "../metrics";
 import { RpcLog, servedHook } from "../rpc-log";
 import { SAMPLE_MS, StatusHistory } from "./status";
@@ -205,7 +206,7 @@ export class Master {
     this.port = this.listener.port;
     this.describeMetrics();
     if (!this.cfg.secret && !isLoopbackHost(this.cfg.listenHost)) this.log.warn(`no cluster secret configured and listening on ${this.cfg.listenHost}: anyone who can reach this port can read and change the file system (--secret-file)`);
-    this.log.info(`listening on ${this.cfg.listenHost}:${this.port} (chunk size ${params.chunkSizeBytes}, replication ${params.replication})`);
+    this.log.info(`listening on ${this.cfg.listenHost}:${this.port} (chunk size ${params.chunkSizeBytes}, replication ${params.replication}), CRC32C ${checksumImplementation()}`);
     if (this.ha && this.cfg.ha) {
       const address = this.cfg.ha.advertise ?? `${advertisedHost(this.cfg.listenHost)}:${this.port}`;
       (this.ha.cfg as { address: string }).address = address;

@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { blockChecksums, crc32c, crc32cCombine, crc32cExtend, initChecksums, BLOCK_BYTES } from "../../core/checksums";
+import { createCRC32 } from "hash-wasm";
+import { blockChecksums, checksumImplementation, crc32c, crc32cCombine, crc32cExtend, crc32cTable, initChecksums, BLOCK_BYTES } from "../../core/checksums";
+import { loadHardwareCrc32c } from "../../core/crc32c-hardware";
 import { randomBytes } from "../helpers/bytes";
 
 beforeAll(initChecksums);
@@ -9,6 +11,31 @@ describe("CRC32C", () => {
     const data = new TextEncoder().encode("123456789");
     expect(crc32c(data)).toBe(0xe3069283);
     expect(crc32cExtend(0, data)).toBe(0xe3069283);
+  });
+
+  test("the processor's CRC32C instruction is used on x86-64, and agrees with both portable codes at every length, alignment and starting value", async () => {
+    const hw = loadHardwareCrc32c();
+    if (process.arch !== "x64") {
+      expect(hw.crc32c).toBeNull();
+      return;
+    }
+    expect(hw.why).toBe("SSE 4.2");
+    expect(checksumImplementation()).toBe("hardware (SSE 4.2)");
+    const native = hw.crc32c!;
+    const wasm = await createCRC32(0x82f63b78);
+    const data = randomBytes(BLOCK_BYTES + 300, 11);
+    for (let at = 0; at < 8; at++) {
+      for (let n = 0; n <= 300; n++) {
+        const part = data.subarray(at, at + n);
+        const start = (n * 2654435761) >>> 0;
+        expect(native(start, part)).toBe(crc32cTable(start, part));
+        wasm.init();
+        wasm.update(part);
+        expect(native(0, part)).toBe(new DataView(wasm.digest("binary").buffer).getUint32(0));
+      }
+    }
+    expect(native(0, data)).toBe(crc32cTable(0, data));
+    expect(crc32c(data)).toBe(crc32cTable(0, data));
   });
 
   test("extending a checksum equals checksumming the concatenation, at any split", () => {
