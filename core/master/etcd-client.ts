@@ -1,9 +1,12 @@
-// A small etcd v3 client over the JSON gateway (etcd 3.4: /v3/kv/range,
-// /v3/kv/txn, /v3/lease/grant, /v3/lease/keepalive, /v3/watch), with plain
-// fetch: keys and values travel base64-encoded, 64-bit numbers as strings.
-// Several endpoints may be given: a failed request moves on to the next one.
-// Only what the replicated operation log and the leader election need.
+// A small etcd v3 client over etcd's gRPC API (etcd-grpc.ts, etcd-messages.ts):
+// range, put, deleteRange, txn, leases and watch, only what the replicated
+// operation log and the leader election need. Several endpoints may be
+// given: a request that gets no answer moves on to the next one. (etcd's
+// JSON gateway would do with plain fetch, but costs etcd about 3.7 times the
+// CPU per request: BENCHMARKS.md.)
 import { ErrorCode, GfsError } from "../../net/errors";
+import { GrpcChannel, GrpcStatusError } from "./etcd-grpc";
+import * as msg from "./etcd-messages";
 
 export interface KeyValue {
   key: string;
@@ -45,10 +48,6 @@ export interface Watch {
 
 const REQUEST_MS = 5_000;
 
-const b64 = (s: string | Uint8Array) => Buffer.from(typeof s === "string" ? new TextEncoder().encode(s) : s).toString("base64");
-const unb64 = (s: string | undefined) => new Uint8Array(Buffer.from(s ?? "", "base64"));
-const num = (s: string | number | undefined) => Number(s ?? 0);
-
 /** The key just past every key that starts with `prefix` (etcd's range end for a prefix). */
 export function prefixEnd(prefix: string): string {
   const bytes = new TextEncoder().encode(prefix);
@@ -62,51 +61,27 @@ export function prefixEnd(prefix: string): string {
   return "\0";
 }
 
-function rangeBody(key: string, rangeEnd: string | undefined, opts: { limit?: number; keysOnly?: boolean; descending?: boolean }) {
-  return {
-    key: b64(key),
-    ...(rangeEnd !== undefined ? { range_end: b64(rangeEnd) } : {}),
-    ...(opts.limit ? { limit: String(opts.limit) } : {}),
-    ...(opts.keysOnly ? { keys_only: true } : {}),
-    ...(opts.descending ? { sort_order: "DESCEND", sort_target: "KEY" } : {}),
-  };
-}
-
-function toKv(kv: any): KeyValue {
-  return {
-    key: new TextDecoder().decode(unb64(kv.key)),
-    value: unb64(kv.value),
-    createRevision: num(kv.create_revision),
-    modRevision: num(kv.mod_revision),
-    lease: String(kv.lease ?? "0"),
-  };
-}
-
 export class EtcdClient {
   private current = 0;
+  private readonly channels: GrpcChannel[];
 
   constructor(readonly endpoints: string[], private readonly timeoutMs = REQUEST_MS) {
     if (endpoints.length === 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "no etcd endpoint given");
+    this.channels = endpoints.map((e) => new GrpcChannel(e.replace(/\/+$/, "")));
   }
 
-  /** POSTs one request, trying each endpoint once from the one that last answered. */
-  private async post(path: string, body: unknown): Promise<any> {
+  /** One call, trying each endpoint once from the one that last answered. */
+  private async call(method: string, request: Uint8Array): Promise<Uint8Array> {
     let last: unknown = null;
-    for (let i = 0; i < this.endpoints.length; i++) {
-      const at = (this.current + i) % this.endpoints.length;
-      const url = this.endpoints[at]!.replace(/\/+$/, "") + path;
+    for (let i = 0; i < this.channels.length; i++) {
+      const at = (this.current + i) % this.channels.length;
       try {
-        const res = await fetch(url, { method: "POST", body: JSON.stringify(body), signal: AbortSignal.timeout(this.timeoutMs) });
-        const text = await res.text();
-        const json = text ? JSON.parse(text) : {};
-        if (!res.ok || json.error) {
-          // An answer from etcd itself (a missing lease, a too-large request) is final: another member would say the same.
-          throw new GfsError(ErrorCode.INVALID_ARGUMENT, `etcd ${path}: ${json.message ?? json.error ?? res.status}`);
-        }
+        const reply = await this.channels[at]!.unary(method, request, this.timeoutMs);
         this.current = at;
-        return json;
+        return reply;
       } catch (err) {
-        if (err instanceof GfsError) throw err;
+        // An answer from etcd itself (a missing lease, a too-large request) is final: another member would say the same.
+        if (err instanceof GrpcStatusError && !err.transient) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `etcd ${err.message}`);
         last = err;
       }
     }
@@ -114,52 +89,42 @@ export class EtcdClient {
   }
 
   /** Keys from `key` up to `rangeEnd` (exclusive), in key order; with `limit`, at most that many. */
-  async range(key: string, rangeEnd?: string, opts: { limit?: number; keysOnly?: boolean; descending?: boolean } = {}): Promise<{ kvs: KeyValue[]; revision: number; more: boolean }> {
-    const rep = await this.post("/v3/kv/range", rangeBody(key, rangeEnd, opts));
-    return { kvs: (rep.kvs ?? []).map(toKv), revision: num(rep.header?.revision), more: rep.more === true };
+  async range(key: string, rangeEnd?: string, opts: msg.RangeOptions = {}): Promise<{ kvs: KeyValue[]; revision: number; more: boolean }> {
+    return msg.rangeResponse(await this.call(msg.METHOD.range, msg.rangeRequest(key, rangeEnd, opts).finish()));
   }
 
   async put(key: string, value: Uint8Array | string, lease?: string): Promise<number> {
-    const rep = await this.post("/v3/kv/put", { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) });
-    return num(rep.header?.revision);
+    return msg.putResponse(await this.call(msg.METHOD.put, msg.putRequest(key, value, lease).finish()));
   }
 
   async deleteRange(key: string, rangeEnd: string): Promise<number> {
-    const rep = await this.post("/v3/kv/deleterange", { key: b64(key), range_end: b64(rangeEnd) });
-    return num(rep.deleted);
+    return msg.deleteRangeResponse(await this.call(msg.METHOD.deleteRange, msg.deleteRangeRequest(key, rangeEnd).finish()));
   }
 
   /** If every compare holds, runs `success`, else `failure`; atomically. */
   async txn(compare: TxnCompare[], success: TxnOp[], failure: TxnOp[] = []): Promise<TxnResult> {
-    const op = (o: TxnOp) =>
-      "put" in o
-        ? { request_put: { key: b64(o.put.key), value: b64(o.put.value), ...(o.put.lease ? { lease: o.put.lease } : {}) } }
-        : "range" in o
-          ? { request_range: rangeBody(o.range.key, o.range.rangeEnd, o.range) }
-          : { request_delete_range: { key: b64(o.deleteRange.key), range_end: b64(o.deleteRange.rangeEnd) } };
-    const rep = await this.post("/v3/kv/txn", {
-      compare: compare.map((c) => ({ key: b64(c.key), target: "CREATE", result: "EQUAL", create_revision: String(c.createRevision) })),
-      success: success.map(op),
-      failure: failure.map(op),
-    });
-    const ranges: KeyValue[][] = (rep.responses ?? []).map((r: any) => (r.response_range?.kvs ?? []).map(toKv));
-    return { succeeded: rep.succeeded === true, revision: num(rep.header?.revision), ranges };
+    return msg.txnResponse(await this.call(msg.METHOD.txn, msg.txnRequest(compare, success, failure).finish()));
   }
 
   /** A lease of `ttlSec` seconds: its id. */
   async grantLease(ttlSec: number): Promise<string> {
-    const rep = await this.post("/v3/lease/grant", { TTL: String(ttlSec) });
-    return String(rep.ID);
+    const rep = msg.leaseGrantResponse(await this.call(msg.METHOD.leaseGrant, msg.leaseGrantRequest(ttlSec).finish()));
+    if (rep.error) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `etcd lease grant: ${rep.error}`);
+    return rep.id;
   }
 
   /** Renews a lease: the seconds it has left (0: it has expired). */
   async keepAlive(id: string): Promise<number> {
-    const rep = await this.post("/v3/lease/keepalive", { ID: id });
-    return num(rep.result?.TTL);
+    return msg.leaseKeepAliveResponse(await this.call(msg.METHOD.leaseKeepAlive, msg.leaseIdRequest(id).finish()));
   }
 
   async revokeLease(id: string): Promise<void> {
-    await this.post("/v3/lease/revoke", { ID: id }).catch(() => {});
+    await this.call(msg.METHOD.leaseRevoke, msg.leaseIdRequest(id).finish()).catch(() => {});
+  }
+
+  /** Closes the connections (a stopping master). */
+  close(): void {
+    for (const c of this.channels) c.close();
   }
 
   /**
@@ -168,41 +133,19 @@ export class EtcdClient {
    * when cancelled or when the stream is lost; the caller starts a new one.
    */
   watch(key: string, rangeEnd: string, fromRevision: number, onEvents: (events: WatchEvent[], revision: number) => void): Watch {
-    const abort = new AbortController();
-    const url = this.endpoints[this.current]!.replace(/\/+$/, "") + "/v3/watch";
-    const closed = (async () => {
-      try {
-        const res = await fetch(url, {
-          method: "POST",
-          signal: abort.signal,
-          body: JSON.stringify({ create_request: { key: b64(key), range_end: b64(rangeEnd), start_revision: String(fromRevision) } }),
-        });
-        if (!res.ok || !res.body) return `watch refused: ${res.status}`;
-        const reader = res.body.getReader();
-        let text = "";
-        const decoder = new TextDecoder();
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return "the watch stream ended";
-          text += decoder.decode(value, { stream: true });
-          let nl: number;
-          // The gateway sends one JSON object per line.
-          while ((nl = text.indexOf("\n")) >= 0) {
-            const line = text.slice(0, nl).trim();
-            text = text.slice(nl + 1);
-            if (!line) continue;
-            const msg = JSON.parse(line);
-            if (msg.error) return `watch: ${msg.error.message ?? JSON.stringify(msg.error)}`;
-            const r = msg.result ?? {};
-            if (r.canceled) return `watch cancelled by etcd${r.cancel_reason ? `: ${r.cancel_reason}` : ""}`;
-            const events: WatchEvent[] = (r.events ?? []).map((e: any) => ({ type: e.type === "DELETE" ? "delete" : "put", kv: toKv(e.kv) }));
-            if (events.length > 0) onEvents(events, num(r.header?.revision));
-          }
-        }
-      } catch (err) {
-        return abort.signal.aborted ? "cancelled" : `watch lost: ${(err as Error).message}`;
+    let stream: ReturnType<GrpcChannel["stream"]> | null = null;
+    let why: string | null = null;
+    stream = this.channels[this.current]!.stream(msg.METHOD.watch, msg.watchCreateRequest(key, rangeEnd, fromRevision).finish(), (m) => {
+      if (why !== null) return;
+      const r = msg.watchResponse(m);
+      if (r.canceled) {
+        why = `watch cancelled by etcd${r.cancelReason ? `: ${r.cancelReason}` : ""}`;
+        stream?.cancel();
+        return;
       }
-    })();
-    return { cancel: () => abort.abort(), closed };
+      if (r.events.length > 0) onEvents(r.events, r.revision);
+    });
+    const closed = stream.closed.then((w) => (why !== null ? why : w));
+    return { cancel: () => stream?.cancel(), closed };
   }
 }

@@ -160,6 +160,7 @@ export class HaNode {
     // Hand leadership over at once instead of after the lease's TTL.
     if (this.lease) await this.cfg.etcd.revokeLease(this.lease);
     await Promise.allSettled(this.loops);
+    this.cfg.etcd.close();
   }
 
   /** Whether this master may answer reads: it leads, its lag is under `maxLagMs`, or etcd is down (nobody can commit). */

@@ -12,7 +12,7 @@ import type { EtcdClient } from "./etcd-client";
 import { decodeRecords, encodeRecord } from "./records";
 import type { Op } from "./state";
 
-/** Bytes of records in one etcd transaction at most: etcd refuses requests over 1.5 MiB by default (base64 grows them by a third). */
+/** Bytes of records in one etcd transaction at most: etcd refuses requests over 1.5 MiB by default. */
 export const MAX_BATCH_BYTES = 768 * 1024;
 
 export function logPrefix(prefix: string): string {
