@@ -34,7 +34,7 @@ export async function initChecksums(): Promise<void> {
   implementation = hardware ? `hardware (${hw.why})` : `portable (${hw.why})`;
 }
 
-/** Which CRC32C code runs here, and why: for start-up logs and `gfs version`. */
+/** Which CRC32C code runs here, and why: the daemons say it when they start listening. */
 export function checksumImplementation(): string {
   return implementation;
 }

@@ -25,31 +25,57 @@ export function grpcFrame(message: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Cuts a stream's bytes into gRPC messages as they arrive. */
+/** Cuts a stream's bytes into gRPC messages as they arrive; a message's chunks are joined once, when all are in. */
 export class GrpcMessages {
-  private buf = new Uint8Array(0);
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
 
   push(chunk: Uint8Array): Uint8Array[] {
-    const all = this.buf.byteLength === 0 ? chunk : concat(this.buf, chunk);
-    const out: Uint8Array[] = [];
-    let at = 0;
-    while (all.byteLength - at >= 5) {
-      if (all[at] !== 0) throw new Error("etcd sent a compressed gRPC message");
-      const n = new DataView(all.buffer, all.byteOffset + at + 1, 4).getUint32(0);
-      if (all.byteLength - at - 5 < n) break;
-      out.push(all.subarray(at + 5, at + 5 + n));
-      at += 5 + n;
+    if (chunk.byteLength > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.byteLength;
     }
-    this.buf = all.slice(at);
+    const out: Uint8Array[] = [];
+    while (this.buffered >= 5) {
+      const head = this.front(5);
+      if (head[0] !== 0) throw new Error("etcd sent a compressed gRPC message");
+      const n = ((head[1]! << 24) | (head[2]! << 16) | (head[3]! << 8) | head[4]!) >>> 0;
+      if (this.buffered < 5 + n) break;
+      out.push(this.front(5 + n).subarray(5));
+      this.drop(5 + n);
+    }
     return out;
   }
-}
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
+  /** The first `n` buffered bytes as one array (chunks joined only when they must be). */
+  private front(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    if (first.byteLength >= n) return first.subarray(0, n);
+    let k = 0;
+    let have = 0;
+    while (have < n) have += this.chunks[k++]!.byteLength;
+    const joined = new Uint8Array(have);
+    let at = 0;
+    for (let i = 0; i < k; i++) {
+      joined.set(this.chunks[i]!, at);
+      at += this.chunks[i]!.byteLength;
+    }
+    this.chunks.splice(0, k, joined);
+    return joined.subarray(0, n);
+  }
+
+  private drop(n: number): void {
+    this.buffered -= n;
+    while (n > 0) {
+      const first = this.chunks[0]!;
+      if (first.byteLength > n) {
+        this.chunks[0] = first.subarray(n);
+        return;
+      }
+      n -= first.byteLength;
+      this.chunks.shift();
+    }
+  }
 }
 
 /** A stream in progress: messages can be sent on it until it is ended or cancelled. */

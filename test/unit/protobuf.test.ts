@@ -1,5 +1,7 @@
-// The protobuf wire format of the etcd client (core/master/protobuf.ts).
+// The protobuf wire format and the gRPC message framing of the etcd client
+// (core/master/protobuf.ts, etcd-grpc.ts).
 import { describe, expect, test } from "bun:test";
+import { GrpcMessages, grpcFrame } from "../../core/master/etcd-grpc";
 import { ProtoReader, ProtoWriter } from "../../core/master/protobuf";
 
 describe("protobuf", () => {
@@ -42,5 +44,24 @@ describe("protobuf", () => {
     const cut = new ProtoReader(Uint8Array.of(0x08, 0x96)); // field 1, a varint whose last byte is missing
     expect(cut.next()).toBe(1);
     expect(() => cut.int()).toThrow(/ends inside a varint/);
+  });
+});
+
+describe("gRPC message framing", () => {
+  test("messages split and merged across HTTP/2 data chunks come out whole and in order", () => {
+    const msgs = [new Uint8Array(0), Uint8Array.of(1, 2, 3), new Uint8Array(70_000).fill(7), Uint8Array.of(9)];
+    const stream = Buffer.concat(msgs.map((m) => grpcFrame(m)));
+    for (const cut of [1, 2, 5, 6, 1000, 65_536]) {
+      const f = new GrpcMessages();
+      const out: Uint8Array[] = [];
+      for (let at = 0; at < stream.byteLength; at += cut) out.push(...f.push(stream.subarray(at, Math.min(at + cut, stream.byteLength))));
+      expect(out.map((m) => [m.byteLength, m[0] ?? -1])).toEqual([[0, -1], [3, 1], [70_000, 7], [1, 9]]);
+    }
+  });
+
+  test("a compressed message (flag 1), which we never ask for, is refused", () => {
+    const framed = grpcFrame(Uint8Array.of(1));
+    framed[0] = 1;
+    expect(() => new GrpcMessages().push(framed)).toThrow(/compressed/);
   });
 });
