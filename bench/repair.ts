@@ -62,8 +62,11 @@ export async function repairFigures(sizeMiB: number, log: (s: string) => void): 
     await writeRandom(side, sideMiB);
     log(`repair: put ${sizeMiB} MiB on 4 servers, idle put of ${sideMiB} MiB`);
     await put(cluster, local, "/repair/data", sizeMiB * MiB);
+    // Each phase starts with no dirty pages left by the one before: the 1 GiB put's would slow the idle put, and both the repair.
+    Bun.spawnSync(["sync"]);
     const putIdleMBps = await put(cluster, side, "/repair/idle", sideMiB * MiB);
     await cluster.gfs(["rm", "/repair/idle"]);
+    Bun.spawnSync(["sync"]);
 
     // One server dies: its replicas are re-created on the other three.
     const victim = cluster.chunkservers[3]!;

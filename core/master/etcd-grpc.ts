@@ -123,8 +123,10 @@ export class GrpcChannel {
         else reject(new Error(`${method}: etcd ended the call without a reply`));
       };
       let req: http2.ClientHttp2Stream;
+      let session: http2.ClientHttp2Session;
       try {
-        req = this.connection().request({ ":method": "POST", ":path": method, "content-type": "application/grpc", te: "trailers" });
+        session = this.connection();
+        req = session.request({ ":method": "POST", ":path": method, "content-type": "application/grpc", te: "trailers" });
       } catch (err) {
         this.session = null;
         return reject(err as Error);
@@ -132,8 +134,8 @@ export class GrpcChannel {
       timer = setTimeout(() => {
         req.close(http2.constants.NGHTTP2_CANCEL);
         // A connection that does not answer in time is not trusted with the next call.
-        this.session?.destroy();
-        this.session = null;
+        session.destroy();
+        if (this.session === session) this.session = null;
         done(new Error(`${method} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       const messages = new GrpcMessages();
