@@ -26,10 +26,15 @@ export class Counter implements Metric {
   constructor(readonly name: string, readonly help: string) {}
 
   inc(labels: Labels = {}, by = 1): void {
+    this.cell(labels).value += by;
+  }
+
+  /** The value of one label set, to be counted on directly (a caller that counts per request keeps it). */
+  cell(labels: Labels): { value: number } {
     const k = key(labels);
-    const v = this.values.get(k);
-    if (v) v.value += by;
-    else this.values.set(k, { labels, value: by });
+    let v = this.values.get(k);
+    if (!v) this.values.set(k, (v = { labels, value: 0 }));
+    return v;
   }
 
   get(labels: Labels = {}): number {
@@ -54,16 +59,36 @@ export class Counter implements Metric {
 /** Latency buckets in seconds, from 0.1 ms to 10 s. */
 export const LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];
 
+interface HistogramSeries {
+  labels: Labels;
+  /** Observations per bucket (not cumulative). */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
 export class Histogram implements Metric {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly series = new Map<string, HistogramSeries>();
 
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[] = LATENCY_BUCKETS) {}
 
   observe(value: number, labels: Labels = {}): void {
+    this.observeIn(this.seriesOf(labels), value);
+  }
+
+  /** One label set's series, to be observed into directly (a caller that observes per request keeps it). */
+  seriesOf(labels: Labels): HistogramSeries {
     const k = key(labels);
     let s = this.series.get(k);
     if (!s) this.series.set(k, (s = { labels, counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 }));
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
+    return s;
+  }
+
+  /** Counts `value` in its bucket alone; render() makes the counts cumulative, as Prometheus wants. */
+  observeIn(s: HistogramSeries, value: number): void {
+    let i = 0;
+    while (i < this.buckets.length && value > this.buckets[i]!) i++;
+    if (i < this.buckets.length) s.counts[i]!++;
     s.sum += value;
     s.count++;
   }
@@ -71,7 +96,8 @@ export class Histogram implements Metric {
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const s of this.series.values()) {
-      this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
+      let below = 0;
+      this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${(below += s.counts[i]!)}`));
       lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: "+Inf" })} ${s.count}`);
       lines.push(`${this.name}_sum${labelText(s.labels)} ${s.sum}`);
       lines.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);
@@ -129,10 +155,17 @@ export class MetricsRegistry {
     return g;
   }
 
-  /** For PeerOptions.onServed. */
+  /** Per request type: its duration series and its counters by outcome, found without building a label key. */
+  private readonly servedCells = new Map<string, { seconds: HistogramSeries; outcomes: Map<string, { value: number }> }>();
+
+  /** For PeerOptions.onServed: runs once per request served. */
   served(type: string, outcome: string, ms: number): void {
-    this.requests.inc({ type, outcome });
-    this.requestSeconds.observe(ms / 1000, { type });
+    let t = this.servedCells.get(type);
+    if (!t) this.servedCells.set(type, (t = { seconds: this.requestSeconds.seriesOf({ type }), outcomes: new Map() }));
+    let c = t.outcomes.get(outcome);
+    if (!c) t.outcomes.set(outcome, (c = this.requests.cell({ type, outcome })));
+    c.value++;
+    this.requestSeconds.observeIn(t.seconds, ms / 1000);
   }
 
   render(): string {

@@ -34,8 +34,19 @@ export class RpcLog {
     this.timer.unref?.();
   }
 
+  /** The time's ISO text up to the second, made once a second. */
+  private second = -1;
+  private secondText = "";
+
   record(type: string, outcome: string, ms: number, body: unknown, peer: string): void {
-    this.lines.push(`${new Date().toISOString()} ${peer} ${type} ${outcome} ${ms.toFixed(2)}ms ${describe(body)}\n`);
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.secondText = new Date(second * 1000).toISOString().slice(0, 19);
+    }
+    const milli = now - second * 1000;
+    this.lines.push(`${this.secondText}.${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z ${peer} ${type} ${outcome} ${ms.toFixed(2)}ms ${describe(body)}\n`);
     if (this.lines.length > 100_000) this.lines.splice(0, this.lines.length - 100_000); // a disk that cannot keep up loses the oldest lines, never memory
   }
 
