@@ -16,7 +16,7 @@
 // connection look alive.
 import { crc32cExtend } from "../core/checksums";
 import { decodeBody, encodeBody } from "./codec";
-import { FRAME_PREFIX_BYTES } from "./frame";
+import { FRAME_PREFIX_BYTES, readU32, writeU32 } from "./frame";
 
 export const BODY_HEADER_BYTES = 8;
 const TAIL_FLAG = 0x80000000;
@@ -35,18 +35,6 @@ export function encodeMessage(envelope: unknown, tail?: Uint8Array): Uint8Array 
   writeU32(out, 8, crc32cExtend(crc32cExtend(0, out.subarray(0, 8)), head));
   out.set(head, FRAME_PREFIX_BYTES + BODY_HEADER_BYTES);
   return out;
-}
-
-// Byte by byte rather than through a DataView: a DataView per message costs more than the message's checksum.
-function writeU32(bytes: Uint8Array, at: number, v: number): void {
-  bytes[at] = v >>> 24;
-  bytes[at + 1] = v >>> 16;
-  bytes[at + 2] = v >>> 8;
-  bytes[at + 3] = v;
-}
-
-function readU32(bytes: Uint8Array, at: number): number {
-  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }
 
 const lengthScratch = new Uint8Array(4);

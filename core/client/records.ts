@@ -15,6 +15,7 @@
 // records in its own order: a record whose predecessor is missing (it failed
 // and was retried, landing later in the file) waits for it.
 import { crc32cCombine, crc32cExtend } from "../checksums";
+import { writeU32 } from "../../net/frame";
 
 export const RECORD_MAGIC = new Uint8Array([0x47, 0x46, 0x53, 0x52]); // "GFSR"
 export const RECORD_HEADER_BYTES = 28;
@@ -40,22 +41,15 @@ export function encodeRecordWithCrc(writer: Uint8Array, seq: number, payload: Ui
   // Plain byte stores: a DataView would make the engine materialize an ArrayBuffer per record.
   const out = new Uint8Array(RECORD_HEADER_BYTES + payload.byteLength);
   out.set(RECORD_MAGIC, 0);
-  putUint32(out, 4, payload.byteLength);
+  writeU32(out, 4, payload.byteLength);
   out.set(writer.subarray(0, 8), 8);
-  putUint32(out, 16, Math.floor(seq / 2 ** 32));
-  putUint32(out, 20, seq >>> 0);
+  writeU32(out, 16, Math.floor(seq / 2 ** 32));
+  writeU32(out, 20, seq >>> 0);
   out.set(payload, RECORD_HEADER_BYTES);
   const payloadCrc = crc32cExtend(0, payload);
-  putUint32(out, 24, crc32cCombine(crc32cExtend(0, out.subarray(4, 24)), payloadCrc, payload.byteLength));
+  writeU32(out, 24, crc32cCombine(crc32cExtend(0, out.subarray(4, 24)), payloadCrc, payload.byteLength));
   const crc = crc32cCombine(crc32cExtend(0, out.subarray(0, RECORD_HEADER_BYTES)), payloadCrc, payload.byteLength);
   return { bytes: out, crc };
-}
-
-function putUint32(out: Uint8Array, at: number, v: number): void {
-  out[at] = v >>> 24;
-  out[at + 1] = v >>> 16;
-  out[at + 2] = v >>> 8;
-  out[at + 3] = v;
 }
 
 function recordCrc(rec: Uint8Array, payloadBytes: number): number {

@@ -84,15 +84,20 @@ export function watchCreateRequest(key: string, rangeEnd: string, fromRevision: 
 
 const text = new TextDecoder();
 
-/** ResponseHeader.revision, the store's revision when the request was served. */
-function headerRevision(bytes: Uint8Array): number {
+/** The last value of field `field` of a message, read by `read` (`absent` if it has none), every other field skipped. */
+function oneField<T>(bytes: Uint8Array, field: number, read: (r: ProtoReader) => T, absent: T): T {
   const r = new ProtoReader(bytes);
-  let revision = 0;
+  let value = absent;
   for (let f = r.next(); f !== 0; f = r.next()) {
-    if (f === 3) revision = r.int();
+    if (f === field) value = read(r);
     else r.skip();
   }
-  return revision;
+  return value;
+}
+
+/** ResponseHeader.revision (field 3), the store's revision when the request was served. */
+function headerRevision(bytes: Uint8Array): number {
+  return oneField(bytes, 3, (r) => r.int(), 0);
 }
 
 function keyValue(bytes: Uint8Array): KeyValue {
@@ -121,26 +126,14 @@ export function rangeResponse(bytes: Uint8Array): { kvs: KeyValue[]; revision: n
   return out;
 }
 
-/** PutResponse: the revision it made. */
+/** PutResponse: the revision it made (its header, field 1). */
 export function putResponse(bytes: Uint8Array): number {
-  const r = new ProtoReader(bytes);
-  let revision = 0;
-  for (let f = r.next(); f !== 0; f = r.next()) {
-    if (f === 1) revision = headerRevision(r.bytes());
-    else r.skip();
-  }
-  return revision;
+  return oneField(bytes, 1, (r) => headerRevision(r.bytes()), 0);
 }
 
-/** DeleteRangeResponse: how many keys it deleted. */
+/** DeleteRangeResponse: how many keys it deleted (field 2). */
 export function deleteRangeResponse(bytes: Uint8Array): number {
-  const r = new ProtoReader(bytes);
-  let deleted = 0;
-  for (let f = r.next(); f !== 0; f = r.next()) {
-    if (f === 2) deleted = r.int();
-    else r.skip();
-  }
-  return deleted;
+  return oneField(bytes, 2, (r) => r.int(), 0);
 }
 
 export function txnResponse(bytes: Uint8Array): TxnResult {
@@ -151,13 +144,7 @@ export function txnResponse(bytes: Uint8Array): TxnResult {
     else if (f === 2) out.succeeded = r.bool();
     else if (f === 3) {
       // ResponseOp: what a range read (response_range = 1); puts and deletions read nothing.
-      const op = new ProtoReader(r.bytes());
-      let kvs: KeyValue[] = [];
-      for (let g = op.next(); g !== 0; g = op.next()) {
-        if (g === 1) kvs = rangeResponse(op.bytes()).kvs;
-        else op.skip();
-      }
-      out.ranges.push(kvs);
+      out.ranges.push(oneField(r.bytes(), 1, (op) => rangeResponse(op.bytes()).kvs, [] as KeyValue[]));
     } else r.skip();
   }
   return out;
@@ -175,15 +162,9 @@ export function leaseGrantResponse(bytes: Uint8Array): { id: string; error: stri
   return out;
 }
 
-/** LeaseKeepAliveResponse: the seconds the lease has left (0: it has expired). */
+/** LeaseKeepAliveResponse: the seconds the lease has left (TTL, field 3; 0: it has expired). */
 export function leaseKeepAliveResponse(bytes: Uint8Array): number {
-  const r = new ProtoReader(bytes);
-  let ttl = 0;
-  for (let f = r.next(); f !== 0; f = r.next()) {
-    if (f === 3) ttl = r.int();
-    else r.skip();
-  }
-  return ttl;
+  return oneField(bytes, 3, (r) => r.int(), 0);
 }
 
 export interface WatchReply {

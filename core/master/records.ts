@@ -4,6 +4,7 @@
 // marks the end (logs are preallocated with zeros; no record is empty).
 import { crc32cExtend } from "../checksums";
 import { decodeBody, encodeBody } from "../../net/codec";
+import { readU32 } from "../../net/frame";
 
 export const RECORD_HEADER_BYTES = 8;
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
@@ -75,10 +76,6 @@ export function intactRecordAfter(bytes: Uint8Array, from: number): number {
     }
   }
   return -1;
-}
-
-function readU32(bytes: Uint8Array, at: number): number {
-  return ((bytes[at]! << 24) >>> 0) + (bytes[at + 1]! << 16) + (bytes[at + 2]! << 8) + bytes[at + 3]!;
 }
 
 function allZero(bytes: Uint8Array, from: number): boolean {
