@@ -226,7 +226,7 @@ export class ChunkServer {
   }
 
   private async masterLoop(addr: string): Promise<void> {
-    const link: MasterLink = { addr, peer: null, registered: false, leading: false, epoch: 0, tokenKey: null, registeredAsLeaderOf: -1 };
+    const link: MasterLink = { addr, peer: null, registered: false, registering: null, leading: false, epoch: 0, tokenKey: null, registeredAsLeaderOf: -1 };
     this.links.set(addr, link);
     let backoffMs = 100;
     while (!this.stopped) {
@@ -260,7 +260,16 @@ export class ChunkServer {
     }
   }
 
-  private async register(link: MasterLink): Promise<void> {
+  /** Registers over `link`; until the answer is read, commands arriving on it wait for it (onRequest). */
+  private register(link: MasterLink): Promise<void> {
+    const done = this.sendRegistration(link).finally(() => {
+      if (link.registering === done) link.registering = null;
+    });
+    link.registering = done;
+    return done;
+  }
+
+  private async sendRegistration(link: MasterLink): Promise<void> {
     const master = link.peer!;
     if (!this.store) {
       // The chunk size is the cluster's; learn it before opening the store.
@@ -410,6 +419,9 @@ export class ChunkServer {
   private onRequest(type: RequestType, body: any, peer: Peer): unknown {
     if (!this.store) throw new GfsError(ErrorCode.UNAVAILABLE, "chunk server is not registered with its master yet");
     if (MASTER_COMMANDS.has(type) && (peer !== this.master || peer === null)) {
+      // A master may act on a registration (adopt a replica it lists) before its answer is read here: checked once it is.
+      const registering = [...this.links.values()].find((l) => l.peer === peer)?.registering;
+      if (registering) return registering.catch(() => {}).then(() => this.onRequest(type, body, peer));
       // Only the master, on the connection this server opened to it, changes chunks (R4); with several, only the leader of the highest epoch.
       throw new GfsError(ErrorCode.AUTH, `${type} is taken only from this server's ${this.links.size > 1 ? "leading " : ""}master`);
     }
@@ -499,7 +511,8 @@ export class ChunkServer {
     checkHandle(b.to);
     const c = this.store.get(b.from);
     if (!c) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.from)} here`);
-    if (c.version !== b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.from)} here is at version ${c.version}, not ${b.version}`);
+    // Ahead of the master's version is a raise not yet logged, which moves no byte (versions.ts).
+    if (c.version < b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.from)} here is at version ${c.version}, behind ${b.version}`);
     const size = await this.store.copy(b.from, b.to, b.version);
     this.acknowledged(b.to, size);
     this.log.info(`chunk ${handleName(b.from)} copied to ${handleName(b.to)} here (copy-on-write, ${size} bytes)`);
@@ -898,6 +911,8 @@ interface MasterLink {
   addr: string;
   peer: Peer | null;
   registered: boolean;
+  /** The registration being sent on this connection, until its answer is read. */
+  registering: Promise<void> | null;
   /** What the master last said: whether it leads, and its epoch. */
   leading: boolean;
   epoch: number;

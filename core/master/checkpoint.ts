@@ -22,6 +22,8 @@ type CheckpointRecord =
   | { o: "dir"; p: string; t: number; r?: number; nt?: 1 }
   /** c: [handle, version, size, handle, version, size, ...] */
   | { o: "file"; p: string; r: number; t: number; c: number[] }
+  /** c: [handle, ceiling, ...]: version ceilings above version plus one (versions.ts), after every file. */
+  | { o: "ceil"; c: number[] }
   | { o: "end"; n: number };
 
 /** Writes checkpoint.`seq` of `state` into `dir`, synchronously (run it off the serving process). */
@@ -59,6 +61,8 @@ export function writeCheckpoint(dir: string, state: MasterState, seq: number): s
         put({ o: "file", p: path, r: ns.replicationOf(id), t: ns.mtimeOf(id), c });
       }
     }
+    const ceilings = state.chunks.raisedCeilings();
+    if (ceilings.length > 0) put({ o: "ceil", c: ceilings.flat() });
     put({ o: "end", n: records + 1 });
     flush();
     fsyncSync(fd);
@@ -89,6 +93,10 @@ export function readCheckpoint(path: string, params?: ClusterParams): MasterStat
     if (r.o === "dir" && r.p === "/") {
       ns.setMtime(ROOT, r.t);
       if (r.r) ns.setReplication(ROOT, r.r);
+      continue;
+    }
+    if (r.o === "ceil") {
+      for (let k = 0; k < r.c.length; k += 2) if (state.chunks.has(r.c[k]!)) state.chunks.raiseCeiling(r.c[k]!, r.c[k + 1]!);
       continue;
     }
     if (r.o !== "dir" && r.o !== "file") return null;

@@ -17,6 +17,8 @@ export class ChunkTable {
   private version: Uint32Array<ArrayBuffer> = new Uint32Array(1024); // 0: no such chunk (versions start at 1)
   private sizeBytes: Uint32Array<ArrayBuffer> = new Uint32Array(1024);
   private refs: Uint32Array<ArrayBuffer> = new Uint32Array(1024);
+  /** Ceilings above the version plus one (versions.ts); few: only chunks whose first raise in a run has not been logged yet. */
+  private readonly ceilings = new Map<Handle, number>();
   /** Chunks in the table. */
   size = 0;
 
@@ -54,6 +56,27 @@ export class ChunkTable {
     assert(version >= this.version[h]!, `chunk ${handleName(h)} version never goes back (${this.version[h]} -> ${version})`);
     assert(version <= 0xffffffff, "chunk versions fit 32 bits");
     this.version[h] = version;
+    const c = this.ceilings.get(h);
+    if (c !== undefined && c <= version + 1) this.ceilings.delete(h);
+  }
+
+  /** The highest version a replica may have been sent (versions.ts): at least the version plus one. */
+  ceilingOf(h: Handle): number {
+    if (!this.has(h)) return 0;
+    return Math.max(this.ceilings.get(h) ?? 0, this.version[h]! + 1);
+  }
+
+  /** Records that replicas may be sent versions up to `ceiling`. */
+  raiseCeiling(h: Handle, ceiling: number): void {
+    assert(this.has(h), `chunk ${handleName(h)} exists`);
+    assert(ceiling >= this.ceilingOf(h), `chunk ${handleName(h)} ceiling never goes back (${this.ceilingOf(h)} -> ${ceiling})`);
+    assert(ceiling <= 0xffffffff, "chunk versions fit 32 bits");
+    if (ceiling > this.version[h]! + 1) this.ceilings.set(h, ceiling);
+  }
+
+  /** Every ceiling above its chunk's version plus one, as [handle, ceiling] pairs (checkpoints). */
+  raisedCeilings(): Array<[Handle, number]> {
+    return [...this.ceilings];
   }
 
   setSize(h: Handle, sizeBytes: number): void {
@@ -77,6 +100,7 @@ export class ChunkTable {
     if (--this.refs[h]! > 0) return false;
     this.version[h] = 0;
     this.sizeBytes[h] = 0;
+    this.ceilings.delete(h);
     this.size--;
     return true;
   }

@@ -32,7 +32,7 @@ import { TRASH_DIR, UPLOAD_DIR, abandonedUploads, expiredEntries, newestFirst, r
 import { ServerRegistry, type ServerRecord } from "./servers";
 import { establishClusterParams } from "./cluster-params";
 import { MasterState, type ClusterParams, type Op } from "./state";
-import { RaisedVersions, VersionByHandle, judgeReplica, nextVersion, staleFate, unwantedReplicas } from "./versions";
+import { HandleBits, VersionByHandle, judgeReplica, nextVersion, staleFate, unwantedReplicas } from "./versions";
 import { handleName } from "../handles";
 import { signLease, tokenKey } from "../lease-tokens";
 
@@ -112,8 +112,8 @@ export class Master {
   private readonly nsLocks = new NamespaceLocks();
   private timers: ReturnType<typeof setInterval>[] = [];
   private checkpointing = false;
-  /** Chunks whose version this run has raised (versions.ts). */
-  private readonly raised = new RaisedVersions();
+  /** Chunks whose next version no replica has been sent in this run: created or last raised here, and logged (versions.ts). */
+  private readonly unsent = new HandleBits();
   /** Re-replication (M11). */
   readonly repairs: Repairs;
   /** Chunks whose last live replica was reported damaged (kept on its disk): fsck calls them corrupt. */
@@ -396,7 +396,7 @@ export class Master {
         // Handles below the limit may have been used by the previous leader.
         this.nextHandle = this.state.handleLimit;
         this.leases.clear();
-        this.raised.clear();
+        this.unsent.clear();
         this.repairsFrom = Date.now() + this.registrationSettleMs;
         this.repairs.changed();
       },
@@ -946,6 +946,7 @@ export class Master {
       this.creating.delete(copy);
     }
     for (const h of copied) this.registry.addLocation(copy, h.id);
+    this.unsent.add(copy); // a new handle: no replica was ever sent a version of it past the copy's
     this.log.info(`chunk ${handleName(shared)} of ${path}[${index}] is shared: copied to chunk ${handleName(copy)} on ${copied.map((h) => h.addr).join(", ")}`);
     return copy;
   }
@@ -1032,8 +1033,8 @@ export class Master {
       const s = this.registry.servers.get(id);
       if (s) s.recentCreations++;
     }
-    // Created in this run: no earlier run can have handed out an unlogged version of it.
-    this.raised.add(handle);
+    // Created in this run: no earlier run can have sent any version of it.
+    this.unsent.add(handle);
     this.log.debug(`chunk ${handleName(handle)} created for ${path}[${index}] on ${created.length} servers`);
     const grant = await this.locked(`chunk:${handle}`, () => this.grantLease(handle, index, false));
     return created.length < replication ? { ...grant, createdShort: replication } : grant;
@@ -1084,8 +1085,10 @@ export class Master {
     for (;;) {
       if (live.length === 0) throw new GfsError(ErrorCode.NO_REPLICA, `no live replica of chunk ${handleName(handle)}`);
       const before = this.state.chunks.versionOf(handle);
-      const version = nextVersion(before, this.raised.has(handle));
-      this.raised.add(handle);
+      const { version, logCeiling } = nextVersion(before, this.state.chunks.ceilingOf(handle), this.unsent.has(handle));
+      // Logged before any replica may hold it, so a restart knows it as current and never reuses it.
+      if (logCeiling) await this.commit({ o: "vmax", h: handle, c: version });
+      this.unsent.delete(handle);
       const holders = live;
       const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "setVersion", { handle, version })));
       live = holders.filter((_, i) => results[i]!.status === "fulfilled");
@@ -1097,6 +1100,7 @@ export class Master {
         if (this.state.chunks.has(handle)) {
           if (!this.unchangedSince.has(handle)) this.unchangedSince.set(handle, before);
           await this.commit({ o: "ver", h: handle, v: version });
+          this.unsent.add(handle);
           for (const h of holders) this.registry.removeLocation(handle, h.id);
           this.repairs.changed();
         }
@@ -1104,6 +1108,7 @@ export class Master {
       }
       if (!this.state.chunks.has(handle)) throw new GfsError(ErrorCode.NOT_FOUND, `chunk ${handleName(handle)} no longer exists`);
       await this.commit({ o: "ver", h: handle, v: version });
+      this.unsent.add(handle);
       if (live.length === holders.length) return { version, live };
       results.forEach((r, i) => {
         if (r.status !== "rejected") return;
@@ -1207,7 +1212,7 @@ export class Master {
         discard.push(r.handle);
         continue;
       }
-      const verdict = judgeReplica(meta.version, r.version, this.raised.has(r.handle));
+      const verdict = judgeReplica(meta.version, r.version, this.state.chunks.ceilingOf(r.handle));
       if (!this.leads) {
         // A standby only learns where current replicas are; what to delete or adopt is the leader's call.
         if (verdict === "current") {
@@ -1256,7 +1261,7 @@ export class Master {
       // A standby learns where replicas are from the listings (each heartbeat lists a slice, going round them all), to serve reads.
       for (const r of b.listed ?? []) {
         const version = this.state.chunks.versionOf(r.handle);
-        if (version && judgeReplica(version, r.version, false) === "current") {
+        if (version && judgeReplica(version, r.version, this.state.chunks.ceilingOf(r.handle)) === "current") {
           this.state.chunks.raiseSize(r.handle, r.size);
           this.registry.addLocation(r.handle, s.id);
         } else this.registry.removeLocation(r.handle, s.id);
@@ -1265,7 +1270,7 @@ export class Master {
     }
     const extended = (b.extend ?? []).filter((h) => this.leases.extend(h, s.id, now));
     const listed = new Map((b.listed ?? []).map((r) => [r.handle, r]));
-    for (const h of unwantedReplicas(b.listed ?? [], (x) => this.state.chunks.versionOf(x), this.creating, (x) => this.raised.has(x))) {
+    for (const h of unwantedReplicas(b.listed ?? [], (x) => this.state.chunks.versionOf(x), this.creating, (x) => this.state.chunks.ceilingOf(x))) {
       // A stale replica that may be the last copy is kept, or adopted.
       if (this.state.chunks.get(h) && this.staleReplica(listed.get(h)!, s) !== "discard") continue;
       this.registry.removeLocation(h, s.id);

@@ -21,6 +21,8 @@ export type Op = { q?: number } & (
   | { o: "handles"; n: Handle }
   | { o: "chunk"; p: string; h: Handle; v: number }
   | { o: "ver"; h: Handle; v: number }
+  /** Replicas of chunk `h` may be sent versions up to `c`, logged before the first is (versions.ts). */
+  | { o: "vmax"; h: Handle; c: number }
   | { o: "size"; p: string; s: number; t: number }
   | { o: "mv"; s: string; d: string; t: number }
   | { o: "rm"; p: string; t: number }
@@ -139,6 +141,11 @@ export class MasterState {
       case "ver": {
         if (!this.chunks.has(op.h)) return []; // the chunk was deleted after the version change was decided
         this.chunks.setVersion(op.h, op.v);
+        return [];
+      }
+      case "vmax": {
+        if (!this.chunks.has(op.h)) return [];
+        this.chunks.raiseCeiling(op.h, op.c);
         return [];
       }
       case "size": {

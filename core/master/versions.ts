@@ -5,34 +5,49 @@
 // that take part, so a replica that missed a creation, a version change or a
 // mutation is behind by construction. The master raises the version on the
 // replicas before it logs it, so after a crash in between some replicas may
-// be one version ahead of the log. Such a replica is current: no lease was
-// handed out at that version (the lease is given only after the log write),
-// so its bytes are those of the logged version. To make sure no replica of
-// that unlogged version can later pass for one of a new lease, the first
-// version change of a chunk after the master starts skips one number.
+// be ahead of the log. Such a replica is current: no lease was handed out at
+// a version not yet logged (the lease is given only after the log write), so
+// its bytes are those of the logged version.
+//
+// How far ahead is bounded by the chunk's ceiling: the highest version that
+// may have been sent to a replica, kept in the log. It is the logged version
+// plus one, unless a raise logged a higher one first. Within one run, the
+// raise after a logged version sends that version plus one, which no replica
+// can have been sent before. The first raise of a chunk in a run (an earlier
+// run may have sent its ceiling and crashed) goes one past the ceiling, and
+// logs that new ceiling before any replica is sent it: a replica of an
+// unlogged version can then never pass for one of a new lease, and a replica
+// at or below the ceiling is always recognized as current.
 
 export type ReplicaVerdict =
-  /** At the master's version (or one ahead, unlogged): list it. */
+  /** At the master's version, or ahead of it up to the ceiling (raised, not yet logged): list it. */
   | "current"
   /** Behind the master's version: it missed a change; delete it. */
   | "stale"
-  /** Ahead in a way no crash explains (damaged or forged metadata): keep it off the list, keep it on disk, report it. */
+  /** Above the ceiling, which no crash explains (damaged or forged metadata): keep it off the list, keep it on disk, report it. */
   | "unexplained";
 
-export function judgeReplica(masterVersion: number, replicaVersion: number, raisedThisRun: boolean): ReplicaVerdict {
+/** @param ceiling the highest version any replica may have been sent (ChunkTable.ceilingOf: at least the master's version plus one). */
+export function judgeReplica(masterVersion: number, replicaVersion: number, ceiling: number): ReplicaVerdict {
   if (replicaVersion < masterVersion) return "stale";
-  if (replicaVersion === masterVersion) return "current";
-  if (replicaVersion === masterVersion + 1 && !raisedThisRun) return "current";
+  if (replicaVersion <= Math.max(ceiling, masterVersion + 1)) return "current";
   return "unexplained";
 }
 
-/** The version a new lease gets. */
-export function nextVersion(masterVersion: number, raisedThisRun: boolean): number {
-  return masterVersion + (raisedThisRun ? 1 : 2);
+/**
+ * The version a raise sends. `unsentThisRun`: this run logged the chunk's
+ * version (or created it) and has sent no raise since, so the version after
+ * it reached no replica yet. Otherwise it goes past the ceiling, and the new
+ * ceiling must be logged before any replica is sent it (`logCeiling`).
+ */
+export function nextVersion(masterVersion: number, ceiling: number, unsentThisRun: boolean): { version: number; logCeiling: boolean } {
+  const bound = Math.max(ceiling, masterVersion + 1);
+  if (unsentThisRun && bound === masterVersion + 1) return { version: masterVersion + 1, logCeiling: false };
+  return { version: bound + 1, logCeiling: true };
 }
 
-/** One bit per chunk handle: whether this master run has raised its version. */
-export class RaisedVersions {
+/** One bit per chunk handle (handles are dense): the master's set of chunks whose next version no replica has been sent in this run. */
+export class HandleBits {
   private bits: Uint8Array<ArrayBuffer> = new Uint8Array(1024);
 
   has(handle: number): boolean {
@@ -53,6 +68,11 @@ export class RaisedVersions {
     }
     this.bits[i]! |= 1 << (handle & 7);
   }
+
+  delete(handle: number): void {
+    const i = handle >>> 3;
+    if (i < this.bits.length) this.bits[i]! &= ~(1 << (handle & 7));
+  }
 }
 
 /**
@@ -61,12 +81,12 @@ export class RaisedVersions {
  * version. A handle being created or copied right now is not in the table
  * yet, and is left alone.
  */
-export function unwantedReplicas(listed: Iterable<{ handle: number; version: number }>, versionOf: (h: number) => number, creating: ReadonlySet<number>, raisedThisRun: (h: number) => boolean): number[] {
+export function unwantedReplicas(listed: Iterable<{ handle: number; version: number }>, versionOf: (h: number) => number, creating: ReadonlySet<number>, ceilingOf: (h: number) => number): number[] {
   const out: number[] = [];
   for (const r of listed) {
     if (creating.has(r.handle)) continue;
     const version = versionOf(r.handle);
-    if (version === 0 || judgeReplica(version, r.version, raisedThisRun(r.handle)) === "stale") out.push(r.handle);
+    if (version === 0 || judgeReplica(version, r.version, ceilingOf(r.handle)) === "stale") out.push(r.handle);
   }
   return out;
 }

@@ -99,6 +99,52 @@ describe("master durability", () => {
     }
   });
 
+  test("a master killed between raising a version on the replicas and logging it, on its first raise since a restart: every replica is still listed afterwards", async () => {
+    const cluster = await new TestCluster({ chunkservers: 3 }).start();
+    try {
+      await cluster.gfs(["put", "-", "/f"], { stdin: "kept across two crashes\n" });
+      const before = JSON.parse((await cluster.gfs(["stat", "/f", "--json"])).stdout).chunks[0];
+      // A new run: its first raise of this chunk is the one a crash interrupts.
+      await cluster.kill(cluster.master);
+      await cluster.restartMaster();
+      await cluster.waitForServers(3);
+      const hung = cluster.chunkservers[2]!;
+      hung.proc.kill("SIGSTOP");
+      const c = connect({ master: cluster.masterAddr, deadlineMs: 0 });
+      const raising = c.lease("/f", 0, true).catch(() => null);
+      // The two running replicas take the new version; the master waits for the third before it logs.
+      const diskVersion = (i: number) => {
+        const header = readFileSync(join(cluster.chunkservers[i]!.dataDir, "chunks", `${before.handle.toString(16).padStart(16, "0")}.meta`));
+        return header.readUInt32BE(8) * 2 ** 32 + header.readUInt32BE(12);
+      };
+      await waitFor("the new version on two replicas", () => diskVersion(0) > before.version && diskVersion(1) > before.version);
+      const sent = diskVersion(0);
+      await cluster.kill(cluster.master);
+      hung.proc.kill("SIGCONT");
+      await raising;
+      c.close();
+      await cluster.restartMaster();
+      await cluster.waitForServers(3);
+      const listed = await waitFor("every replica listed", async () => {
+        const chunk = JSON.parse((await cluster.gfs(["stat", "/f", "--json"])).stdout).chunks[0];
+        return chunk.replicas.length === 3 ? chunk : null;
+      });
+      expect(listed.replicas.map((r: { server: string }) => r.server).sort()).toEqual(cluster.chunkservers.map((d) => d.addr).sort());
+      expect(cluster.master.log.filter((l) => /not listed/.test(l))).toEqual([]);
+      // Any two of them serve the file.
+      await cluster.kill(cluster.chunkservers[0]!);
+      expect((await cluster.gfs(["cat", "/f"])).stdout).toBe("kept across two crashes\n");
+      // And a new lease still works: its version is above every one sent before.
+      const again = connect({ master: cluster.masterAddr });
+      const grant = await again.lease("/f", 0, true);
+      again.close();
+      expect(grant.version).toBeGreaterThan(sent);
+      expect(diskVersion(1)).toBe(grant.version);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   test("a flipped byte in the middle of the log: the master refuses to start, changes nothing, and --recover starts from the last good record", async () => {
     const cluster = await new TestCluster({ chunkservers: 1, replication: 1 }).start();
     try {

@@ -154,6 +154,8 @@ test("the good replicas come back after the only live one turned out damaged: th
     await waitFor("the chunk readable again", async () => (await cluster.gfs(["cat", "/last", "--deadline", "1s"], { check: false })).code === 0, 30_000, 200);
     expect(Buffer.compare((await cluster.gfs(["cat", "/last"])).stdoutBytes, data)).toBe(0);
     expect(cluster.master.log.some((l) => l.includes(`chunk ${handleName(c!.handle)}: 0 live current replicas; adopted the one on`))).toBe(true);
+    // The adoption is sent while the server reads its registration's answer: it waits for that, not refuses.
+    expect(cluster.master.log.filter((l) => /adopting the replica .* failed/.test(l))).toEqual([]);
     await waitFor("fsck healthy", async () => (await cluster.gfs(["fsck"], { check: false })).code === 0, 30_000, 200);
   } finally {
     await cluster.stop();

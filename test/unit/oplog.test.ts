@@ -129,6 +129,33 @@ describe("operation log", () => {
     expect(recover(dir, params).state.fileCount).toBe(19);
   });
 
+  test("version ceilings replay from the log, survive a checkpoint, and end when a version reaches them", async () => {
+    const dir = tempDir("gfs-log-");
+    await (await logOps(dir, 1, [
+      { o: "handles", n: 10 },
+      { o: "create", p: "/a", r: 3, t: 1 },
+      { o: "chunk", p: "/a", h: 1, v: 1 },
+      { o: "chunk", p: "/a", h: 2, v: 1 },
+      { o: "chunk", p: "/a", h: 3, v: 1 },
+      { o: "ver", h: 1, v: 2 },
+      { o: "vmax", h: 1, c: 4 },
+      { o: "vmax", h: 2, c: 3 },
+      { o: "vmax", h: 3, c: 3 },
+      { o: "ver", h: 3, v: 3 },
+    ])).close();
+    const upto = recover(dir, params, { uptoSeq: 2, repairTail: false });
+    expect([1, 2, 3].map((h) => upto.state.chunks.ceilingOf(h))).toEqual([4, 3, 4]);
+    writeCheckpoint(dir, upto.state, 2);
+    await (await logOps(dir, 2, [{ o: "vmax", h: 2, c: 5 }])).close();
+    const r = recover(dir, params);
+    expect(r.checkpointSeq).toBe(2);
+    expect([1, 2, 3].map((h) => r.state.chunks.ceilingOf(h))).toEqual([4, 5, 4]);
+    expect(() => r.state.apply({ o: "vmax", h: 1, c: 3 })).toThrow(/never goes back/);
+    r.state.apply({ o: "ver", h: 1, v: 4 });
+    expect(r.state.chunks.ceilingOf(1)).toBe(5);
+    expect(r.state.chunks.raisedCeilings()).toEqual([[2, 5]]);
+  });
+
   test("replication targets (setrep) replay from the log and survive a checkpoint: a directory's for files below it", async () => {
     const dir = tempDir("gfs-log-");
     await (await logOps(dir, 1, [

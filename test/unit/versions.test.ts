@@ -1,38 +1,79 @@
 import { describe, expect, test } from "bun:test";
-import { RaisedVersions, VersionByHandle, judgeReplica, nextVersion, staleFate, unwantedReplicas } from "../../core/master/versions";
+import { HandleBits, VersionByHandle, judgeReplica, nextVersion, staleFate, unwantedReplicas } from "../../core/master/versions";
 
 describe("chunk version rules", () => {
   test("a replica behind the master is stale, at its version current", () => {
-    expect(judgeReplica(5, 4, false)).toBe("stale");
-    expect(judgeReplica(5, 1, true)).toBe("stale");
-    expect(judgeReplica(5, 5, false)).toBe("current");
-    expect(judgeReplica(5, 5, true)).toBe("current");
+    expect(judgeReplica(5, 4, 6)).toBe("stale");
+    expect(judgeReplica(5, 1, 6)).toBe("stale");
+    expect(judgeReplica(5, 5, 6)).toBe("current");
   });
 
-  test("one version ahead is a change the last run made but did not log: current, until this run raises the version itself", () => {
-    expect(judgeReplica(5, 6, false)).toBe("current");
-    expect(judgeReplica(5, 6, true)).toBe("unexplained");
+  test("ahead of the master up to the ceiling is a raise not yet logged: current", () => {
+    expect(judgeReplica(5, 6, 6)).toBe("current");
+    // The ceiling is never below the version plus one.
+    expect(judgeReplica(5, 6, 0)).toBe("current");
+    // A run crashed in the first raise after a restart: it logged ceiling 7 before sending 7.
+    expect(judgeReplica(5, 7, 7)).toBe("current");
+    expect(judgeReplica(5, 6, 7)).toBe("current");
   });
 
-  test("further ahead is never adopted (a flipped bit, forged metadata)", () => {
-    expect(judgeReplica(1, 268435457, false)).toBe("unexplained");
-    expect(judgeReplica(5, 7, false)).toBe("unexplained");
+  test("above the ceiling is never adopted (a flipped bit, forged metadata)", () => {
+    expect(judgeReplica(1, 268435457, 2)).toBe("unexplained");
+    expect(judgeReplica(5, 7, 6)).toBe("unexplained");
+    expect(judgeReplica(5, 8, 7)).toBe("unexplained");
   });
 
-  test("the first raise of a run skips the version an unlogged change may have used", () => {
-    const raised = new RaisedVersions();
-    expect(nextVersion(5, raised.has(9))).toBe(7);
-    raised.add(9);
-    expect(nextVersion(7, raised.has(9))).toBe(8);
-    // A replica that took the unlogged version 6 is now behind.
-    expect(judgeReplica(7, 6, raised.has(9))).toBe("stale");
+  test("within a run, after a logged version, the next one is sent without logging first", () => {
+    expect(nextVersion(5, 6, true)).toEqual({ version: 6, logCeiling: false });
   });
 
-  test("the raised set holds large handles", () => {
-    const raised = new RaisedVersions();
-    for (const h of [1, 7, 8, 100_000, 5_000_003]) raised.add(h);
-    for (const h of [1, 7, 8, 100_000, 5_000_003]) expect(raised.has(h)).toBe(true);
-    for (const h of [2, 9, 99_999, 5_000_002]) expect(raised.has(h)).toBe(false);
+  test("the first raise of a run goes past the ceiling and logs it first", () => {
+    expect(nextVersion(5, 6, false)).toEqual({ version: 7, logCeiling: true });
+    // Crashed again in that raise: the next run goes past 7.
+    expect(nextVersion(5, 7, false)).toEqual({ version: 8, logCeiling: true });
+    expect(nextVersion(5, 7, true)).toEqual({ version: 8, logCeiling: true });
+  });
+
+  test("no version a crashed run may have sent is reused, and each is recognized, over any sequence of raises and crashes", () => {
+    // A model of the master: logged version and ceiling survive a crash; the in-run bits do not.
+    let seed = 42;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    for (let trial = 0; trial < 200; trial++) {
+      let logged = 2;
+      let ceiling = 3;
+      let unsent = true;
+      const sent = new Set<number>([2]);
+      for (let step = 0; step < 30; step++) {
+        if (rand(4) === 0) {
+          unsent = false; // a restart
+          continue;
+        }
+        const { version, logCeiling } = nextVersion(logged, ceiling, unsent);
+        if (logCeiling) ceiling = version;
+        expect(version).toBeLessThanOrEqual(Math.max(ceiling, logged + 1));
+        expect(sent.has(version)).toBe(false);
+        sent.add(version);
+        unsent = false;
+        if (rand(3) === 0) continue; // crashed before logging the version
+        logged = version;
+        ceiling = Math.max(ceiling, logged + 1);
+        unsent = true;
+      }
+      // Every version ever sent and not logged holds the logged version's bytes: recognized as current, never as a lease's.
+      for (const v of sent) {
+        if (v > logged) expect(judgeReplica(logged, v, ceiling)).toBe("current");
+        if (v < logged) expect(judgeReplica(logged, v, ceiling)).toBe("stale");
+      }
+    }
+  });
+
+  test("the handle bits hold large handles", () => {
+    const bits = new HandleBits();
+    for (const h of [1, 7, 8, 100_000, 5_000_003]) bits.add(h);
+    for (const h of [1, 7, 8, 100_000, 5_000_003]) expect(bits.has(h)).toBe(true);
+    for (const h of [2, 9, 99_999, 5_000_002]) expect(bits.has(h)).toBe(false);
+    bits.delete(8);
+    expect([bits.has(7), bits.has(8)]).toEqual([true, false]);
   });
 });
 
@@ -42,11 +83,11 @@ describe("chunk listings in heartbeats", () => {
     const listed = [
       { handle: 1, version: 5 }, // current
       { handle: 2, version: 3 }, // left behind
-      { handle: 3, version: 6 }, // one ahead, explained (not raised this run): kept
+      { handle: 3, version: 6 }, // one ahead, under the ceiling: kept
       { handle: 9, version: 1 }, // deleted
       { handle: 10, version: 1 }, // being created
     ];
-    expect(unwantedReplicas(listed, (h) => versions.get(h) ?? 0, new Set([10]), () => false)).toEqual([2, 9]);
+    expect(unwantedReplicas(listed, (h) => versions.get(h) ?? 0, new Set([10]), (h) => (versions.get(h) ?? 0) + 1)).toEqual([2, 9]);
   });
 });
 
