@@ -34,7 +34,7 @@ complete -c gfs -n '__fish_seen_subcommand_from master' -l upload-timeout -r -a 
 complete -c gfs -n '__fish_seen_subcommand_from master' -l clones -r -d 'Re-replication: chunk copies under way in the whole cluster, at most'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l clones-per-server -r -d 'Re-replication: copies a chunk server sends or receives at once, at most'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l rebalance-rate -r -a '64KiB 1MiB 16MiB 64MiB 256MiB 1GiB' -d 'Rebalancing: bytes per second per replica moved (0: unpaced)'
-complete -c gfs -n '__fish_seen_subcommand_from master' -l clone-rate -r -a '64KiB 1MiB 16MiB 64MiB 256MiB 1GiB' -d 'Re-replication: bytes per second per copy (0: unpaced)'
+complete -c gfs -n '__fish_seen_subcommand_from master' -l clone-rate -r -a '64KiB 1MiB 16MiB 64MiB 256MiB 1GiB' -d 'Re-replication: bytes per second per copy on average, a quarter of it while clients use the destination (0: unpaced)'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l http -r -d 'Serve the status page (/) and Prometheus metrics (/metrics) on this address'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l checkpoint-bytes -r -a '64KiB 1MiB 16MiB 64MiB 256MiB 1GiB' -d 'Operation log size that triggers a checkpoint'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l secret-file -r -F -d 'File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)'

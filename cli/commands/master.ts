@@ -24,7 +24,7 @@ export default defineCommand({
     clones: { type: "string", description: "Re-replication: chunk copies under way in the whole cluster, at most", default: "16", valueHint: "N" },
     "clones-per-server": { type: "string", description: "Re-replication: copies a chunk server sends or receives at once, at most", default: "2", valueHint: "N" },
     "rebalance-rate": { type: "string", description: "Rebalancing: bytes per second per replica moved (0: unpaced)", default: "32MiB", valueHint: "SIZE" },
-    "clone-rate": { type: "string", description: "Re-replication: bytes per second per copy (0: unpaced)", default: "64MiB", valueHint: "SIZE" },
+    "clone-rate": { type: "string", description: "Re-replication: bytes per second per copy on average, a quarter of it while clients use the destination (0: unpaced)", default: "64MiB", valueHint: "SIZE" },
     http: { type: "string", description: "Serve the status page (/) and Prometheus metrics (/metrics) on this address", valueHint: "HOST:PORT" },
     "checkpoint-bytes": { type: "string", description: "Operation log size that triggers a checkpoint", default: "64MiB", valueHint: "SIZE" },
     "secret-file": { type: "string", description: "File holding the cluster secret (or GFS_SECRET_FILE, GFS_SECRET)", valueHint: "PATH" },

@@ -17,6 +17,7 @@ import { PeerPool } from "../../net/pool";
 import { logger } from "../log";
 import { checksumImplementation, initChecksums } from "../checksums";
 import { DataWaits } from "./data-waits";
+import { averagePauseMs, copyPauseMs } from "./pacing";
 import { ReadBudget } from "./read-budget";
 import { transitCrc } from "../checksums";
 import { MutationOrder } from "./mutations";
@@ -166,7 +167,13 @@ export class ChunkServer {
   }
 
   /** A request served, from a client, a peer or the master: counted and logged. */
-  private readonly served = servedHook(this.metrics, () => this.rpcLog);
+  private readonly logServed = servedHook(this.metrics, () => this.rpcLog);
+  /** Client data requests served (pushes, mutations, reads for clients): copies yield while it moves. */
+  private clientDataServed = 0;
+  private readonly served = (type: RequestType, outcome: string, ms: number, body: unknown, peer: Peer): void => {
+    if (CLIENT_DATA.has(type) && (type !== "read" || peer.remoteRole === "client")) this.clientDataServed++;
+    this.logServed(type, outcome, ms, body, peer);
+  };
 
   /** What /status.json shows for this server. */
   statusSnapshot(): unknown {
@@ -535,6 +542,7 @@ export class ChunkServer {
     this.store.create(b.handle, b.version, true);
     try {
       const source = await this.pool.get(b.from);
+      let clientDataSeen = this.clientDataServed;
       let offset = 0;
       let total = Infinity;
       while (offset < total) {
@@ -548,11 +556,11 @@ export class ChunkServer {
         await this.store.write(b.handle, offset, r.data);
         this.bytesWritten.inc({}, r.data.byteLength);
         offset += r.data.byteLength;
-        if (b.bytesPerSec > 0) {
-          // Paced: at most bytesPerSec on average since the start.
-          const aheadMs = (offset / b.bytesPerSec) * 1000 - (Date.now() - t0);
-          if (aheadMs > 0) await new Promise((res) => setTimeout(res, aheadMs));
-        }
+        // Paced at bytesPerSec on average since the start, trickling while clients move data here (pacing.ts).
+        const clientsBusy = this.clientDataServed !== clientDataSeen;
+        clientDataSeen = this.clientDataServed;
+        const pauseMs = copyPauseMs(offset, Date.now() - t0, b.bytesPerSec, r.data.byteLength, clientsBusy);
+        if (pauseMs > 0) await sleep(pauseMs);
       }
       // A source shorter than what the master knows was acknowledged is damaged: its copy would be too.
       if (offset < (b.minSize ?? 0)) throw new GfsError(ErrorCode.SHORT, `chunk ${handleName(b.handle)} on ${b.from} holds ${offset} bytes, fewer than the ${b.minSize} acknowledged`);
@@ -893,17 +901,12 @@ export class ChunkServer {
         bytes += r.size;
         this.bytesScrubbed.inc({}, r.size);
         // Paced, and yielding to requests between chunks.
-        await sleep(Math.max(1, scrubPauseMs(bytes, Date.now() - started, this.cfg.scrubBytesPerSec)));
+        await sleep(Math.max(1, averagePauseMs(bytes, Date.now() - started, this.cfg.scrubBytesPerSec)));
       }
       this.scheduleScrub(Math.max(0, this.cfg.scrubIntervalMs - (Date.now() - started)));
     }, delayMs);
     this.timers.push(t);
   }
-}
-
-/** How long to wait so that `bytes` verified since `elapsedMs` ago stays within `bytesPerSec` (0: unpaced). */
-export function scrubPauseMs(bytes: number, elapsedMs: number, bytesPerSec: number): number {
-  return bytesPerSec > 0 ? Math.max(0, (bytes / bytesPerSec) * 1000 - elapsedMs) : 0;
 }
 
 /** This server's connection to one master. */
@@ -923,6 +926,9 @@ interface MasterLink {
   /** Where the next heartbeat's chunk listing starts. */
   listCursor?: number;
 }
+
+/** Requests that carry clients' data (a read only when a client sends it: copies read from peers). */
+const CLIENT_DATA: ReadonlySet<RequestType> = new Set<RequestType>(["push", "write", "append", "applyWrite", "read"]);
 
 /** Requests that change chunks on the master's say. */
 const MASTER_COMMANDS: ReadonlySet<RequestType> = new Set<RequestType>(["createChunk", "setVersion", "revokeLease", "copyChunk", "cloneChunk"]);

@@ -1229,7 +1229,7 @@ export class Master {
       if (verdict === "unexplained") {
         // Never adopted: the replicas the master has stay; this one stays on disk for inspection.
         unexplained++;
-        this.log.warn(`chunk ${handleName(r.handle)}: ${b.addr} reports version ${r.version}, the master has ${meta.version}; not listed (damaged or forged metadata)`);
+        this.log.warn(`chunk ${handleName(r.handle)}: ${b.addr} reports version ${r.version}, the master has ${meta.version} and sent at most ${this.state.chunks.ceilingOf(r.handle)}; not listed (damaged or forged metadata)`);
         continue;
       }
       this.state.chunks.raiseSize(r.handle, r.size);
