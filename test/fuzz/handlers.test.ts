@@ -56,7 +56,7 @@ beforeAll(async () => {
   asClient = await connect(masterAddr, "client", "fuzz", {});
   asChunkserver = await connect(masterAddr, "chunkserver", "fuzz-cs", {});
   toServerAsClient = await connect(server.addr, "client", "fuzz", {});
-  toServerAsMaster = (master as unknown as { peersById: Map<string, Peer> }).peersById.get(server.id)!;
+  toServerAsMaster = master.serverRequests.connectionOf(server.id)!;
   expect(toServerAsMaster).toBeDefined();
 });
 
