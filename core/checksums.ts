@@ -7,6 +7,7 @@
 // already on disk and existing corruption stays detectable.
 import { createCRC32, type IHasher } from "hash-wasm";
 import { loadHardwareCrc32c } from "./crc32c-hardware";
+import { readU32 } from "../net/frame";
 
 export const BLOCK_BYTES = 64 * 1024;
 const POLY_REFLECTED = 0x82f63b78;
@@ -47,7 +48,7 @@ export function crc32c(data: Uint8Array): number {
   h.init();
   h.update(data);
   const d = h.digest("binary");
-  return ((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0;
+  return readU32(d, 0);
 }
 
 // Int32Array tables keep every intermediate value a 32-bit integer; with

@@ -4,6 +4,7 @@
 // here, and a 4-byte big-endian length). The status comes in the trailers
 // (`grpc-status`, `grpc-message`), or in the headers when there is no body.
 import http2 from "node:http2";
+import { readU32 } from "../../net/frame";
 
 /** An answer from etcd itself (grpc-status other than 0). */
 export class GrpcStatusError extends Error {
@@ -39,7 +40,7 @@ export class GrpcMessages {
     while (this.buffered >= 5) {
       const head = this.front(5);
       if (head[0] !== 0) throw new Error("etcd sent a compressed gRPC message");
-      const n = ((head[1]! << 24) | (head[2]! << 16) | (head[3]! << 8) | head[4]!) >>> 0;
+      const n = readU32(head, 1);
       if (this.buffered < 5 + n) break;
       out.push(this.front(5 + n).subarray(5));
       this.drop(5 + n);

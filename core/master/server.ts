@@ -303,11 +303,7 @@ export class Master implements MasterContext {
     const freed = this.state.apply(op);
     await this.oplog.append(op);
     this.state.lastOp = Math.max(this.state.lastOp, op.q!);
-    for (const h of freed) {
-      this.leases.revoke(h);
-      this.registry.dropChunk(h);
-    }
-    this.maybeCheckpoint();
+    this.dropFreed(freed);
   }
 
   private dropFreed(freed: Iterable<Handle>): void {

@@ -114,7 +114,8 @@ describe("master durability", () => {
       const raising = c.lease("/f", 0, true).catch(() => null);
       // The two running replicas take the new version; the master waits for the third before it logs.
       const diskVersion = (i: number) => {
-        const header = readFileSync(join(cluster.chunkservers[i]!.dataDir, "chunks", `${before.handle.toString(16).padStart(16, "0")}.meta`));
+        // stat --json spells the handle as the chunk files are named (16 hex digits).
+        const header = readFileSync(join(cluster.chunkservers[i]!.dataDir, "chunks", `${before.handle}.meta`));
         return header.readUInt32BE(8) * 2 ** 32 + header.readUInt32BE(12);
       };
       await waitFor("the new version on two replicas", () => diskVersion(0) > before.version && diskVersion(1) > before.version);
