@@ -123,14 +123,33 @@ async function gfsFigures(): Promise<Record<string, number>> {
     res.put = bytes / 1e6 / ((performance.now() - t) / 1000);
 
     // As users read: into /dev/null, into a file, and through a pipe to a consumer.
-    for (const [key, into] of [["cat", "> /dev/null"], ["catFile", `> ${join(dir, "output.bin")}`], ["catPipe", "| wc -c > /dev/null"]] as const) {
-      log(`gfs cat ${SIZE_MIB} MiB ${into}`);
-      rmSync(join(dir, "output.bin"), { force: true });
-      t = performance.now();
+    // A VM backs memory its guest has not touched lately only when it is first written
+    // (free pages are handed back to the host): the first file the run writes pays for
+    // that at the hypervisor's rate, whoever writes it. So `> file` is measured twice:
+    // into such memory, beside dd writing as much into another new file just after (the
+    // machine's own rate there); and again into the page cache the two just freed, which
+    // is what a machine that keeps its memory (bare metal) always gives.
+    const run = async (into: string): Promise<number> => {
+      const t0 = performance.now();
       const cat = Bun.spawn(["bash", "-o", "pipefail", "-c", `"${join(ROOT, "dist/gfs")}" cat /bench/big ${into}`], { stderr: "inherit", env: { ...process.env, GFS_MASTER: cluster.masterAddr } });
       if ((await cat.exited) !== 0) throw new Error(`gfs cat ${into} failed`);
-      res[key] = bytes / 1e6 / ((performance.now() - t) / 1000);
-    }
+      return bytes / 1e6 / ((performance.now() - t0) / 1000);
+    };
+    const out = (name: string) => join(dir, name);
+    log(`gfs cat ${SIZE_MIB} MiB > /dev/null`);
+    res.cat = await run("> /dev/null");
+    log(`gfs cat ${SIZE_MIB} MiB > file, into memory new to the VM, then dd as much into another new file`);
+    res.catFileCold = await run(`> ${out("cold.bin")}`);
+    t = performance.now();
+    const dd = Bun.spawnSync(["dd", "if=/dev/zero", `of=${out("dd.bin")}`, "bs=1M", `count=${SIZE_MIB}`], { stderr: "pipe" });
+    if (dd.exitCode !== 0) throw new Error(`dd failed: ${dd.stderr.toString()}`);
+    res.ddCold = bytes / 1e6 / ((performance.now() - t) / 1000);
+    rmSync(out("cold.bin"));
+    rmSync(out("dd.bin"));
+    log(`gfs cat ${SIZE_MIB} MiB > file, into page cache just freed`);
+    res.catFile = await run(`> ${out("output.bin")}`);
+    log(`gfs cat ${SIZE_MIB} MiB | wc -c`);
+    res.catPipe = await run("| wc -c > /dev/null");
     rmSync(dir, { recursive: true, force: true });
     // The cat into a file left hundreds of MiB of dirty pages: written back during the durable creates, they would slow every log write.
     Bun.spawnSync(["sync"]);
@@ -187,7 +206,8 @@ const mfs = await moosefs();
 
 rows.push({ metric: `put ${SIZE_MIB} MiB, 3 replicas`, unit: "MB/s", gfs: mine.put!, limit: lim.disk ? lim.disk / 3 : undefined, limitName: "page-cache write (dd) / 3 replicas", mfs: mfs.write_MBps, target: ">= 1.5x MooseFS" });
 rows.push({ metric: `cat ${SIZE_MIB} MiB > /dev/null`, unit: "MB/s", gfs: mine.cat!, limit: lim.tcp, limitName: "TCP loopback, 1 stream", mfs: mfs.read_MBps, target: ">= 1.0x MooseFS" });
-rows.push({ metric: `cat ${SIZE_MIB} MiB > file`, unit: "MB/s", gfs: mine.catFile!, limit: mine.cat, limitName: "gfs cat > /dev/null, same run", target: ">= 0.8x > /dev/null" });
+rows.push({ metric: `cat ${SIZE_MIB} MiB > file, into page cache just freed`, unit: "MB/s", gfs: mine.catFile!, limit: mine.cat, limitName: "gfs cat > /dev/null, same run", target: ">= 0.8x > /dev/null" });
+rows.push({ metric: `cat ${SIZE_MIB} MiB > file, into memory new to the VM`, unit: "MB/s", gfs: mine.catFileCold!, limit: mine.ddCold, limitName: "dd into another new file right after, same run" });
 rows.push({ metric: `cat ${SIZE_MIB} MiB \\| wc -c`, unit: "MB/s", gfs: mine.catPipe!, limit: mine.cat, limitName: "gfs cat > /dev/null, same run", target: ">= 0.8x > /dev/null" });
 rows.push({ metric: "creates, 1 client (each durable)", unit: "/s", gfs: mine.create1!, mfs: mfs.create_1t_per_s });
 rows.push({ metric: "creates, 8 concurrent clients (each durable)", unit: "/s", gfs: mine.create8!, mfs: mfs.create_8t_per_s, target: ">= 1.0x MooseFS" });
