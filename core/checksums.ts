@@ -71,19 +71,22 @@ const TABLES: Int32Array[] = (() => {
   return t;
 })();
 
-/** CRC32C of (A || data) given crc = CRC32C(A). crc32cExtend(0, x) === crc32c(x). */
-export function crc32cExtend(crc: number, data: Uint8Array): number {
-  if (hardware && data.byteLength >= HARDWARE_MIN_BYTES) return hardware(crc, data);
-  return crc32cTable(crc, data);
+/**
+ * CRC32C of (A || data[start, end)) given crc = CRC32C(A). crc32cExtend(0, x) === crc32c(x).
+ * A range spares small messages a view of their bytes.
+ */
+export function crc32cExtend(crc: number, data: Uint8Array, start = 0, end = data.byteLength): number {
+  if (hardware && end - start >= HARDWARE_MIN_BYTES) return hardware(crc, start === 0 && end === data.byteLength ? data : data.subarray(start, end));
+  return crc32cTable(crc, data, start, end);
 }
 
 /** The portable CRC32C extension, eight bytes per step through eight tables. */
-export function crc32cTable(crc: number, data: Uint8Array): number {
+export function crc32cTable(crc: number, data: Uint8Array, start = 0, end = data.byteLength): number {
   const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
   let c = ~crc | 0;
-  let i = 0;
-  const n = data.byteLength;
-  const end8 = n - (n & 7);
+  let i = start;
+  const n = end;
+  const end8 = n - ((n - start) & 7);
   while (i < end8) {
     const lo = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
     c =

@@ -32,16 +32,17 @@ export function encodeMessage(envelope: unknown, tail?: Uint8Array): Uint8Array 
   const out = new Uint8Array(FRAME_PREFIX_BYTES + BODY_HEADER_BYTES + head.byteLength);
   writeU32(out, 0, BODY_HEADER_BYTES + head.byteLength + (tail?.byteLength ?? 0));
   writeU32(out, 4, (head.byteLength | (tail ? TAIL_FLAG : 0)) >>> 0);
-  writeU32(out, 8, crc32cExtend(crc32cExtend(0, out.subarray(0, 8)), head));
+  writeU32(out, 8, crc32cExtend(crc32cExtend(0, out, 0, 8), head));
   out.set(head, FRAME_PREFIX_BYTES + BODY_HEADER_BYTES);
   return out;
 }
 
 const lengthScratch = new Uint8Array(4);
 
-function headChecksum(frameLength: number, firstWord: Uint8Array, head: Uint8Array): number {
+/** The checksum of a frame's head: its length prefix, the body's first word and the head (`body[8, 8 + headBytes)`). */
+function headChecksum(frameLength: number, body: Uint8Array, headBytes: number): number {
   writeU32(lengthScratch, 0, frameLength);
-  return crc32cExtend(crc32cExtend(crc32cExtend(0, lengthScratch), firstWord), head);
+  return crc32cExtend(crc32cExtend(crc32cExtend(0, lengthScratch), body, 0, 4), body, BODY_HEADER_BYTES, BODY_HEADER_BYTES + headBytes);
 }
 
 /**
@@ -57,8 +58,7 @@ export function checkFrameHead(start: Uint8Array, frameLength: number): number {
   if (BODY_HEADER_BYTES + headBytes > frameLength) throw new EnvelopeError("frame head is longer than the frame");
   if ((word & TAIL_FLAG) === 0 && BODY_HEADER_BYTES + headBytes !== frameLength) throw new EnvelopeError("frame length does not match its head (damaged on the way)");
   if (start.byteLength < BODY_HEADER_BYTES + headBytes) return BODY_HEADER_BYTES + headBytes;
-  const head = start.subarray(BODY_HEADER_BYTES, BODY_HEADER_BYTES + headBytes);
-  if (headChecksum(frameLength, start.subarray(0, 4), head) !== readU32(start, 4)) throw new EnvelopeError("frame head fails its checksum (damaged on the way)");
+  if (headChecksum(frameLength, start, headBytes) !== readU32(start, 4)) throw new EnvelopeError("frame head fails its checksum (damaged on the way)");
   return 0;
 }
 
@@ -70,8 +70,8 @@ export function decodeMessage(body: Uint8Array): { envelope: unknown; tail: Uint
   const hasTail = (word & TAIL_FLAG) !== 0;
   if (BODY_HEADER_BYTES + headBytes > body.byteLength) throw new EnvelopeError("frame head is longer than the frame");
   if (!hasTail && BODY_HEADER_BYTES + headBytes !== body.byteLength) throw new EnvelopeError("frame has bytes after its head");
+  if (headChecksum(body.byteLength, body, headBytes) !== readU32(body, 4)) throw new EnvelopeError("frame head fails its checksum (damaged on the way)");
   const head = body.subarray(BODY_HEADER_BYTES, BODY_HEADER_BYTES + headBytes);
-  if (headChecksum(body.byteLength, body.subarray(0, 4), head) !== readU32(body, 4)) throw new EnvelopeError("frame head fails its checksum (damaged on the way)");
   let envelope: unknown;
   try {
     envelope = decodeBody(head);

@@ -23,7 +23,10 @@ const bool: Field = { check: (v) => typeof v === "boolean", what: "true or false
 const bytes: Field = { check: (v) => v instanceof Uint8Array, what: "bytes" };
 const opt = (f: Field): Field => ({ ...f, optional: true });
 const listOf = (f: Field): Field => ({ check: (v) => Array.isArray(v) && v.every(f.check), what: `a list of ${f.what}` });
-const object = (shape: Shape): Field => ({ check: (v) => problem(shape, v) === null, what: `{ ${Object.keys(shape).join(", ")} }` });
+const object = (shape: Shape): Field => {
+  const fields = compile(shape);
+  return { check: (v) => problem(fields, v) === null, what: `{ ${Object.keys(shape).join(", ")} }` };
+};
 
 const replicaRef = object({ id: str, addr: str, rack: str });
 const chunkReport = object({ handle: count, version: count, size: count });
@@ -80,10 +83,18 @@ const NOTIFIES: { [T in NotifyType]: Shape } = {
   progress: {},
 };
 
-function problem(shape: Shape, body: unknown): string | null {
+/** A shape as a list of its fields, made once: checking a body allocates nothing. */
+type CompiledShape = readonly (readonly [string, Field])[];
+
+function compile(shape: Shape): CompiledShape {
+  return Object.entries(shape);
+}
+
+function problem(fields: CompiledShape, body: unknown): string | null {
   if (typeof body !== "object" || body === null || Array.isArray(body) || body instanceof Uint8Array) return "the body is not a map";
   const b = body as Record<string, unknown>;
-  for (const [name, f] of Object.entries(shape)) {
+  for (let i = 0; i < fields.length; i++) {
+    const [name, f] = fields[i]!;
     const v = b[name];
     if ((v === undefined || v === null) && f.optional) continue;
     if (!f.check(v)) return `${name} must be ${f.what}`;
@@ -91,12 +102,15 @@ function problem(shape: Shape, body: unknown): string | null {
   return null;
 }
 
+const REQUEST_FIELDS = new Map<string, CompiledShape>(Object.entries(REQUESTS).map(([t, shape]) => [t, compile(shape)]));
+const NOTIFY_FIELDS = new Map<string, CompiledShape>(Object.entries(NOTIFIES).map(([t, shape]) => [t, compile(shape)]));
+
 /** What is wrong with a request body, or null when it has the declared shape. */
 export function requestProblem(type: RequestType, body: unknown): string | null {
-  return problem(REQUESTS[type], body);
+  return problem(REQUEST_FIELDS.get(type)!, body);
 }
 
 /** What is wrong with a notify body, or null. */
 export function notifyProblem(type: NotifyType, body: unknown): string | null {
-  return problem(NOTIFIES[type], body);
+  return problem(NOTIFY_FIELDS.get(type)!, body);
 }

@@ -8,7 +8,8 @@ export const MAX_NAME_BYTES = 255;
 export function splitPath(path: unknown): string[] {
   if (typeof path !== "string") throw new GfsError(ErrorCode.INVALID_PATH, "path must be a string");
   if (!path.startsWith("/")) throw new GfsError(ErrorCode.INVALID_PATH, `path must be absolute: '${printable(path)}'`);
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw new GfsError(ErrorCode.INVALID_PATH, `path is longer than ${MAX_PATH_BYTES} bytes`);
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most paths are short enough not to be measured.
+  if (path.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(path) > MAX_PATH_BYTES) throw new GfsError(ErrorCode.INVALID_PATH, `path is longer than ${MAX_PATH_BYTES} bytes`);
   if (path.includes("\0")) throw new GfsError(ErrorCode.INVALID_PATH, "path contains a NUL byte");
   if (path === "/") return [];
   const body = path.endsWith("/") ? path.slice(1, -1) : path.slice(1);
@@ -16,13 +17,15 @@ export function splitPath(path: unknown): string[] {
   for (const p of parts) {
     if (p === "") throw new GfsError(ErrorCode.INVALID_PATH, `path has an empty component: '${printable(path)}'`);
     if (p === "." || p === "..") throw new GfsError(ErrorCode.INVALID_PATH, `path may not contain '${p}': '${printable(path)}'`);
-    if (Buffer.byteLength(p) > MAX_NAME_BYTES) throw new GfsError(ErrorCode.INVALID_PATH, `name longer than ${MAX_NAME_BYTES} bytes in '${printable(path)}'`);
+    if (p.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(p) > MAX_NAME_BYTES) throw new GfsError(ErrorCode.INVALID_PATH, `name longer than ${MAX_NAME_BYTES} bytes in '${printable(path)}'`);
   }
   return parts;
 }
 
 export function normalizePath(path: unknown): string {
-  return "/" + splitPath(path).join("/");
+  const parts = splitPath(path);
+  // Valid and without a trailing slash, a path is its own normal form.
+  return (path as string).length > 1 && (path as string).endsWith("/") ? "/" + parts.join("/") : (path as string);
 }
 
 export function joinPath(dir: string, name: string): string {

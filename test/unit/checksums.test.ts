@@ -45,6 +45,15 @@ describe("CRC32C", () => {
     }
   });
 
+  test("a range of an array checksums as the same bytes on their own, on both paths", () => {
+    const data = randomBytes(5000, 11);
+    for (const [start, end] of [[0, 0], [0, 4], [3, 11], [5, 12], [7, 64], [8, 16], [1, 4999], [100, 5000], [0, 5000], [4093, 4095]] as const) {
+      const alone = data.slice(start, end);
+      expect(crc32cExtend(0x1234, data, start, end)).toBe(crc32cExtend(0x1234, alone));
+      expect(crc32cTable(0x1234, data, start, end)).toBe(crc32cTable(0x1234, alone));
+    }
+  });
+
   test("combining two checksums equals checksumming the concatenation, without the data", () => {
     const data = randomBytes(3 * BLOCK_BYTES + 77, 10);
     for (const cut of [0, 1, 3, 4, 5, 100, BLOCK_BYTES, 2 * BLOCK_BYTES + 1, data.byteLength - 1, data.byteLength]) {
