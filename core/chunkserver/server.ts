@@ -89,7 +89,6 @@ export class ChunkServer {
   private highestEpoch = 0;
   private readonly pool: PeerPool;
   private heartbeatMs = 5_000;
-  private leaseMs = 60_000;
   private chunkSizeBytes = 0;
   /** Lengths to report in the next heartbeat: acknowledged ends (as primary) and copies. */
   private readonly reportSizes = new Map<Handle, number>();
@@ -341,7 +340,6 @@ export class ChunkServer {
         await this.register(link);
         continue;
       }
-      this.leaseMs = rep.leaseMs;
       for (const h of rep.extended) this.order.extend(h, rep.leaseMs, Date.now());
       this.discard(rep.discard, "deleted on the master", sentBy);
     }
