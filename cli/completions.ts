@@ -113,7 +113,7 @@ export function bashScript(cmds: Cmd[]): string {
     const valuedNames = valued.flatMap((f) => f.names).join(" ");
     lines.push(`      n=0; for (( i=2; i<COMP_CWORD; i++ )); do case "\${COMP_WORDS[i]}" in -) ((n++)) ;; -*) case " ${valuedNames} " in *" \${COMP_WORDS[i]} "*) ((i++)) ;; esac ;; *) ((n++)) ;; esac; done`);
     lines.push(`      kinds=(${c.positionals.join(" ")}); kind="\${kinds[n]}"; [ -z "$kind" ] && ${c.variadic ? '[ "${#kinds[@]}" -gt 0 ] && kind="${kinds[-1]}"' : "return"}`);
-    lines.push('      case "$kind" in remote) _gfs_remote "$cur" ;; local) COMPREPLY=( $(compgen -f -- "$cur") ) ;; shell) COMPREPLY=( $(compgen -W \'bash zsh fish\' -- "$cur") ) ;; esac');
+    lines.push('      case "$kind" in remote) _gfs_remote "$cur" ;; local) COMPREPLY=( $(compgen -f -- "$cur") ) ;; shell) COMPREPLY=( $(compgen -W \'' + SHELLS.join(" ") + '\' -- "$cur") ) ;; esac');
     lines.push("      ;;");
   }
   lines.push("  esac", "}", "complete -F _gfs gfs", "");
@@ -153,7 +153,7 @@ export function zshScript(cmds: Cmd[]): string {
       const spec = f.names.length > 1 ? `'(${f.names.join(" ")})'{${f.names.join(",")}}'` : `'${f.names[0]}`;
       lines.push(`        ${spec}[${desc}]${f.takesValue ? ":value:_files" : ""}' \\`);
     }
-    lines.push(c.positionals.some((k) => k === "remote") ? "        '*:path:_gfs_paths'" : c.positionals.includes("shell") ? "        '1:shell:(bash zsh fish)'" : "        '*:file:_files'", "      ;;");
+    lines.push(c.positionals.some((k) => k === "remote") ? "        '*:path:_gfs_paths'" : c.positionals.includes("shell") ? `        '1:shell:(${SHELLS.join(" ")})'` : "        '*:file:_files'", "      ;;");
   }
   lines.push("  esac", "}", '_gfs "$@"', "");
   return lines.join("\n");
@@ -173,7 +173,7 @@ export function fishScript(cmds: Cmd[]): string {
       lines.push(parts.join(" "));
     }
     if (c.positionals.includes("remote")) lines.push(`complete -c gfs -n '__fish_seen_subcommand_from ${c.name}; and string match -q -- "/*" (commandline -ct)' -a '(gfs __complete-path (commandline -ct) 2>/dev/null)'`);
-    if (c.positionals.includes("shell")) lines.push(`complete -c gfs -n '__fish_seen_subcommand_from ${c.name}' -a 'bash zsh fish'`);
+    if (c.positionals.includes("shell")) lines.push(`complete -c gfs -n '__fish_seen_subcommand_from ${c.name}' -a '${SHELLS.join(" ")}'`);
     lines.push(`complete -c gfs -n '__fish_seen_subcommand_from ${c.name}; and not string match -q -- "/*" (commandline -ct)' -F`);
   }
   lines.push("");

@@ -4,7 +4,7 @@
 // receives), then asks the primary to apply them at the piece's offset. A few
 // pieces are in flight at once; write requests go out in file order.
 import { randomBytes } from "node:crypto";
-import { ErrorCode, GfsError } from "../../net/errors";
+import { GfsError } from "../../net/errors";
 import type { LeaseGrant, ReplicaRef } from "../../net/messages";
 import type { Peer } from "../../net/peer";
 import { asGfsError, sleep, type GfsClient } from "./client";

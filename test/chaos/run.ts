@@ -17,7 +17,7 @@
 import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, closeSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GFS, TestCluster, randomBytes, rssOf, waitFor, type Daemon } from "../helpers/cluster";
+import { GFS, TestCluster, randomBytes, rssOf, waitFor } from "../helpers/cluster";
 import { decodeRecords } from "../../core/master/records";
 import { Prng } from "./prng";
 
