@@ -85,8 +85,7 @@ export function crc32cTable(crc: number, data: Uint8Array, start = 0, end = data
   const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
   let c = ~crc | 0;
   let i = start;
-  const n = end;
-  const end8 = n - ((n - start) & 7);
+  const end8 = end - ((end - start) & 7);
   while (i < end8) {
     const lo = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
     c =
@@ -94,7 +93,7 @@ export function crc32cTable(crc: number, data: Uint8Array, start = 0, end = data
       t3[data[i + 4]!]! ^ t2[data[i + 5]!]! ^ t1[data[i + 6]!]! ^ t0[data[i + 7]!]!;
     i += 8;
   }
-  for (; i < n; i++) c = t0[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  for (; i < end; i++) c = t0[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
 
