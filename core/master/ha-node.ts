@@ -29,8 +29,8 @@ export interface HaConfig {
 export interface HaHost {
   /** The last change applied. */
   lastOp(): number;
-  /** Applies a committed batch (consecutive changes, the first one after lastOp()). */
-  apply(ops: Op[]): void;
+  /** Applies committed changes (consecutive, the first one after lastOp()); `records` are their bytes as logged. */
+  apply(ops: Op[], records: Uint8Array): void;
   /** This master leads from now on; every change goes through `writer`. */
   lead(writer: ReplicatedLogWriter): void;
   /** This master lost leadership: it drops changes that may not have committed and rebuilds from what did. */
@@ -114,8 +114,10 @@ export class HaNode {
     const first = batchFirst(this.cfg.prefix, key);
     const last = this.host.lastOp();
     if (first > last + 1) throw new LogGap(last, first);
-    const fresh = decodeBatch(first, value).filter((op) => op.q! > last);
-    if (fresh.length > 0) this.host.apply(fresh);
+    const { ops, offsets } = decodeBatch(first, value);
+    // Changes are numbered consecutively from `first`: those up to `last` are applied already.
+    const skip = Math.max(0, last + 1 - first);
+    if (skip < ops.length) this.host.apply(ops.slice(skip), value.subarray(offsets[skip]));
     this.lag.applied(this.host.lastOp());
   }
 
@@ -199,7 +201,13 @@ export class HaNode {
         if (this.isLeader() || this.stopped) continue;
         let failure: Error | null = null;
         const w = this.cfg.etcd.watch(logPrefix(this.cfg.prefix), end, revision + 1, (events: WatchEvent[]) => {
-          if (failure || this.role === "leader" || this.changing) return;
+          if (failure) return;
+          if (this.role === "leader" || this.changing) {
+            // Elected (or stepping down) while the watch was being set up: the leader follows nobody, and a standby
+            // again reads what it missed before it watches.
+            w.cancel();
+            return;
+          }
           try {
             for (const e of events) if (e.type === "put") this.applyBatch(e.kv.key, e.kv.value);
           } catch (err) {

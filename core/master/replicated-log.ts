@@ -32,26 +32,32 @@ export function batchFirst(prefix: string, key: string): number {
   return n;
 }
 
-export function encodeBatch(ops: Op[]): Uint8Array {
-  const parts = ops.map((op) => encodeRecord(op));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+/** A batch is its changes' records (records.ts), back to back. */
+export function encodeBatch(records: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(records.reduce((n, r) => n + r.byteLength, 0));
   let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
+  for (const r of records) {
+    out.set(r, at);
+    at += r.byteLength;
   }
   return out;
 }
 
+export interface DecodedBatch {
+  ops: Op[];
+  /** Where each change's record starts in the batch's bytes. */
+  offsets: number[];
+}
+
 /** The changes of one batch, checked: whole, numbered consecutively from the key's number. */
-export function decodeBatch(first: number, bytes: Uint8Array): Op[] {
-  const { values, damaged } = decodeRecords(bytes);
+export function decodeBatch(first: number, bytes: Uint8Array): DecodedBatch {
+  const { values, offsets, damaged } = decodeRecords(bytes);
   if (damaged || values.length === 0) throw new GfsError(ErrorCode.PROTOCOL, `log batch ${first} in etcd is damaged`);
   const ops = values as Op[];
   ops.forEach((op, i) => {
     if (op.q !== first + i) throw new GfsError(ErrorCode.PROTOCOL, `log batch ${first} holds change ${op.q} at position ${i}`);
   });
-  return ops;
+  return { ops, offsets };
 }
 
 /**
@@ -100,8 +106,8 @@ export class ReplicatedLogWriter {
   private pending: { op: Op; rec: Uint8Array; waiter: Waiter }[] = [];
   private flushing = false;
   private failed: GfsError | null = null;
-  /** Told after each committed batch, in order: its changes and how long the transaction took. */
-  onCommit: ((ops: Op[], ms: number) => Promise<void> | void) | null = null;
+  /** Told after each committed batch, in order: its changes, their records and how long the transaction took. */
+  onCommit: ((ops: Op[], records: Uint8Array, ms: number) => void) | null = null;
   stats = { records: 0, flushes: 0 };
 
   constructor(
@@ -136,40 +142,54 @@ export class ReplicatedLogWriter {
     this.pending = [];
   }
 
+  /** Takes the next batch of pending changes and writes it: one transaction, on condition that this master still leads. */
+  private send(): BatchWrite {
+    const take = splitBatches(this.pending.map((p) => p.rec))[0]!;
+    const batch = this.pending.splice(0, take);
+    const first = batch[0]!.op.q!;
+    const records = encodeBatch(batch.map((b) => b.rec));
+    const startedMs = performance.now();
+    const refusal = this.etcd
+      .txn([{ key: this.electionKey, createRevision: this.epoch }], [{ put: { key: batchKey(this.prefix, first), value: records } }])
+      .then(
+        (r) => (r.succeeded ? null : `this master is no longer the leader (its election key of epoch ${this.epoch} is gone)`),
+        (err) => `the operation log could not be written to etcd: ${(err as Error).message}`,
+      );
+    return { batch, records, startedMs, refusal };
+  }
+
   private async flushLoop(): Promise<void> {
     this.flushing = true;
     try {
-      while (this.pending.length > 0 && !this.failed) {
-        const take = splitBatches(this.pending.map((p) => p.rec))[0]!;
-        const batch = this.pending.splice(0, take);
-        const first = batch[0]!.op.q!;
-        const t0 = performance.now();
-        let ok = false;
-        let why = "";
-        try {
-          const r = await this.etcd.txn(
-            [{ key: this.electionKey, createRevision: this.epoch }],
-            [{ put: { key: batchKey(this.prefix, first), value: encodeBatch(batch.map((b) => b.op)) } }],
-          );
-          ok = r.succeeded;
-          if (!ok) why = `this master is no longer the leader (its election key of epoch ${this.epoch} is gone)`;
-        } catch (err) {
-          why = `the operation log could not be written to etcd: ${(err as Error).message}`;
-        }
-        if (!ok) {
+      let next: BatchWrite | null = this.failed ? null : this.send();
+      while (next) {
+        const done: BatchWrite = next;
+        const why = await done.refusal;
+        if (why !== null) {
           const err = new GfsError(ErrorCode.NOT_LEADER, `${why}; the change was not acknowledged`);
-          for (const b of batch) b.waiter.reject(err);
+          for (const b of done.batch) b.waiter.reject(err);
           this.close(err);
           this.onFailed(err);
           return;
         }
-        this.stats.records += batch.length;
+        // The next batch goes out before this one is acknowledged, so etcd works on it while the replies are sent.
+        // Batches still commit one after the other: each is sent only once the one before it has committed.
+        next = this.pending.length > 0 && !this.failed ? this.send() : null;
+        this.stats.records += done.batch.length;
         this.stats.flushes++;
-        await this.onCommit?.(batch.map((b) => b.op), performance.now() - t0);
-        for (const b of batch) b.waiter.resolve();
+        this.onCommit?.(done.batch.map((b) => b.op), done.records, performance.now() - done.startedMs);
+        for (const b of done.batch) b.waiter.resolve();
       }
     } finally {
       this.flushing = false;
     }
   }
+}
+
+/** A batch on its way to etcd: `refusal` resolves to null once it has committed, or to why it did not. */
+interface BatchWrite {
+  batch: { op: Op; waiter: Waiter }[];
+  records: Uint8Array;
+  startedMs: number;
+  refusal: Promise<string | null>;
 }

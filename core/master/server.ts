@@ -329,6 +329,8 @@ export class Master implements MasterContext {
   private async recoverLocal(params: ClusterParams): Promise<void> {
     // HA: the local log is a copy (etcd holds every change after this master's newest checkpoint, or a peer's
     // checkpoint does): damage in it is moved aside and what follows comes from etcd again.
+    // What the current copy still holds in memory goes to disk first, so that it is read back too.
+    await this.oplog?.close();
     const rec = recover(this.cfg.dataDir, params, { recoverDamage: this.cfg.recoverLog || !!this.cfg.ha });
     if (rec.recovered) {
       if (this.cfg.ha) this.log.warn(`the local copy of the operation log was damaged; ${rec.recovered}; the changes after it come from etcd`);
@@ -338,7 +340,6 @@ export class Master implements MasterContext {
     this.state = rec.state;
     this.checkpointedOp = rec.checkpointLastOp;
     this.chunkRequests.newTerm();
-    await this.oplog?.close();
     this.oplog = new OpLog(this.cfg.dataDir, undefined, !this.cfg.ha);
     await this.oplog.openSeq(rec.lastLogSeq, rec.lastLogBytes, rec.state.lastOp + 1);
   }
@@ -348,7 +349,8 @@ export class Master implements MasterContext {
     return {
       lastOp: () => this.state.lastOp,
       checkpointedOp: () => this.checkpointedOp,
-      apply: (ops: Op[]) => {
+      apply: (ops: Op[], records: Uint8Array) => {
+        const first = ops[0]!.q!;
         for (const op of ops) {
           const freed = this.state.apply(op);
           this.state.lastOp = op.q!;
@@ -356,13 +358,13 @@ export class Master implements MasterContext {
             this.leases.revoke(h);
             this.registry.dropChunk(h);
           }
-          this.logLocally(op);
         }
+        this.logLocally(records, first, ops.length);
         this.maybeCheckpoint();
       },
       lead: (writer: ReplicatedLogWriter) => {
-        writer.onCommit = (ops, ms) => {
-          for (const op of ops) this.logLocally(op);
+        writer.onCommit = (ops, records, ms) => {
+          this.logLocally(records, ops[0]!.q!, ops.length);
           this.logCommitted?.(ops.length, ms);
         };
         this.leases.clear();
@@ -389,9 +391,9 @@ export class Master implements MasterContext {
     };
   }
 
-  /** Appends a committed change to this master's local log, whose checkpoints let etcd's log be pruned. */
-  private logLocally(op: Op): void {
-    this.oplog.append(op).catch((err) => {
+  /** Appends committed changes to this master's local log, whose checkpoints let etcd's log be pruned. */
+  private logLocally(records: Uint8Array, firstOp: number, count: number): void {
+    this.oplog.appendEncoded(records, firstOp, count).catch((err) => {
       if (!this.localLogFailed) this.log.error(`local copy of the operation log: ${(err as Error).message} (etcd holds the log; checkpoints stop)`);
       this.localLogFailed = true;
     });

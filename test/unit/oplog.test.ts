@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { initChecksums } from "../../core/checksums";
 import { checkpointFileName, listFiles, pruneOld, readCheckpoint, recover, writeCheckpoint } from "../../core/master/checkpoint";
 import { OpLog, logFileName } from "../../core/master/oplog";
+import { encodeRecord } from "../../core/master/records";
+import { encodeBatch } from "../../core/master/replicated-log";
 import type { Op } from "../../core/master/state";
 import { tempDir } from "../helpers/cluster";
 
@@ -34,6 +36,36 @@ describe("operation log", () => {
     expect(r.state.fileCount).toBe(500);
     expect(r.replayedOps).toBe(500);
   });
+
+  test("a local copy (HA) takes committed batches as they are, gathers them into few writes, and replays them", async () => {
+    const dir = tempDir("gfs-log-");
+    const log = new OpLog(dir, 64 * 1024, false);
+    await log.openSeq(1, 0, 1);
+    const ops = creates(300).map((op, i) => ({ ...op, q: i + 1 }));
+    try {
+      await appendApart(log, ops);
+    } finally {
+      await log.close();
+    }
+    expect(log.stats.records).toBe(300);
+    expect(log.stats.flushes).toBeLessThan(10);
+    const r = recover(dir, params);
+    expect(r.state.fileCount).toBe(300);
+    expect(r.state.lastOp).toBe(300);
+  });
+
+  /** Appends `ops` in batches of 3, each in its own turn of the event loop; checks a misnumbered batch is refused. */
+  async function appendApart(log: OpLog, ops: Op[]): Promise<void> {
+    const written: Promise<void>[] = [];
+    for (let i = 0; i < ops.length; i += 3) {
+      written.push(log.appendEncoded(encodeBatch(ops.slice(i, i + 3).map((op) => encodeRecord(op))), i + 1, 3));
+      // Batches come in apart from each other (a durable log would write each on its own).
+      await new Promise((r) => setImmediate(r));
+    }
+    // A batch that does not follow the last one is refused, not logged out of order.
+    expect(() => log.appendEncoded(encodeBatch([encodeRecord({ ...ops[0]!, q: 500 })]), 500, 1)).toThrow(/changes 500/);
+    await Promise.all(written);
+  }
 
   test("a torn record at the end of the last log is cut off; earlier records stay", async () => {
     const dir = tempDir("gfs-log-");

@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { LeaderTerm, ReadLag } from "../../core/master/leadership";
 import { batchFirst, batchKey, decodeBatch, encodeBatch, prunableBatches, splitBatches } from "../../core/master/replicated-log";
 import { initChecksums } from "../../core/checksums";
+import { encodeRecord } from "../../core/master/records";
 import type { Op } from "../../core/master/state";
 
 await initChecksums();
@@ -20,8 +21,12 @@ describe("the replicated log's batches", () => {
 
   test("a batch round-trips, and a damaged or misnumbered one is refused", () => {
     const ops: Op[] = [{ o: "mkdir", p: "/a", t: 1, q: 5 }, { o: "mkdir", p: "/a/b", t: 2, q: 6 }];
-    const bytes = encodeBatch(ops);
-    expect(decodeBatch(5, bytes)).toEqual(ops);
+    const records = ops.map((op) => encodeRecord(op));
+    const bytes = encodeBatch(records);
+    const decoded = decodeBatch(5, bytes);
+    expect(decoded.ops).toEqual(ops);
+    // The second change's record starts right after the first's: a standby logs a batch's tail from there.
+    expect(decoded.offsets).toEqual([0, records[0]!.byteLength]);
     expect(() => decodeBatch(4, bytes)).toThrow(/holds change 5/);
     const bad = bytes.slice();
     bad[bad.length - 1]! ^= 1;
