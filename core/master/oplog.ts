@@ -14,6 +14,7 @@ import { constants, writeSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../../net/errors";
+import { GatherWait } from "./batch-gathering";
 import { encodeRecord } from "./records";
 import type { Op } from "./state";
 
@@ -36,6 +37,8 @@ export class OpLog {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private pendingRecords = 0;
+  /** Durable log: when the next write goes (batch-gathering.ts). */
+  private readonly gathering = new GatherWait();
   private waiters: Waiter[] = [];
   private flushing = false;
   private failed: Error | null = null;
@@ -97,6 +100,7 @@ export class OpLog {
     this.pendingRecords++;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushing) void this.flushLoop();
+    else this.gathering.offered(this.pendingRecords);
     return done;
   }
 
@@ -167,7 +171,10 @@ export class OpLog {
           continue;
         }
         // A copy that is not synced gathers what comes in for a while: one write instead of one per batch.
-        if (!this.durable && !this.rotation && this.pendingBytes < COPY_GATHER_BYTES) await sleep(COPY_GATHER_MS);
+        if (!this.rotation) {
+          if (this.durable) await this.gathering.wait(this.pendingRecords);
+          else if (this.pendingBytes < COPY_GATHER_BYTES) await sleep(COPY_GATHER_MS);
+        }
         const batch = this.pending;
         const bytes = this.pendingBytes;
         const records = this.pendingRecords;
@@ -199,6 +206,7 @@ export class OpLog {
           return;
         }
         this.bytes += bytes;
+        this.gathering.written(records, this.pendingRecords);
         this.stats.records += records;
         this.stats.flushes++;
         for (const w of waiters) w.resolve();

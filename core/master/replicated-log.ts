@@ -9,6 +9,7 @@
 // functions here; the writer is the only part that talks to etcd.
 import { ErrorCode, GfsError, assert } from "../../net/errors";
 import type { EtcdClient } from "./etcd-client";
+import { GatherWait } from "./batch-gathering";
 import { decodeRecords, encodeRecord } from "./records";
 import type { Op } from "./state";
 
@@ -90,33 +91,6 @@ export function splitBatches(records: Uint8Array[], maxBytes = MAX_BATCH_BYTES):
   return sizes;
 }
 
-/** How long a batch may wait, after a commit, for changes from the clients that commit acknowledged. */
-export const GATHER_MS = 1;
-
-/**
- * When to send the next batch. Clients that await each change come back
- * right after their acknowledgement; sending at once would split them into
- * two groups, each waiting for the other's transaction. So after a commit
- * the next batch waits (at most GATHER_MS) until as many changes are pending
- * as there were clients in the last cycle: those just acknowledged and those
- * already waiting. A client that does not come back costs one wait, after
- * which the target is what did come.
- */
-export class BatchGathering {
-  target = 0;
-  private untilMs = 0;
-
-  committed(acknowledged: number, waiting: number, nowMs: number): void {
-    this.target = acknowledged + waiting;
-    this.untilMs = nowMs + GATHER_MS;
-  }
-
-  /** How long to wait with `pending` changes before sending them: 0 to send now. */
-  waitMs(pending: number, nowMs: number): number {
-    return pending >= this.target ? 0 : Math.max(0, this.untilMs - nowMs);
-  }
-}
-
 interface Waiter {
   resolve(): void;
   reject(e: Error): void;
@@ -136,9 +110,7 @@ export class ReplicatedLogWriter {
   /** Told after each committed batch, in order: its changes, their records and how long the transaction took. */
   onCommit: ((ops: Op[], records: Uint8Array, ms: number) => void) | null = null;
   stats = { records: 0, flushes: 0 };
-  private readonly gathering = new BatchGathering();
-  /** Ends the current wait for a fuller batch. */
-  private gathered: (() => void) | null = null;
+  private readonly gathering = new GatherWait();
 
   constructor(
     private readonly etcd: EtcdClient,
@@ -161,7 +133,7 @@ export class ReplicatedLogWriter {
     const rec = encodeRecord(op);
     const done = new Promise<void>((resolve, reject) => this.pending.push({ op, rec, waiter: { resolve, reject } }));
     if (!this.flushing) void this.flushLoop();
-    else if (this.gathered && this.pending.length >= this.gathering.target) this.gathered();
+    else this.gathering.offered(this.pending.length);
     return done;
   }
 
@@ -171,7 +143,7 @@ export class ReplicatedLogWriter {
     this.failed = err;
     for (const p of this.pending) p.waiter.reject(err);
     this.pending = [];
-    this.gathered?.();
+    this.gathering.end();
   }
 
   /** Takes the next batch of pending changes and writes it: one transaction, on condition that this master still leads. */
@@ -194,7 +166,7 @@ export class ReplicatedLogWriter {
     this.flushing = true;
     try {
       while (this.pending.length > 0 && !this.failed) {
-        await this.gather();
+        await this.gathering.wait(this.pending.length);
         if (this.pending.length === 0 || this.failed) break;
         const done = this.send();
         const why = await done.refusal;
@@ -205,7 +177,7 @@ export class ReplicatedLogWriter {
           this.onFailed(err);
           return;
         }
-        this.gathering.committed(done.batch.length, this.pending.length, performance.now());
+        this.gathering.written(done.batch.length, this.pending.length);
         this.stats.records += done.batch.length;
         this.stats.flushes++;
         this.onCommit?.(done.batch.map((b) => b.op), done.records, performance.now() - done.startedMs);
@@ -214,20 +186,6 @@ export class ReplicatedLogWriter {
     } finally {
       this.flushing = false;
     }
-  }
-
-  /** Waits for a fuller batch, as BatchGathering says. */
-  private gather(): Promise<void> {
-    const ms = this.gathering.waitMs(this.pending.length, performance.now());
-    if (ms <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.gathered?.(), ms);
-      this.gathered = () => {
-        clearTimeout(timer);
-        this.gathered = null;
-        resolve();
-      };
-    });
   }
 }
 
