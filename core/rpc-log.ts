@@ -9,6 +9,9 @@ import { join } from "node:path";
 const FLUSH_MS = 500;
 /** A field longer than this is cut in the log. */
 const MAX_FIELD_CHARS = 200;
+/** A list longer than this is cut in the log, and nesting deeper than MAX_DEPTH is not shown. */
+const MAX_ITEMS = 20;
+const MAX_DEPTH = 8;
 
 /**
  * The hook a daemon gives its listener (`onServed`): every request served is
@@ -82,16 +85,47 @@ export class RpcLog {
 /** A body as JSON, with bytes replaced by their length and long fields cut. */
 function describe(body: unknown): string {
   try {
-    // Most bodies are a few short fields: written as they are, without a replacer's call per field.
+    // Most bodies are a few short fields: written as they are.
     if (isFlat(body)) return JSON.stringify(body);
-    return JSON.stringify(body ?? {}, (_k, v) => {
-      if (v instanceof Uint8Array) return `<${v.byteLength} bytes>`;
-      if (typeof v === "string" && v.length > MAX_FIELD_CHARS) return v.slice(0, MAX_FIELD_CHARS) + "...";
-      if (Array.isArray(v) && v.length > 20) return [...v.slice(0, 20), `... ${v.length - 20} more`];
-      return v;
-    });
+    return body === undefined ? "{}" : jsonOf(body, 0);
   } catch {
     return "{}";
+  }
+}
+
+/**
+ * JSON of a body, walked here rather than by JSON.stringify with a replacer:
+ * that calls back for every field and turns a Buffer (a lease token) into
+ * its toJSON form, a list of every byte, before the replacer sees it.
+ */
+function jsonOf(v: unknown, depth: number): string {
+  switch (typeof v) {
+    case "number":
+      return Number.isFinite(v) ? String(v) : "null";
+    case "boolean":
+      return v ? "true" : "false";
+    case "bigint":
+      return String(v);
+    case "string":
+      return JSON.stringify(v.length > MAX_FIELD_CHARS ? v.slice(0, MAX_FIELD_CHARS) + "..." : v);
+    case "object": {
+      if (v === null) return "null";
+      if (v instanceof Uint8Array) return `"<${v.byteLength} bytes>"`;
+      if (depth >= MAX_DEPTH) return '"..."';
+      if (Array.isArray(v)) {
+        const shown = v.slice(0, MAX_ITEMS).map((x) => jsonOf(x, depth + 1));
+        if (v.length > MAX_ITEMS) shown.push(`"... ${v.length - MAX_ITEMS} more"`);
+        return `[${shown.join(",")}]`;
+      }
+      const fields: string[] = [];
+      for (const k in v) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== undefined && typeof x !== "function") fields.push(`${JSON.stringify(k)}:${jsonOf(x, depth + 1)}`);
+      }
+      return `{${fields.join(",")}}`;
+    }
+    default:
+      return "null";
   }
 }
 
