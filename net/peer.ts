@@ -50,8 +50,6 @@ export interface PeerOptions {
 }
 
 const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
-/** A data tail up to this size is sent in the same write as its frame's head. */
-const JOIN_TAIL_BYTES = 64 * 1024;
 /** Unsent replies to one peer above which we stop reading its requests (a reader keeps many pieces in flight). */
 const REPLY_BACKLOG_BYTES = 16 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -255,23 +253,10 @@ export class Peer {
     } catch {}
   }
 
-  /**
-   * Sends an envelope with `data` as the frame's raw tail (net/envelope.ts):
-   * the bytes are never copied into msgpack. A small tail is copied behind
-   * the head so that both leave in one write (one system call, and one wake-up
-   * of the peer); a large one is written as it is.
-   */
+  /** Sends an envelope with `data` as the frame's raw tail (net/envelope.ts): the bytes are never copied into msgpack. */
   private sendWithTail(envelope: unknown, data: Uint8Array): void {
-    const head = encodeMessage(envelope, data);
-    if (data.byteLength === 0) return this.write(head);
-    if (data.byteLength > JOIN_TAIL_BYTES) {
-      this.write(head);
-      return this.write(data);
-    }
-    const frame = new Uint8Array(head.byteLength + data.byteLength);
-    frame.set(head);
-    frame.set(data, head.byteLength);
-    this.write(frame);
+    this.write(encodeMessage(envelope, data));
+    if (data.byteLength > 0) this.write(data);
   }
 
   private send(envelope: unknown): void {
