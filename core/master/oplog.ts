@@ -117,6 +117,7 @@ export class OpLog {
     this.pendingRecords += count;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushing) void this.flushLoop();
+    else this.gathering.offered(this.pendingRecords);
     return done;
   }
 
@@ -170,7 +171,8 @@ export class OpLog {
           }
           continue;
         }
-        // A copy that is not synced gathers what comes in for a while: one write instead of one per batch.
+        // The durable log waits for the clients it just answered (batch-gathering.ts); a copy that is not synced
+        // gathers what comes in for a while: one write instead of one per committed batch.
         if (!this.rotation) {
           if (this.durable) await this.gathering.wait(this.pendingRecords);
           else if (this.pendingBytes < COPY_GATHER_BYTES) await sleep(COPY_GATHER_MS);
