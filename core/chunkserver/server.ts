@@ -1,6 +1,7 @@
 // The chunk server daemon: wires the chunk store, push buffer and mutation
 // order to the network. Registers with the master, heartbeats, serves reads,
 // takes part in push chains and applies mutations in the primary's order.
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { advertisedHost } from "../advertised-address";
 import { DataDirLock } from "../data-dir-lock";
@@ -936,8 +937,4 @@ type Mutation = ReqBody<"applyWrite">;
 
 function checkHandle(h: unknown): asserts h is Handle {
   if (typeof h !== "number" || !Number.isSafeInteger(h) || h <= 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "bad chunk handle");
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -8,6 +8,7 @@
 //   PREFIX/log/<first>     a batch of logged changes (replicated-log.ts)
 //   PREFIX/masters/<addr>  each master's last checkpointed change, under its lease
 //   PREFIX/params          the cluster's chunk size and replication, fixed by the first master
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
 import { type EtcdClient, prefixEnd, type WatchEvent } from "./etcd-client";
@@ -386,8 +387,4 @@ export async function sharedClusterParams(etcd: EtcdClient, prefix: string, want
   if (r.succeeded) return wanted;
   const got = JSON.parse(dec(r.ranges[0]![0]!.value)) as ClusterParams;
   return { chunkSizeBytes: got.chunkSizeBytes, replication: got.replication };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -13,9 +13,11 @@
 import { constants, writeSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { assert } from "../../net/errors";
 import { GatherWait } from "./batch-gathering";
 import { encodeRecord } from "./records";
+import { encodeBatch } from "./replicated-log";
 import type { Op } from "./state";
 
 export const PREALLOC_BYTES = 4 * 1024 * 1024;
@@ -185,7 +187,7 @@ export class OpLog {
         this.pendingBytes = 0;
         this.pendingRecords = 0;
         this.waiters = [];
-        const buf = batch.length === 1 ? batch[0]! : concat(batch, bytes);
+        const buf = encodeBatch(batch);
         try {
           assert(this.fh !== null, "the operation log is open");
           await this.reserve(this.bytes + buf.byteLength);
@@ -225,18 +227,4 @@ export class OpLog {
       for (const w of rest) w.resolve();
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }

@@ -33,8 +33,9 @@ export function batchFirst(prefix: string, key: string): number {
   return n;
 }
 
-/** A batch is its changes' records (records.ts), back to back. */
+/** A batch is its changes' records (records.ts), back to back (one record: itself, not a copy). */
 export function encodeBatch(records: Uint8Array[]): Uint8Array {
+  if (records.length === 1) return records[0]!;
   const out = new Uint8Array(records.reduce((n, r) => n + r.byteLength, 0));
   let at = 0;
   for (const r of records) {
@@ -146,20 +147,14 @@ export class ReplicatedLogWriter {
     this.gathering.end();
   }
 
-  /** Takes the next batch of pending changes and writes it: one transaction, on condition that this master still leads. */
-  private send(): BatchWrite {
-    const take = splitBatches(this.pending.map((p) => p.rec))[0]!;
-    const batch = this.pending.splice(0, take);
-    const first = batch[0]!.op.q!;
-    const records = encodeBatch(batch.map((b) => b.rec));
-    const startedMs = performance.now();
-    const refusal = this.etcd
+  /** Writes one batch as one transaction, on condition that this master still leads: null once it has committed, else why not. */
+  private commitBatch(first: number, records: Uint8Array): Promise<string | null> {
+    return this.etcd
       .txn([{ key: this.electionKey, createRevision: this.epoch }], [{ put: { key: batchKey(this.prefix, first), value: records } }])
       .then(
         (r) => (r.succeeded ? null : `this master is no longer the leader (its election key of epoch ${this.epoch} is gone)`),
         (err) => `the operation log could not be written to etcd: ${(err as Error).message}`,
       );
-    return { batch, records, startedMs, refusal };
   }
 
   private async flushLoop(): Promise<void> {
@@ -168,31 +163,25 @@ export class ReplicatedLogWriter {
       while (this.pending.length > 0 && !this.failed) {
         await this.gathering.wait(this.pending.length);
         if (this.pending.length === 0 || this.failed) break;
-        const done = this.send();
-        const why = await done.refusal;
+        const batch = this.pending.splice(0, splitBatches(this.pending.map((p) => p.rec))[0]!);
+        const records = encodeBatch(batch.map((b) => b.rec));
+        const startedMs = performance.now();
+        const why = await this.commitBatch(batch[0]!.op.q!, records);
         if (why !== null) {
           const err = new GfsError(ErrorCode.NOT_LEADER, `${why}; the change was not acknowledged`);
-          for (const b of done.batch) b.waiter.reject(err);
+          for (const b of batch) b.waiter.reject(err);
           this.close(err);
           this.onFailed(err);
           return;
         }
-        this.gathering.written(done.batch.length, this.pending.length);
-        this.stats.records += done.batch.length;
+        this.gathering.written(batch.length, this.pending.length);
+        this.stats.records += batch.length;
         this.stats.flushes++;
-        this.onCommit?.(done.batch.map((b) => b.op), done.records, performance.now() - done.startedMs);
-        for (const b of done.batch) b.waiter.resolve();
+        this.onCommit?.(batch.map((b) => b.op), records, performance.now() - startedMs);
+        for (const b of batch) b.waiter.resolve();
       }
     } finally {
       this.flushing = false;
     }
   }
-}
-
-/** A batch on its way to etcd: `refusal` resolves to null once it has committed, or to why it did not. */
-interface BatchWrite {
-  batch: { op: Op; waiter: Waiter }[];
-  records: Uint8Array;
-  startedMs: number;
-  refusal: Promise<string | null>;
 }
