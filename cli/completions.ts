@@ -35,7 +35,7 @@ function valuesFor(hint: string | undefined): string[] | "files" | undefined {
 }
 
 function positionalKind(name: string): PositionalKind {
-  if (name === "local") return "local";
+  if (name === "local" || name === "dir") return "local";
   if (name === "shell") return "shell";
   if (name === "remote" || name === "path" || name === "src" || name === "dst") return "remote";
   return "other";

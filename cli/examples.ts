@@ -28,6 +28,7 @@ export const examples: Record<string, string[]> = {
   drain: ["gfs drain cs12:7080 --wait   # then stop it", "gfs drain cs12:7080 --cancel"],
   cluster: ["gfs cluster", "gfs cluster --json | jq '.chunkservers[] | select(.state != \"up\")'"],
   events: ["gfs events", "gfs events --follow | grep -i lost", "gfs events --json | jq -r .text"],
+  "rpc-log": ["gfs rpc-log /var/lib/gfs/master | grep -v ' ok '   # requests that failed", "gfs rpc-log -f /srv/gfs | grep applyWrite"],
   completion: ["gfs completion bash > /etc/bash_completion.d/gfs", "gfs completion zsh > ~/.zfunc/_gfs"],
   version: ["gfs version"],
 };

@@ -22,6 +22,7 @@ export const commands: Record<string, () => Promise<CommandDef<any>>> = {
   drain: () => import("./commands/drain").then((m) => m.default),
   cluster: () => import("./commands/cluster").then((m) => m.default),
   events: () => import("./commands/events").then((m) => m.default),
+  "rpc-log": () => import("./commands/rpc-log").then((m) => m.default),
   completion: () => import("./commands/completion").then((m) => m.default),
   version: () => import("./commands/version").then((m) => m.default),
 };

@@ -11,7 +11,7 @@ _gfs() {
   prev="${COMP_WORDS[COMP_CWORD-1]}"
   cmd="${COMP_WORDS[1]}"
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'master chunkserver dev put cat append ls stat mkdir mv rm undelete snapshot setrep fsck rebalance drain cluster events completion version help --help --version' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'master chunkserver dev put cat append ls stat mkdir mv rm undelete snapshot setrep fsck rebalance drain cluster events rpc-log completion version help --help --version' -- "$cur") )
     return
   fi
   case "$cmd" in
@@ -257,6 +257,12 @@ _gfs() {
       if [ "${cur#-}" != "$cur" ]; then COMPREPLY=( $(compgen -W '--follow -f --json --master --secret-file --deadline --help -h' -- "$cur") ); return; fi
       n=0; for (( i=2; i<COMP_CWORD; i++ )); do case "${COMP_WORDS[i]}" in -) ((n++)) ;; -*) case " --master --secret-file --deadline " in *" ${COMP_WORDS[i]} "*) ((i++)) ;; esac ;; *) ((n++)) ;; esac; done
       kinds=(); kind="${kinds[n]}"; [ -z "$kind" ] && return
+      case "$kind" in remote) _gfs_remote "$cur" ;; local) COMPREPLY=( $(compgen -f -- "$cur") ) ;; shell) COMPREPLY=( $(compgen -W 'bash zsh fish' -- "$cur") ) ;; esac
+      ;;
+    rpc-log)
+      if [ "${cur#-}" != "$cur" ]; then COMPREPLY=( $(compgen -W '--follow -f --json --help -h' -- "$cur") ); return; fi
+      n=0; for (( i=2; i<COMP_CWORD; i++ )); do case "${COMP_WORDS[i]}" in -) ((n++)) ;; -*) case "  " in *" ${COMP_WORDS[i]} "*) ((i++)) ;; esac ;; *) ((n++)) ;; esac; done
+      kinds=(local); kind="${kinds[n]}"; [ -z "$kind" ] && return
       case "$kind" in remote) _gfs_remote "$cur" ;; local) COMPREPLY=( $(compgen -f -- "$cur") ) ;; shell) COMPREPLY=( $(compgen -W 'bash zsh fish' -- "$cur") ) ;; esac
       ;;
     completion)

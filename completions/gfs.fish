@@ -19,6 +19,7 @@ complete -c gfs -n '__fish_use_subcommand' -a rebalance -d 'Move replicas (copy,
 complete -c gfs -n '__fish_use_subcommand' -a drain -d 'Copy a chunk server'\''s replicas elsewhere while it keeps serving reads; when no chunk needs it any more it can be stopped (the drain is held by the master until it restarts)'
 complete -c gfs -n '__fish_use_subcommand' -a cluster -d 'Show the masters and chunk servers: state, rack, disk use, chunks'
 complete -c gfs -n '__fish_use_subcommand' -a events -d 'Print the master'\''s recent events (chunk servers lost and back, repairs, damaged replicas, ...), oldest first'
+complete -c gfs -n '__fish_use_subcommand' -a rpc-log -d 'Print a master'\''s or chunk server'\''s RPC log: every request it served, with its reply, one line each'
 complete -c gfs -n '__fish_use_subcommand' -a completion -d 'Print the completion script for bash, zsh or fish'
 complete -c gfs -n '__fish_use_subcommand' -a version -d 'Print the version, the commit it was built from and the wire protocol version'
 complete -c gfs -n '__fish_seen_subcommand_from master' -l data -r -F -d 'Directory for the operation log and checkpoints'
@@ -191,6 +192,10 @@ complete -c gfs -n '__fish_seen_subcommand_from events' -l secret-file -r -F -d 
 complete -c gfs -n '__fish_seen_subcommand_from events' -l deadline -r -a '500ms 1s 5s 30s 1m 10m 1h 1d' -d 'How long to keep retrying while the master restarts or chunk servers come and go'
 complete -c gfs -n '__fish_seen_subcommand_from events' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from events; and not string match -q -- "/*" (commandline -ct)' -F
+complete -c gfs -n '__fish_seen_subcommand_from rpc-log' -l follow -s f -d 'Keep printing requests as they are logged, until Ctrl-C'
+complete -c gfs -n '__fish_seen_subcommand_from rpc-log' -l json -d 'One JSON object per record as logged: kind (request or reply), timeMs, ms, peer, envelope'
+complete -c gfs -n '__fish_seen_subcommand_from rpc-log' -l help -s h -d 'Show help'
+complete -c gfs -n '__fish_seen_subcommand_from rpc-log; and not string match -q -- "/*" (commandline -ct)' -F
 complete -c gfs -n '__fish_seen_subcommand_from completion' -l help -s h -d 'Show help'
 complete -c gfs -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
 complete -c gfs -n '__fish_seen_subcommand_from completion; and not string match -q -- "/*" (commandline -ct)' -F

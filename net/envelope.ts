@@ -62,8 +62,8 @@ export function checkFrameHead(start: Uint8Array, frameLength: number): number {
   return 0;
 }
 
-/** The envelope and tail of a frame body; throws EnvelopeError when the body is damaged or malformed. */
-export function decodeMessage(body: Uint8Array): { envelope: unknown; tail: Uint8Array | null } {
+/** The envelope, tail and head (the envelope's msgpack) of a frame body; throws EnvelopeError when the body is damaged or malformed. */
+export function decodeMessage(body: Uint8Array): { envelope: unknown; tail: Uint8Array | null; head: Uint8Array } {
   if (body.byteLength < BODY_HEADER_BYTES) throw new EnvelopeError("frame body is shorter than its header");
   const word = readU32(body, 0);
   const headBytes = word & ~TAIL_FLAG;
@@ -78,5 +78,5 @@ export function decodeMessage(body: Uint8Array): { envelope: unknown; tail: Uint
   } catch (err) {
     throw new EnvelopeError(`frame head is not valid msgpack: ${(err as Error).message}`);
   }
-  return { envelope, tail: hasTail ? body.subarray(BODY_HEADER_BYTES + headBytes) : null };
+  return { envelope, tail: hasTail ? body.subarray(BODY_HEADER_BYTES + headBytes) : null, head };
 }

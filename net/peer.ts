@@ -27,14 +27,24 @@ export interface PeerLogger {
   debug?(msg: string): void;
 }
 
+/** Records requests served and their replies as they crossed the wire; both calls copy what they keep (the bytes are reused). */
+export interface RpcRecorder {
+  /** A request arrived: its envelope's msgpack. */
+  request(peer: Peer, head: Uint8Array): void;
+  /** Its reply was sent, `ms` after the request arrived: the reply's frame (length prefix, body header and envelope; never a data tail). */
+  reply(peer: Peer, ms: number, frame: Uint8Array): void;
+}
+
 export interface PeerOptions {
   secret?: Uint8Array | null;
   maxFrameBytes?: number;
   onRequest?: RequestHandler;
   onNotify?: NotifyHandler;
   onClose?: (peer: Peer, reason: string) => void;
-  /** Told of every request served: its type, "ok" or the error code, how long it took, its body and who sent it. */
-  onServed?: (type: RequestType, outcome: string, ms: number, body: unknown, peer: Peer) => void;
+  /** Told of every request served: its type, "ok" or the error code, how long it took and who sent it. */
+  onServed?: (type: RequestType, outcome: string, ms: number, peer: Peer) => void;
+  /** Given every request served and its reply as their bytes (the RPC log, core/rpc-log.ts). */
+  rpcLog?: RpcRecorder;
   logger?: PeerLogger;
   /**
    * A connection with calls waiting that receives nothing for this long is
@@ -254,13 +264,18 @@ export class Peer {
   }
 
   /** Sends an envelope with `data` as the frame's raw tail (net/envelope.ts): the bytes are never copied into msgpack. */
-  private sendWithTail(envelope: unknown, data: Uint8Array): void {
-    this.write(encodeMessage(envelope, data));
+  private sendWithTail(envelope: unknown, data: Uint8Array): Uint8Array {
+    const frame = encodeMessage(envelope, data);
+    this.write(frame);
     if (data.byteLength > 0) this.write(data);
+    return frame;
   }
 
-  private send(envelope: unknown): void {
-    this.write(encodeMessage(envelope));
+  /** Sends an envelope; returns its frame. */
+  private send(envelope: unknown): Uint8Array {
+    const frame = encodeMessage(envelope);
+    this.write(frame);
+    return frame;
   }
 
   private write(bytes: Uint8Array): void {
@@ -316,8 +331,9 @@ export class Peer {
       if (this.closed) return;
       let msg: any;
       let tail: Uint8Array | null;
+      let head: Uint8Array;
       try {
-        ({ envelope: msg, tail } = decodeMessage(frame));
+        ({ envelope: msg, tail, head } = decodeMessage(frame));
       } catch (err) {
         this.violation((err as Error).message);
         return;
@@ -328,7 +344,7 @@ export class Peer {
         if (typeof body !== "object" || body === null || Array.isArray(body)) return this.violation("a data tail on a message without a body");
         body.data = tail;
       }
-      this.dispatch(msg);
+      this.dispatch(msg, head);
     }
   }
 
@@ -356,7 +372,7 @@ export class Peer {
     this.close(reason);
   }
 
-  private dispatch(msg: any): void {
+  private dispatch(msg: any, head: Uint8Array): void {
     if (typeof msg !== "object" || msg === null || typeof msg.i !== "number" || !Number.isInteger(msg.i) || msg.i < 0) {
       this.violation("message is not an envelope");
       return;
@@ -393,8 +409,14 @@ export class Peer {
       return;
     }
     if (type === "hello" || type === "auth") return this.violation(`${type} after handshake`);
+    const log = this.opts.rpcLog;
+    log?.request(this, head);
     const bad = requestProblem(type as RequestType, msg.b);
-    if (bad) return this.send({ i: msg.i, e: { code: ErrorCode.INVALID_ARGUMENT, message: `malformed ${type}: ${bad}` } });
+    if (bad) {
+      const frame = this.send({ i: msg.i, e: { code: ErrorCode.INVALID_ARGUMENT, message: `malformed ${type}: ${bad}` } });
+      log?.reply(this, 0, frame);
+      return;
+    }
     this.serve(msg.i, type as RequestType, msg.b);
   }
 
@@ -403,6 +425,7 @@ export class Peer {
     this.serving++;
     const t0 = performance.now();
     let outcome = "ok";
+    let frame: Uint8Array | null = null;
     try {
       if (!handler) throw new GfsError(ErrorCode.NOT_IMPLEMENTED, `${type} is not served here`);
       const result = (await handler(type, body, this)) as Record<string, unknown> | undefined;
@@ -410,15 +433,17 @@ export class Peer {
       const data = result?.data;
       if (data instanceof Uint8Array) {
         const { data: _, ...rest } = result!;
-        this.sendWithTail({ i: id, r: rest }, data);
-      } else this.send({ i: id, r: result ?? {} });
+        frame = this.sendWithTail({ i: id, r: rest }, data);
+      } else frame = this.send({ i: id, r: result ?? {} });
     } catch (err) {
       const wire = toWireError(err);
       outcome = wire.code;
-      if (this.state !== "closed") this.send({ i: id, e: wire });
+      if (this.state !== "closed") frame = this.send({ i: id, e: wire });
     } finally {
       this.serving--;
-      this.opts.onServed?.(type, outcome, performance.now() - t0, body, this);
+      const ms = performance.now() - t0;
+      this.opts.onServed?.(type, outcome, ms, this);
+      if (frame) this.opts.rpcLog?.reply(this, ms, frame);
     }
   }
 

@@ -43,7 +43,7 @@ export default defineCommand({
       idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
     });
     server.onFatal = (err) => {
-      server.stop();
+      void server.stop();
       process.stderr.write(`gfs: the master refused this chunk server: ${err.message} (check --secret-file)\n`);
       process.exit(1);
     };

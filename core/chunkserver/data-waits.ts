@@ -74,7 +74,7 @@ export class DataWaits {
   }
 
   private wait(dataId: string, w: Omit<Wait, "timer">): void {
-    this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} is wanted by a newer mutation`));
+    if (this.waits.has(dataId)) this.failed(dataId, new GfsError(ErrorCode.NO_DATA, `data ${dataId} is wanted by a newer mutation`));
     const since = Date.now();
     const check = () => {
       // Under way: its push times out on its own.

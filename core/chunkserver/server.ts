@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { advertisedHost } from "../advertised-address";
 import { DataDirLock } from "../data-dir-lock";
 import { MetricsRegistry } from "../metrics";
-import { RpcLog, servedHook } from "../rpc-log";
+import { RpcLog } from "../rpc-log";
 import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
@@ -106,7 +106,7 @@ export class ChunkServer {
   private timers: ReturnType<typeof setTimeout>[] = [];
   private registered: Promise<void>;
   private readonly lock: DataDirLock;
-  /** Every request served, to DIR/rpc.log (core/rpc-log.ts). */
+  /** Every request served and its reply, to DIR/rpc.log (core/rpc-log.ts). */
   private readonly rpcLog: RpcLog;
   /** What /metrics shows (core/metrics.ts). */
   readonly metrics = new MetricsRegistry("gfs_chunkserver");
@@ -147,6 +147,7 @@ export class ChunkServer {
       onNotify: this.onNotify.bind(this),
       onClose: (peer) => this.upstreamClosed(peer),
       onServed: this.served,
+      rpcLog: this.rpcLog,
     });
     this.metrics.gauge("gfs_chunkserver_chunks", "Replicas stored here", () => this.store?.count ?? 0);
     this.metrics.gauge("gfs_chunkserver_disk_used_bytes", "Disk use as the master weighs it", () => this.space().usedBytes);
@@ -166,13 +167,12 @@ export class ChunkServer {
     return this.registered;
   }
 
-  /** A request served, from a client, a peer or the master: counted and logged. */
-  private readonly logServed = servedHook(this.metrics, () => this.rpcLog);
   /** Client data requests served (pushes, mutations, reads for clients): copies yield while it moves. */
   private clientDataServed = 0;
-  private readonly served = (type: RequestType, outcome: string, ms: number, body: unknown, peer: Peer): void => {
+  /** A request served, from a client, a peer or the master: counted (the RPC log has it from the connection). */
+  private readonly served = (type: RequestType, outcome: string, ms: number, peer: Peer): void => {
     if (CLIENT_DATA.has(type) && (type !== "read" || peer.remoteRole === "client")) this.clientDataServed++;
-    this.logServed(type, outcome, ms, body, peer);
+    this.metrics.served(type, outcome, ms);
   };
 
   /** What /status.json shows for this server. */
@@ -184,7 +184,7 @@ export class ChunkServer {
     };
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.listener?.stop();
@@ -192,7 +192,7 @@ export class ChunkServer {
     this.pool.closeAll();
     this.waits.closeAll();
     this.store?.closeAll();
-    void this.rpcLog.close();
+    await this.rpcLog.close(); // the requests of its last half second too
     this.lock.release();
   }
 
@@ -243,6 +243,7 @@ export class ChunkServer {
           logger: this.log,
           onRequest: (t, b, p) => this.onRequest(t, b, p),
           onServed: this.served,
+          rpcLog: this.rpcLog,
         });
         link.peer = master;
         await this.register(link);

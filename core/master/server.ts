@@ -9,7 +9,7 @@ import { advertisedHost } from "../advertised-address";
 import { DataDirLock } from "../data-dir-lock";
 import { checksumImplementation } from "../checksums";
 import { MetricsRegistry } from "../metrics";
-import { RpcLog, servedHook } from "../rpc-log";
+import { RpcLog } from "../rpc-log";
 import { SAMPLE_MS, StatusHistory } from "./status";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
@@ -105,7 +105,7 @@ export class Master implements MasterContext {
   /** Re-replication (M11). */
   readonly repairs: Repairs;
   private lock: DataDirLock | null = null;
-  /** Every request served, to DIR/rpc.log (core/rpc-log.ts). */
+  /** Every request served and its reply, to DIR/rpc.log (core/rpc-log.ts). */
   private rpcLog: RpcLog | null = null;
   startedAtMs = Date.now();
   port = 0;
@@ -177,7 +177,8 @@ export class Master implements MasterContext {
       idleMs: Math.max(this.cfg.idleMs ?? DEFAULT_IDLE_MS, 3 * this.cfg.heartbeatMs),
       onRequest: (t, b, p) => this.onRequest(t, b, p),
       onClose: (p, why) => this.serverRequests.onPeerClosed(p, why),
-      onServed: servedHook(this.metrics, () => this.rpcLog),
+      onServed: (type, outcome, ms) => this.metrics.served(type, outcome, ms),
+      rpcLog: this.rpcLog!,
     });
     this.port = this.listener.port;
     this.describeMetrics();

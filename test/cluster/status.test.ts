@@ -78,10 +78,13 @@ describe("an operator's view", () => {
     const exported = new Set([...after.keys(), ...csAfter.keys()].map((k) => k.replace(/\{.*$/, "")));
     const dashboard = await Bun.file(join(import.meta.dir, "../../deploy/grafana-dashboard.json")).text();
     for (const [name] of dashboard.matchAll(/\b(?:gfs|process)_[a-z_]+/g)) expect(exported.has(name), `${name} on /metrics`).toBe(true);
-    // The RPC log: every request, its outcome and body, without file data.
-    const rpcLine = (d: Daemon, re: RegExp) => waitFor(`${re} in ${d.name}'s rpc.log`, async () => (await Bun.file(join(d.dataDir, "rpc.log")).text().catch(() => "")).split("\n").find((l) => re.test(l)), 5_000, 100);
-    expect(await rpcLine(cluster.master, / create ok [\d.]+ms \{"path":"\/\.put\/m\.\w+"/)).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ create ok/);
+    // The RPC log: every request, its outcome, body and reply, without file data, as gfs rpc-log prints it.
+    const rpcLine = (d: Daemon, re: RegExp) =>
+      waitFor(`${re} in ${d.name}'s rpc.log`, async () => (await cluster.gfs(["rpc-log", d.dataDir], { check: false })).stdout.split("\n").find((l) => re.test(l)), 10_000, 200);
+    expect(await rpcLine(cluster.master, / create ok [\d.]+ms \{"path":"\/\.put\/m\.\w+"/)).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ create ok [\d.]+ms \{.*\} -> \{.*\}$/);
     expect(await rpcLine(cs, / createChunk ok /)).toBeTruthy();
+    // Pushed and read bytes are not in it: the chunk server's log is far smaller than the 3 MiB it stored.
+    expect(Bun.file(join(cs.dataDir, "rpc.log")).size).toBeLessThan(256 * 1024);
   });
 
   test("the status page in headless Chromium lists every chunk server, then shows a SIGKILLed one lost within a few heartbeats", async () => {
