@@ -209,18 +209,22 @@ export class Namespace {
    * `onChunk` for every chunk reference copied. Returns the new node.
    */
   copyTree(id: number, parent: number, name: string, mtimeMs: number, onChunk: (h: Handle) => void): number {
-    const copyOne = (src: number, to: number, as: string): number => {
-      if (this.kind[src] === DIR) {
-        const d = this.addDir(to, as, mtimeMs);
-        for (const c of [...this.children(src)]) copyOne(c, d, this.nameOf(c));
-        return d;
+    // Below the top, names are copied as the bytes they are stored as (no decoding and encoding per node).
+    const copyOne = (src: number, to: number, as: string | null): number => {
+      const isDir = this.kind[src] === DIR;
+      const n = as === null ? this.addNodeNamedAs(to, src, isDir ? DIR : FILE, isDir ? mtimeMs : this.mtime[src]!) : this.addNode(to, as, isDir ? DIR : FILE, isDir ? mtimeMs : this.mtime[src]!);
+      if (isDir) {
+        this.dirCount++;
+        for (const c of [...this.children(src)]) copyOne(c, n, null);
+        return n;
       }
-      const f = this.addFile(to, as, this.repl[src]!, this.mtime[src]!);
+      this.repl[n] = this.repl[src]!;
+      this.fileCount++;
       for (const h of this.chunks(src)) {
-        this.appendChunk(f, h);
+        this.appendChunk(n, h);
         onChunk(h);
       }
-      return f;
+      return n;
     };
     return copyOne(id, parent, name);
   }
@@ -250,6 +254,18 @@ export class Namespace {
   // ---- internals ----
 
   private addNode(parent: number, name: string, kind: number, mtimeMs: number): number {
+    const len = this.encodeName(name);
+    return this.addNodeNamed(parent, this.scratch, len, kind, mtimeMs);
+  }
+
+  /** A new node under `parent` with the name of node `like`. */
+  private addNodeNamedAs(parent: number, like: number, kind: number, mtimeMs: number): number {
+    const s = this.nameStart[like]!;
+    return this.addNodeNamed(parent, this.names.subarray(s, s + this.nameLen[like]!), this.nameLen[like]!, kind, mtimeMs);
+  }
+
+  /** A new node named by the first `len` bytes of `name` (UTF-8). */
+  private addNodeNamed(parent: number, name: Uint8Array, len: number, kind: number, mtimeMs: number): number {
     assert(this.kind[parent] === DIR, "a node's parent is a directory");
     const id = this.free.length > 0 ? this.free.pop()! : this.nextId++;
     if (id >= this.cap) this.resize(Math.ceil(this.cap * 1.5));
@@ -261,7 +277,7 @@ export class Namespace {
     this.firstChild[id] = 0;
     this.nchunks[id] = 0;
     this.chunk0[id] = 0;
-    this.setName(id, name);
+    this.setNameBytes(id, name, len);
     this.link(id, parent);
     this.indexNode(id);
     return id;
@@ -294,13 +310,17 @@ export class Namespace {
   }
 
   private setName(id: number, name: string): void {
-    const len = this.encodeName(name);
+    this.setNameBytes(id, this.scratch, this.encodeName(name));
+  }
+
+  /** Stores the first `len` bytes of `name` as node `id`'s name (`name` may be a view of the arena: its bytes stay readable when the arena grows). */
+  private setNameBytes(id: number, name: Uint8Array, len: number): void {
     if (this.namesUsed + len > this.names.length) {
       const bigger = new Uint8Array(Math.ceil(Math.max(this.names.length * 1.5, this.namesUsed + len + 1024)));
       bigger.set(this.names.subarray(0, this.namesUsed));
       this.names = bigger;
     }
-    this.names.set(this.scratch.subarray(0, len), this.namesUsed);
+    this.names.set(name.subarray(0, len), this.namesUsed);
     this.nameStart[id] = this.namesUsed;
     this.nameLen[id] = len;
     this.namesUsed += len;

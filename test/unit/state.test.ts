@@ -94,4 +94,33 @@ describe("snapshots in the master state", () => {
     expect(s.chunks.get(1)!.refs).toBe(1);
     expect(() => s.apply({ o: "snap", s: "/d", d: "/d/f", t: 7 })).toThrow(/already exists/);
   });
+
+  test("a snapshot of a tree copies every name (multi-byte ones too, while the name store grows), replication and mtime", () => {
+    const s = new MasterState({ chunkSizeBytes: 1 << 20, replication: 3 });
+    let q = 1;
+    const apply = (op: Record<string, unknown>) => s.apply({ ...op, q: q++ } as Parameters<typeof s.apply>[0]);
+    const paths: string[] = [];
+    apply({ o: "mkdir", p: "/src", t: 1 });
+    for (let d = 0; d < 3; d++) {
+      const dir = `/src/dir-${d}-é日本`;
+      apply({ o: "mkdir", p: dir, t: 1 });
+      for (let i = 0; i < 400; i++) {
+        const p = `${dir}/${"ñ".repeat(40)}-${i}`; // 400 x 3 names of 80+ bytes: the copy outgrows the name store
+        apply({ o: "create", p, r: 1 + (i % 5), t: 1000 + i });
+        paths.push(p);
+      }
+    }
+    const files = s.fileCount;
+    apply({ o: "snap", s: "/src", d: "/copy", t: 9 });
+    expect(s.fileCount).toBe(2 * files);
+    for (const p of paths) {
+      const orig = s.getFile(p);
+      const copy = s.getFile(p.replace(/^\/src/, "/copy"));
+      expect(copy).not.toBe(orig);
+      expect(s.ns.nameOf(copy)).toBe(s.ns.nameOf(orig));
+      expect(s.ns.replicationOf(copy)).toBe(s.ns.replicationOf(orig));
+      expect(s.ns.mtimeOf(copy)).toBe(s.ns.mtimeOf(orig));
+    }
+    expect([...s.ns.walk()].filter(([p]) => p.startsWith("/copy/")).length).toBe(paths.length + 3);
+  });
 });
