@@ -28,8 +28,14 @@ function cpuUs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10_000;
 }
 
-function newCluster(): Promise<TestCluster> {
-  return new TestCluster({ chunkSize: "64MiB", chunkservers: 3, replication: 3, masterArgs: ["--heartbeat", "1s", "--dead-after", "10s", "--lease", "60s"] }).start();
+/** Runs `work` on a fresh cluster (master, 3 chunk servers, 64 MiB chunks) and stops it. */
+async function onFreshCluster(work: (cluster: TestCluster) => Promise<void>): Promise<void> {
+  const cluster = await new TestCluster({ chunkSize: "64MiB", chunkservers: 3, replication: 3, masterArgs: ["--heartbeat", "1s", "--dead-after", "10s", "--lease", "60s"] }).start();
+  try {
+    await work(cluster);
+  } finally {
+    await cluster.stop();
+  }
 }
 
 async function windows(pids: number[], each: number, step: (i: number) => Promise<unknown>): Promise<string[]> {
@@ -45,29 +51,19 @@ async function windows(pids: number[], each: number, step: (i: number) => Promis
   return out;
 }
 
-{
-  const cluster = await newCluster();
-  try {
-    const c = connect({ master: cluster.masterAddr });
-    await c.mkdir("/w");
-    const figures = await windows([cluster.master.proc.pid], CREATES, (i) => c.create(`/w/f${i}`));
-    console.log(`creates, 1 client (master CPU per create): ${figures.join("  ")}`);
-    c.close();
-  } finally {
-    await cluster.stop();
-  }
-}
-{
-  const cluster = await newCluster();
-  try {
-    const c = connect({ master: cluster.masterAddr });
-    await c.ensureFile("/a");
-    const a = c.appender("/a");
-    const rec = new Uint8Array(1024).fill(97);
-    const figures = await windows(cluster.chunkservers.map((d) => d.proc.pid), RECORDS, () => a.append(rec));
-    console.log(`1 KiB records, 1 appender awaiting each (chunk servers' CPU per record): ${figures.join("  ")}`);
-    c.close();
-  } finally {
-    await cluster.stop();
-  }
-}
+await onFreshCluster(async (cluster) => {
+  const c = connect({ master: cluster.masterAddr });
+  await c.mkdir("/w");
+  const figures = await windows([cluster.master.proc.pid], CREATES, (i) => c.create(`/w/f${i}`));
+  console.log(`creates, 1 client (master CPU per create): ${figures.join("  ")}`);
+  c.close();
+});
+await onFreshCluster(async (cluster) => {
+  const c = connect({ master: cluster.masterAddr });
+  await c.ensureFile("/a");
+  const a = c.appender("/a");
+  const rec = new Uint8Array(1024).fill(97);
+  const figures = await windows(cluster.chunkservers.map((d) => d.proc.pid), RECORDS, () => a.append(rec));
+  console.log(`1 KiB records, 1 appender awaiting each (chunk servers' CPU per record): ${figures.join("  ")}`);
+  c.close();
+});
