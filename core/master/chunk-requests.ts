@@ -208,6 +208,14 @@ export class ChunkRequests {
       this.unsent.delete(handle);
       const holders = live;
       const results = await Promise.allSettled(holders.map((h) => this.callServer(h.id, "setVersion", { handle, version })));
+      // A server that does not take this master as its leader yet (HA, just
+      // after a failover: it learns at its next heartbeat) holds a good
+      // replica: the lease waits for it instead of leaving it behind.
+      const notYet = results.findIndex((r) => r.status === "rejected" && (r.reason as GfsError)?.code === ErrorCode.AUTH);
+      if (notYet >= 0) {
+        // NO_REPLICA: "not yet", which clients wait out.
+        throw new GfsError(ErrorCode.NO_REPLICA, `chunk ${handleName(handle)}: the replica on ${holders[notYet]!.addr} does not take this master's commands yet (${((results[notYet] as PromiseRejectedResult).reason as Error).message})`);
+      }
       live = holders.filter((_, i) => results[i]!.status === "fulfilled");
       if (live.length === 0) {
         // A replica may have taken the version and lost only its answer: the

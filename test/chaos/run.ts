@@ -73,10 +73,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     if (report.violations.length < 50) report.violations.push(what);
     say(`VIOLATION: ${what}`);
   };
-  const count = (op: string, ok: boolean) => {
+  /** Counts an operation's outcome; a failure's last lines go to the run's log (why it ended with an error). */
+  const count = (op: string, p: Proc) => {
     const c = (report.ops[op] ??= { ok: 0, failed: 0 });
-    if (ok) c.ok++;
-    else c.failed++;
+    if (p.code === 0) c.ok++;
+    else {
+      c.failed++;
+      say(`${op} failed: ${p.stderr.trim().split("\n").slice(-2).join(" | ")}`);
+    }
   };
   const fault = (kind: string, detail: string) => {
     report.faults[kind] = (report.faults[kind] ?? 0) + 1;
@@ -139,7 +143,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const path = `/chaos/files/f${seq++}`;
       const data = randomBytes(r.int(64 * 1024, 3 * MiB), r.int(1, 2 ** 30));
       const p = await gfs(["put", "-", path, "-p"], data);
-      count("put", p.code === 0);
+      count("put", p);
       if (p.code === 0) {
         files.set(path, data);
         acknowledgedChange();
@@ -156,7 +160,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
       const path = r.pick(names);
       const p = await gfs(["cat", path]);
-      count("cat", p.code === 0);
+      count("cat", p);
       if (p.code === 0 && Buffer.compare(p.stdout, files.get(path)!) !== 0) {
         violation(`cat ${path} exited 0 with ${p.stdout.byteLength} bytes that differ from the ${files.get(path)!.byteLength} acknowledged`);
       }
@@ -171,7 +175,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const entry = { lines, acked: false, file };
       written.set(id, entry);
       const p = await gfs(["append", file, "--lines"], new TextEncoder().encode(lines.join("\n") + "\n"));
-      count("append", p.code === 0);
+      count("append", p);
       if (p.code === 0) {
         entry.acked = true;
         acknowledgedChange();
@@ -184,7 +188,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       await Bun.sleep(r.int(1000, 4000));
       const file = `/chaos/log${r.int(0, 1)}`;
       const p = await gfs(["cat", "--records", file]);
-      count("cat --records", p.code === 0);
+      count("cat --records", p);
       if (p.code === 0) checkRecords(file, new TextDecoder().decode(p.stdout), false);
     }
   };
@@ -211,7 +215,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         after = [[name, "absent"]];
       }
       const p = await gfs(args);
-      count(args[0]!, p.code === 0);
+      count(args[0]!, p);
       for (const [n, state] of after) dirs.set(n, p.code === 0 ? state : "unknown");
       if (p.code === 0) acknowledgedChange();
     }
