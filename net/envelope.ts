@@ -25,15 +25,17 @@ export class EnvelopeError extends Error {}
 
 /**
  * The bytes of one frame: the length prefix, the body header and the head in
- * one array; the tail (if any) goes to the socket as it is, after it.
+ * one array; the tail (if any) goes to the socket as it is, after it, unless
+ * `withTail` asks for it in the same array (one write for a small message).
  */
-export function encodeMessage(envelope: unknown, tail?: Uint8Array): Uint8Array {
+export function encodeMessage(envelope: unknown, tail?: Uint8Array, withTail = false): Uint8Array {
   const head = encodeBody(envelope);
-  const out = new Uint8Array(FRAME_PREFIX_BYTES + BODY_HEADER_BYTES + head.byteLength);
+  const out = new Uint8Array(FRAME_PREFIX_BYTES + BODY_HEADER_BYTES + head.byteLength + (withTail ? tail!.byteLength : 0));
   writeU32(out, 0, BODY_HEADER_BYTES + head.byteLength + (tail?.byteLength ?? 0));
   writeU32(out, 4, (head.byteLength | (tail ? TAIL_FLAG : 0)) >>> 0);
   writeU32(out, 8, crc32cExtend(crc32cExtend(0, out, 0, 8), head));
   out.set(head, FRAME_PREFIX_BYTES + BODY_HEADER_BYTES);
+  if (withTail) out.set(tail!, FRAME_PREFIX_BYTES + BODY_HEADER_BYTES + head.byteLength);
   return out;
 }
 

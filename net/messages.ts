@@ -7,7 +7,15 @@
 
 import type { ErrorCode } from "./errors";
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
+
+/**
+ * A record append (one batch of records) this small travels inline in its
+ * request (`append.data`) and the primary's `applyWrite`s instead of being
+ * pushed down the chain (docs/ARCHITECTURE.md: where messages cost more than
+ * the primary's outgoing bytes).
+ */
+export const INLINE_APPEND_BYTES = 128 * 1024;
 
 /** A chunk handle: unique, never reused; 64-bit on the wire, allocated below 2^53. */
 export type Handle = number;
@@ -252,10 +260,15 @@ export interface Requests {
   read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number; crc: number }];
   write: [{ handle: Handle; version: number; offset: number; dataId: string; size: number }, { chunkBytes: number }];
   /** Record append (D3): the primary picks the offset; CHUNK_FULL means the chunk was padded, go to the next. */
-  append: [{ handle: Handle; version: number; dataId: string; size: number }, { offset: number }];
+  /**
+   * A small record may travel inline as `data` (sent as the frame's tail)
+   * with its CRC32C, instead of being pushed ahead under `dataId`.
+   */
+  append: [{ handle: Handle; version: number; dataId: string; size: number; data?: Uint8Array; crc?: number }, { offset: number }];
   /** `zeros` writes `size` zero bytes (padding) instead of pushed data. */
   /** Primary -> secondary. `lease` proves the sender holds the chunk's current lease: refused without it. */
-  applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number; zeros?: boolean; lease: LeaseProof }, { chunkBytes: number }];
+  /** `data` and `crc`: the bytes of a small append that came inline (sent as the frame's tail). */
+  applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number; zeros?: boolean; data?: Uint8Array; crc?: number; lease: LeaseProof }, { chunkBytes: number }];
 }
 
 /** One-way messages. */

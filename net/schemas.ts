@@ -64,7 +64,7 @@ const REQUESTS: { [T in RequestType]: Shape } = {
   push: { dataId: str, size: count, chain: listOf(str), crc: count, handle: opt(count) },
   read: { handle: count, version: count, offset: count, length: count },
   write: { handle: count, version: count, offset: count, dataId: str, size: count },
-  append: { handle: count, version: count, dataId: str, size: count },
+  append: { handle: count, version: count, dataId: str, size: count, data: opt(bytes), crc: opt(count) },
   applyWrite: {
     handle: count,
     version: count,
@@ -73,6 +73,8 @@ const REQUESTS: { [T in RequestType]: Shape } = {
     size: count,
     serial: count,
     zeros: opt(bool),
+    data: opt(bytes),
+    crc: opt(count),
     lease: object({ primary: str, secondaries: listOf(str), token: bytes }),
   },
 };

@@ -15,6 +15,8 @@ export interface Lease {
   nextSerial: number;
   /** Where the next record append goes; starts at the chunk's length here. */
   appendEnd: number;
+  /** The end of the furthest write (not append) ordered under this lease. */
+  writeEnd: number;
   /** Set when a mutation ran since the last extension request. */
   active: boolean;
   /** Mutations decided and not yet settled (on slow links they take long: the lease must last). */
@@ -41,7 +43,7 @@ export class MutationOrder {
   private readonly lastApplied = new Map<Handle, { version: number; serial: number }>();
 
   grantLease(handle: Handle, version: number, leaseMs: number, secondaries: ReplicaRef[], nowMs: number, chunkBytes = 0, token: Uint8Array = new Uint8Array(0)): void {
-    this.leases.set(handle, { version, expiresAtMs: nowMs + leaseMs - leaseMarginMs(leaseMs), secondaries, token, nextSerial: 1, appendEnd: chunkBytes, active: false, inFlight: 0 });
+    this.leases.set(handle, { version, expiresAtMs: nowMs + leaseMs - leaseMarginMs(leaseMs), secondaries, token, nextSerial: 1, appendEnd: chunkBytes, writeEnd: chunkBytes, active: false, inFlight: 0 });
   }
 
   /** A version change ends any lease held under an older version. */
@@ -68,6 +70,7 @@ export class MutationOrder {
     l.active = true;
     l.inFlight++;
     l.appendEnd = Math.max(l.appendEnd, endOffset); // appends never land on written bytes
+    l.writeEnd = Math.max(l.writeEnd, endOffset);
     const serial = l.nextSerial++;
     return { serial, secondaries: l.secondaries, token: l.token };
   }
@@ -95,6 +98,17 @@ export class MutationOrder {
     l.active = true;
     l.inFlight++;
     return { kind: "pad", offset, padBytes: chunkSizeBytes - offset, serial: l.nextSerial++, secondaries: l.secondaries, token: l.token };
+  }
+
+  /**
+   * The pad decided at `offset` failed on some replica: the chunk is not
+   * closed, and the next append decides again (pads again, or fits there).
+   * Until a pad succeeds no append may be told the chunk is full: the client
+   * would move on, and the master take the chunk as holding every byte.
+   */
+  padFailed(handle: Handle, version: number, offset: number): void {
+    const l = this.leases.get(handle);
+    if (l && l.version === version && l.appendEnd > offset) l.appendEnd = Math.max(offset, l.writeEnd);
   }
 
   /** Secondary side: serials must increase within a version; gaps are allowed (failed mutations). */

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
+import { INLINE_APPEND_BYTES } from "../../net/messages";
 import type { ChunkReport, Handle, LeaseProof, Leadership, NotifyType, ReplicaRef, RepBody, ReqBody, RequestType } from "../../net/messages";
 import { leaseTokenValid, tokenKey } from "../lease-tokens";
 import { connect, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
@@ -18,6 +19,7 @@ import { PeerPool } from "../../net/pool";
 import { logger } from "../log";
 import { checksumImplementation, initChecksums } from "../checksums";
 import { DataWaits } from "./data-waits";
+import { InlineHeld } from "./inline-held";
 import { averagePauseMs, copyPauseMs } from "./pacing";
 import { ReadBudget } from "./read-budget";
 import { transitCrc } from "../checksums";
@@ -76,6 +78,9 @@ export class ChunkServer {
   private readonly order = new MutationOrder();
   private readonly buffer: PushBuffer;
   private readonly waits: DataWaits;
+  private readonly inlineHeld = new InlineHeld(INLINE_HELD_BYTES);
+  /** Pads in flight (record append closing a chunk), by chunk: CHUNK_FULL waits for them. */
+  private readonly padding = new Map<Handle, Promise<number>>();
   private readonly pushes = new Map<string, ActivePush>();
   /**
    * Push buffers that bytes queued for the next hop may still point into:
@@ -452,7 +457,7 @@ export class ChunkServer {
       case "write":
         return this.writePrimary(body);
       case "append":
-        return this.appendPrimary(body);
+        return this.appendPrimary(body, peer);
       case "applyWrite":
         return this.applyWrite(body);
       default:
@@ -755,25 +760,44 @@ export class ChunkServer {
    * here and on every secondary; when it does not fit, pad the chunk to its
    * full size everywhere and answer CHUNK_FULL so the client moves on.
    */
-  private async appendPrimary(b: ReqBody<"append">): Promise<{ offset: number }> {
+  private async appendPrimary(b: ReqBody<"append">, from: Peer): Promise<{ offset: number }> {
     checkHandle(b.handle);
     if (!this.store.get(b.handle)) throw new GfsError(ErrorCode.STALE, `no replica of chunk ${handleName(b.handle)} here`);
     if (b.size > this.chunkSizeBytes / 4) {
-      this.waits.discard(b.dataId);
+      if (b.data === undefined) this.waits.discard(b.dataId);
       throw new GfsError(ErrorCode.RECORD_TOO_LARGE, `a record of ${b.size} bytes is over a quarter of the chunk size (${this.chunkSizeBytes / 4} bytes)`);
     }
+    if (b.data !== undefined) return this.inlineHeld.hold(from, checkInline(b), () => this.appendAsPrimary(b));
+    return this.appendAsPrimary(b);
+  }
+
+  private async appendAsPrimary(b: ReqBody<"append">): Promise<{ offset: number }> {
     const peers = await Promise.all(this.order.secondariesOf(b.handle, Date.now()).map((s) => this.pool.get(s.addr)));
     // From here to the forwards nothing yields: offsets, serials and forwards stay in order.
     const d = this.order.decideAppend(b.handle, b.version, b.size, this.chunkSizeBytes, Date.now());
     if (d.kind !== "append") {
       // The data stays in the push buffer: the client names it again for the next chunk (or it ages out).
       if (d.kind === "pad") {
-        await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true }, d, peers);
+        const pad = this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true }, d, peers).catch((err) => {
+          this.order.padFailed(b.handle, b.version, d.offset);
+          throw err;
+        });
+        this.padding.set(b.handle, pad);
+        try {
+          await pad;
+        } finally {
+          if (this.padding.get(b.handle) === pad) this.padding.delete(b.handle);
+        }
         this.log.debug(`chunk ${handleName(b.handle)} padded from ${d.offset}: full`);
+      } else {
+        // Full only once the pad in flight has succeeded on every replica.
+        const pad = this.padding.get(b.handle);
+        if (pad) await pad.catch((err) => Promise.reject(new GfsError(ErrorCode.UNAVAILABLE, `padding chunk ${handleName(b.handle)} failed: ${(err as Error).message}`)));
       }
       throw new GfsError(ErrorCode.CHUNK_FULL, `chunk ${handleName(b.handle)} is full`);
     }
-    await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial }, d, peers);
+    const data = b.data === undefined ? {} : { data: b.data, crc: b.crc };
+    await this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: b.dataId, size: b.size, serial: d.serial, ...data }, d, peers);
     return { offset: d.offset };
   }
 
@@ -806,7 +830,8 @@ export class ChunkServer {
   private async applyEverywhere(m: Mutation, peers: Peer[], secondaries: ReplicaRef[]): Promise<number> {
     // The local write and the secondaries' writes proceed at the same time.
     const local = this.applyLocal(m);
-    const forwards = peers.map((p) => p.call("applyWrite", m));
+    const { data, ...fields } = m;
+    const forwards = data === undefined ? peers.map((p) => p.call("applyWrite", m)) : peers.map((p) => p.callData("applyWrite", fields, data));
     const chunkBytes = await local.catch(async (err) => {
       await Promise.allSettled(forwards);
       // Past ordering, the data may be used up somewhere: never answer as if refused before use (appender.ts).
@@ -858,6 +883,7 @@ export class ChunkServer {
     if (c.version !== b.version) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(b.handle)} here is at version ${c.version}, not ${b.version}`);
     if (!this.leaseShown(b)) throw new GfsError(ErrorCode.AUTH, `a mutation of chunk ${handleName(b.handle)} without a valid lease token is refused`);
     this.checkRange(b.offset, b.size);
+    if (b.data !== undefined) checkInline(b);
     this.order.acceptSerial(b.handle, b.version, b.serial);
     return this.applyLocal(b).then((chunkBytes) => ({ chunkBytes }));
   }
@@ -865,7 +891,7 @@ export class ChunkServer {
   /** Queues the write in the chunk's order now (without yielding); it runs once its data is here. */
   private async applyLocal(m: Mutation): Promise<number> {
     const failedBefore = this.store.get(m.handle)?.writeFailed === true;
-    const input = m.zeros ? { data: new Uint8Array(m.size) } : this.waits.get(m.dataId, m.size, m.handle, m.version);
+    const input = m.zeros ? { data: new Uint8Array(m.size) } : m.data !== undefined ? { data: m.data, crc: m.crc } : this.waits.get(m.dataId, m.size, m.handle, m.version);
     try {
       const size = await this.store.write(m.handle, m.offset, input);
       this.bytesWritten.inc({}, m.size);
@@ -927,6 +953,9 @@ interface MasterLink {
   listCursor?: number;
 }
 
+/** Bytes of inline appends one connection may have in progress (net/PROTOCOL.md). */
+const INLINE_HELD_BYTES = 4 * 1024 * 1024;
+
 /** Requests that carry clients' data (a read only when a client sends it: copies read from peers). */
 const CLIENT_DATA: ReadonlySet<RequestType> = new Set<RequestType>(["push", "write", "append", "applyWrite", "read"]);
 
@@ -935,6 +964,18 @@ const MASTER_COMMANDS: ReadonlySet<RequestType> = new Set<RequestType>(["createC
 
 /** A mutation as the primary sends it to each secondary. */
 type Mutation = ReqBody<"applyWrite">;
+
+/**
+ * A record that came inline (append, applyWrite): as long as it says, with
+ * its CRC32C, and small. Returns its size.
+ */
+function checkInline(b: { size: number; data?: Uint8Array; crc?: number }): number {
+  const n = b.data!.byteLength;
+  if (n !== b.size) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `inline data of ${n} bytes where ${b.size} were announced`);
+  if (n > INLINE_APPEND_BYTES) throw new GfsError(ErrorCode.INVALID_ARGUMENT, `inline data of ${n} bytes is over ${INLINE_APPEND_BYTES}: push it`);
+  if (b.crc === undefined) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "inline data without its CRC32C");
+  return n;
+}
 
 function checkHandle(h: unknown): asserts h is Handle {
   if (typeof h !== "number" || !Number.isSafeInteger(h) || h <= 0) throw new GfsError(ErrorCode.INVALID_ARGUMENT, "bad chunk handle");

@@ -5,7 +5,8 @@
 // earlier batches are in flight leave together, as one blob that the primary
 // appends atomically (each record keeps its own frame, so readers see
 // separate records). A batch is pushed along the replica chain and handed to
-// the primary without waiting for the push to finish; a few batches are in
+// the primary without waiting for the push to finish (a batch of 128 KiB
+// or less rides in the request instead, and the primary sends it on); a few batches are in
 // flight at once and their requests reach the primary in the order they were
 // made. A failed batch is retried on a fresh lease (a new one only if a
 // server of the old one is gone); CHUNK_FULL moves to the next chunk. When
@@ -20,7 +21,7 @@
 // the batch is at the same offset on every replica.
 import { randomBytes } from "node:crypto";
 import { ErrorCode, GfsError } from "../../net/errors";
-import type { LeaseGrant } from "../../net/messages";
+import { INLINE_APPEND_BYTES, type LeaseGrant } from "../../net/messages";
 import { asGfsError, sleep, type GfsClient } from "./client";
 import { IssueOrder } from "./issue-order";
 import { crc32cCombine } from "../checksums";
@@ -212,6 +213,16 @@ export class AppendBatcher {
           throw new GfsError(ErrorCode.RECORD_TOO_LARGE, `a record of ${blob.byteLength} bytes is over a quarter of the chunk size (${grant.chunkSize / 4} bytes)`);
         }
         try {
+          if (blob.byteLength <= INLINE_APPEND_BYTES) {
+            // Small: the bytes ride in the request, and the primary sends them on in its own.
+            crc ??= await this.client.crc32c(blob);
+            const primary = await this.client.pool.get(grant.primary.addr);
+            await turn.wait(`${grant.handle}@${grant.version}`);
+            const reply = primary.callData("append", { handle: grant.handle, version: grant.version, dataId: "", size: blob.byteLength, crc }, blob);
+            turn.sent();
+            const { offset } = await reply;
+            return grant.index * grant.chunkSize + offset;
+          }
           // The request goes while the data is still travelling down the
           // chain: each replica writes once the bytes reach it, and the
           // reply says every replica did.

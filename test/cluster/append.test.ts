@@ -162,6 +162,45 @@ describe("record append", () => {
     }
   }, 60_000);
 
+  test("a small record rides in its append request: every replica holds it where the primary said; inline bytes that do not match their size or CRC32C land nowhere", async () => {
+    const c = connect({ master: cluster.masterAddr });
+    try {
+      await c.ensureFile("/inline");
+      const grant: LeaseGrant = await c.master("appendLease", { path: "/inline" });
+      const primary = await c.pool.get(grant.primary.addr);
+      const ask = async (data: Uint8Array, size: number, crc: number) =>
+        primary.callData("append", { handle: grant.handle, version: grant.version, dataId: "", size, crc }, data).then(
+          (r) => r.offset,
+          (e) => e.code as string,
+        );
+      const first = new TextEncoder().encode("first inline record");
+      const second = new TextEncoder().encode("second one");
+      expect(await ask(first, first.byteLength, await c.crc32c(first))).toBe(0);
+      // Refused before it is given an offset: its size is not what it says.
+      expect(await ask(second, second.byteLength + 1, await c.crc32c(second))).toBe(ErrorCode.INVALID_ARGUMENT);
+      // Damaged after its CRC32C was taken: refused by every replica.
+      const damaged = Uint8Array.from(second);
+      damaged[3] = damaged[3]! ^ 0x20;
+      expect(await ask(damaged, damaged.byteLength, await c.crc32c(second))).toBe(ErrorCode.NO_DATA);
+      const at = await ask(second, second.byteLength, await c.crc32c(second));
+      expect(typeof at).toBe("number");
+      const held: Uint8Array[] = [];
+      for (const r of [grant.primary, ...grant.secondaries]) {
+        const rep = await (await c.pool.get(r.addr)).call("read", { handle: grant.handle, version: grant.version, offset: 0, length: 1024 });
+        expect(rep.chunkBytes).toBe((at as number) + second.byteLength);
+        held.push(rep.data);
+      }
+      for (const h of held) {
+        expect(Buffer.from(h).equals(Buffer.from(held[0]!))).toBe(true);
+        expect(new TextDecoder().decode(h.subarray(0, first.byteLength))).toBe("first inline record");
+        expect(new TextDecoder().decode(h.subarray(at as number))).toBe("second one");
+        expect(new TextDecoder().decode(h).includes("secOnd")).toBe(false);
+      }
+    } finally {
+      c.close();
+    }
+  }, 60_000);
+
   test("an append whose data was lost on the way fails with NO_DATA while other clients' data keeps arriving, and the chunk goes on", async () => {
     const c = connect({ master: cluster.masterAddr });
     let busy = true;

@@ -59,6 +59,16 @@ describe("frame bodies (envelope, head checksum, data tail)", () => {
     expect(decodeBody(decoded.head)).toEqual({ i: 4, r: { ok: true } });
   });
 
+  test("a tail joined to its head in one array is the same frame as one sent after it", () => {
+    const data = new Uint8Array([9, 8, 7, 6, 5]);
+    const envelope = { i: 5, t: "append", b: { handle: 1, version: 2, dataId: "", size: 5, crc: 77 } };
+    const joined = encodeMessage(envelope, data, true);
+    expect(Buffer.from(joined).equals(Buffer.concat([encodeMessage(envelope, data), data]))).toBe(true);
+    const { envelope: back, tail } = decodeMessage(new FrameDecoder().push(joined)[0]!);
+    expect(back).toEqual(envelope);
+    expect([...tail!]).toEqual([9, 8, 7, 6, 5]);
+  });
+
   test("any single flipped bit in a head is detected", () => {
     const frame = encodeMessage({ i: 7, t: "write", b: { handle: 12, version: 3, offset: 1048576, dataId: "abc", size: 4096 } });
     for (let byte = 4; byte < frame.byteLength; byte++) {
