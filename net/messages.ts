@@ -259,15 +259,19 @@ export interface Requests {
   /** `crc`: CRC-32 (IEEE) of `data` (core/checksums.ts transitCrc), which the reader checks: bytes damaged on the way are never returned. */
   read: [{ handle: Handle; version: number; offset: number; length: number }, { data: Uint8Array; chunkBytes: number; crc: number }];
   write: [{ handle: Handle; version: number; offset: number; dataId: string; size: number }, { chunkBytes: number }];
-  /** Record append (D3): the primary picks the offset; CHUNK_FULL means the chunk was padded, go to the next. */
   /**
-   * A small record may travel inline as `data` (sent as the frame's tail)
-   * with its CRC32C, instead of being pushed ahead under `dataId`.
+   * Record append (D3): the primary picks the offset; CHUNK_FULL means the
+   * chunk was padded, go to the next. A small record may travel inline as
+   * `data` (sent as the frame's tail) with its CRC32C, instead of being
+   * pushed ahead under `dataId`.
    */
   append: [{ handle: Handle; version: number; dataId: string; size: number; data?: Uint8Array; crc?: number }, { offset: number }];
-  /** `zeros` writes `size` zero bytes (padding) instead of pushed data. */
-  /** Primary -> secondary. `lease` proves the sender holds the chunk's current lease: refused without it. */
-  /** `data` and `crc`: the bytes of a small append that came inline (sent as the frame's tail). */
+  /**
+   * Primary -> secondary. `lease` proves the sender holds the chunk's current
+   * lease: refused without it. `zeros` writes `size` zero bytes (padding)
+   * instead of pushed data; `data` and `crc` are the bytes of an inline
+   * append (sent as the frame's tail).
+   */
   applyWrite: [{ handle: Handle; version: number; offset: number; dataId: string; size: number; serial: number; zeros?: boolean; data?: Uint8Array; crc?: number; lease: LeaseProof }, { chunkBytes: number }];
 }
 

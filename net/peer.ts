@@ -70,9 +70,10 @@ export const DEFAULT_MAX_CONNECTIONS = 4096;
 /** An accepted connection that completes no frame for this long, while nothing waits on it, is closed. */
 export const DEFAULT_IDLE_MS = 120_000;
 
-/** Why reading from a socket is paused; it reads again once no reason is left. */
-/** Tails up to this size are sent in the same write as their frame's head. */
+/** Tails up to this size are copied behind their frame's head and sent in one write. */
 const JOINED_TAIL_BYTES = 16 * 1024;
+
+/** Why reading from a socket is paused; it reads again once no reason is left. */
 export const PAUSE_FOR_DOWNSTREAM = 1; // a push is forwarded to a congested next hop (W4)
 const PAUSE_FOR_REPLIES = 2; // the peer does not read the replies it asked for (R5)
 
@@ -164,8 +165,9 @@ export class Peer {
   }
 
   /**
-   * A request whose body's `data` is sent as the frame's tail, as it is,
-   * without being copied into an encoder buffer; `data` must not change.
+   * A request whose body's `data` is sent as the frame's tail, never encoded
+   * as msgpack (a small one is copied behind the head; a bigger one goes to
+   * the socket as it is and must not change meanwhile).
    */
   callData<T extends RequestType>(type: T, fields: Omit<ReqBody<T>, "data">, data: Uint8Array, timeoutMs?: number): Promise<RepBody<T>> {
     return this.request(type, fields, data, timeoutMs);
@@ -225,8 +227,8 @@ export class Peer {
   }
 
   /**
-   * A notify whose body ends with `data: <bytes>`; the bytes go to the socket
-   * as they are, without being copied into an encoder buffer.
+   * A notify whose body ends with `data: <bytes>`, sent as the frame's tail
+   * like `callData`'s.
    */
   notifyData<T extends NotifyType>(type: T, fields: Omit<Notifies[T], "data">, data: Uint8Array): void {
     if (this.state === "closed") return;
@@ -278,7 +280,7 @@ export class Peer {
     } catch {}
   }
 
-  /** Sends an envelope with `data` as the frame's raw tail (net/envelope.ts): the bytes are never copied into msgpack. */
+  /** Sends an envelope with `data` as the frame's raw tail (net/envelope.ts): the bytes are never encoded as msgpack. */
   private sendWithTail(envelope: unknown, data: Uint8Array): Uint8Array {
     // A small tail is copied behind the head: one write instead of two.
     const joined = data.byteLength <= JOINED_TAIL_BYTES;

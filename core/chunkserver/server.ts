@@ -11,8 +11,7 @@ import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "
 import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
 import { ErrorCode, GfsError } from "../../net/errors";
-import { INLINE_APPEND_BYTES } from "../../net/messages";
-import type { ChunkReport, Handle, LeaseProof, Leadership, NotifyType, ReplicaRef, RepBody, ReqBody, RequestType } from "../../net/messages";
+import { INLINE_APPEND_BYTES, type ChunkReport, type Handle, type LeaseProof, type Leadership, type NotifyType, type ReplicaRef, type RepBody, type ReqBody, type RequestType } from "../../net/messages";
 import { leaseTokenValid, tokenKey } from "../lease-tokens";
 import { connect, isLoopbackHost, listen, type Listener, type Peer } from "../../net/peer";
 import { PeerPool } from "../../net/pool";
@@ -776,7 +775,7 @@ export class ChunkServer {
     // From here to the forwards nothing yields: offsets, serials and forwards stay in order.
     const d = this.order.decideAppend(b.handle, b.version, b.size, this.chunkSizeBytes, Date.now());
     if (d.kind !== "append") {
-      // The data stays in the push buffer: the client names it again for the next chunk (or it ages out).
+      // Pushed data stays in the push buffer: the client names it again for the next chunk (or it ages out); inline data comes again.
       if (d.kind === "pad") {
         const pad = this.mutateAsPrimary({ handle: b.handle, version: b.version, offset: d.offset, dataId: "", size: d.padBytes, serial: d.serial, zeros: true }, d, peers).catch((err) => {
           this.order.padFailed(b.handle, b.version, d.offset);

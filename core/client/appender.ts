@@ -6,9 +6,9 @@
 // appends atomically (each record keeps its own frame, so readers see
 // separate records). A batch is pushed along the replica chain and handed to
 // the primary without waiting for the push to finish (a batch of 128 KiB
-// or less rides in the request instead, and the primary sends it on); a few batches are in
-// flight at once and their requests reach the primary in the order they were
-// made. A failed batch is retried on a fresh lease (a new one only if a
+// or less rides in the request instead, and the primary sends it on); a few
+// batches are in flight at once and their requests reach the primary in the
+// order they were made. A failed batch is retried on a fresh lease (a new one only if a
 // server of the old one is gone); CHUNK_FULL moves to the next chunk. When
 // the chunk filled before any replica took the data and the next chunk's
 // lease is on the same servers, the retry names the same pushed data instead
