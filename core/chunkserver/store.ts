@@ -346,7 +346,8 @@ export class ChunkStore {
       throw appending ? this.rolledBack(c, oldSize, c.crcs, err) : this.failedWrite(c, err);
     }
     if (!this.chunks.has(handle)) throw new GfsError(ErrorCode.STALE, `chunk ${handleName(handle)} was deleted during a write`);
-    const oldCrcs = c.crcs.slice();
+    // Only the blocks this write touches change: their old checksums are all an undo needs.
+    const touchedBefore = c.crcs.slice(firstBlock, lastBlock + 1);
     const blocks = Math.ceil(newSize / BLOCK_BYTES);
     const crcs = c.crcs.length >= blocks ? c.crcs : growCrcs(c.crcs, blocks);
     crcs.set(updated, firstBlock);
@@ -356,7 +357,9 @@ export class ChunkStore {
     try {
       writeFully(this.fd(this.metaPath(handle)), crcBytes, META_HEADER_BYTES + firstBlock * 4);
     } catch (err) {
-      throw appending ? this.rolledBack(c, oldSize, oldCrcs, err) : this.failedWrite(c, err);
+      if (!appending) throw this.failedWrite(c, err);
+      crcs.set(touchedBefore, firstBlock);
+      throw this.rolledBack(c, oldSize, crcs, err);
     }
     return newSize;
   }
