@@ -205,20 +205,23 @@ export class Namespace {
   }
 
   /**
-   * Copies node `id` (and everything below it) to `parent` under `name`; calls
-   * `onChunk` for every chunk reference copied. Returns the new node.
+   * Copies node `id` (and everything below it) to `parent` under `name`, with
+   * each node's replication and flags; calls `onChunk` for every chunk
+   * reference copied. Returns the new node.
    */
   copyTree(id: number, parent: number, name: string, mtimeMs: number, onChunk: (h: Handle) => void): number {
     // Below the top, names are copied as the bytes they are stored as (no decoding and encoding per node).
     const copyOne = (src: number, to: number, as: string | null): number => {
       const isDir = this.kind[src] === DIR;
       const n = as === null ? this.addNodeNamedAs(to, src, isDir ? DIR : FILE, isDir ? mtimeMs : this.mtime[src]!) : this.addNode(to, as, isDir ? DIR : FILE, isDir ? mtimeMs : this.mtime[src]!);
+      // A directory keeps what it says of files below it: their replication, and whether removals skip the trash.
+      this.repl[n] = this.repl[src]!;
       if (isDir) {
+        this.flags[n] = this.flags[src]!;
         this.dirCount++;
         for (const c of [...this.children(src)]) copyOne(c, n, null);
         return n;
       }
-      this.repl[n] = this.repl[src]!;
       this.fileCount++;
       for (const h of this.chunks(src)) {
         this.appendChunk(n, h);

@@ -123,4 +123,24 @@ describe("snapshots in the master state", () => {
     }
     expect([...s.ns.walk()].filter(([p]) => p.startsWith("/copy/")).length).toBe(paths.length + 3);
   });
+
+  test("a snapshot keeps what its directories say of files below them: replication and skipping the trash", () => {
+    const s = new MasterState({ chunkSizeBytes: 1 << 20, replication: 3 });
+    let q = 1;
+    const apply = (op: Record<string, unknown>) => s.apply({ ...op, q: q++ } as Parameters<typeof s.apply>[0]);
+    apply({ o: "mkdir", p: "/src", t: 1 });
+    apply({ o: "mkdir", p: "/src/scratch", t: 1 });
+    apply({ o: "mkdir", p: "/src/plain", t: 1 });
+    apply({ o: "rep", p: "/src", r: 2 });
+    apply({ o: "rep", p: "/src/scratch", r: 1 });
+    apply({ o: "notrash", p: "/src/scratch", v: true });
+    apply({ o: "snap", s: "/src", d: "/copy", t: 2 });
+    const id = (p: string) => s.lookup(p);
+    expect(s.ns.replicationOf(id("/copy"))).toBe(2);
+    expect(s.ns.replicationOf(id("/copy/scratch"))).toBe(1);
+    expect(s.ns.noTrash(id("/copy/scratch"))).toBe(true);
+    expect(s.ns.replicationOf(id("/copy/plain"))).toBe(0); // inherits, as /src/plain does
+    expect(s.ns.noTrash(id("/copy/plain"))).toBe(false);
+    expect(s.ns.noTrash(id("/copy"))).toBe(false);
+  });
 });
