@@ -829,8 +829,7 @@ export class ChunkServer {
   private async applyEverywhere(m: Mutation, peers: Peer[], secondaries: ReplicaRef[]): Promise<number> {
     // The local write and the secondaries' writes proceed at the same time.
     const local = this.applyLocal(m);
-    const { data, ...fields } = m;
-    const forwards = data === undefined ? peers.map((p) => p.call("applyWrite", m)) : peers.map((p) => p.callData("applyWrite", fields, data));
+    const forwards = m.data === undefined ? peers.map((p) => p.call("applyWrite", m)) : forwardInline(m, m.data, peers);
     const chunkBytes = await local.catch(async (err) => {
       await Promise.allSettled(forwards);
       // Past ordering, the data may be used up somewhere: never answer as if refused before use (appender.ts).
@@ -963,6 +962,12 @@ const MASTER_COMMANDS: ReadonlySet<RequestType> = new Set<RequestType>(["createC
 
 /** A mutation as the primary sends it to each secondary. */
 type Mutation = ReqBody<"applyWrite">;
+
+/** An inline append's mutation to each secondary, its bytes as the frame's tail. */
+function forwardInline(m: Mutation, data: Uint8Array, peers: Peer[]): Promise<{ chunkBytes: number }>[] {
+  const { data: _, ...fields } = m;
+  return peers.map((p) => p.callData("applyWrite", fields, data));
+}
 
 /**
  * A record that came inline (append, applyWrite): as long as it says, with

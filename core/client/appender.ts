@@ -213,30 +213,31 @@ export class AppendBatcher {
           throw new GfsError(ErrorCode.RECORD_TOO_LARGE, `a record of ${blob.byteLength} bytes is over a quarter of the chunk size (${grant.chunkSize / 4} bytes)`);
         }
         try {
-          if (blob.byteLength <= INLINE_APPEND_BYTES) {
-            // Small: the bytes ride in the request, and the primary sends them on in its own.
-            crc ??= await this.client.crc32c(blob);
-            const primary = await this.client.pool.get(grant.primary.addr);
-            await turn.wait(`${grant.handle}@${grant.version}`);
-            const reply = primary.callData("append", { handle: grant.handle, version: grant.version, dataId: "", size: blob.byteLength, crc }, blob);
-            turn.sent();
-            const { offset } = await reply;
-            return grant.index * grant.chunkSize + offset;
+          // Small: the bytes ride in the request, and the primary sends them on
+          // in its own. Bigger: the request goes while the data is still
+          // travelling down the chain, and each replica writes once the bytes
+          // reach it. Either way the reply says every replica did.
+          const inline = blob.byteLength <= INLINE_APPEND_BYTES;
+          let dataId = "";
+          let pushed: Promise<void> | null = null;
+          if (inline) crc ??= await this.client.crc32c(blob);
+          else {
+            const replicas = [grant.primary, ...grant.secondaries];
+            // Reused only when every replica of this lease was sent it.
+            const reused = pushedAs !== null && replicas.every((r) => pushedAs!.to.has(r.addr));
+            if (!reused) pushedAs = { dataId: randomBytes(12).toString("base64url"), to: new Set(replicas.map((r) => r.addr)) };
+            dataId = pushedAs!.dataId;
+            if (!reused) {
+              pushed = pushAhead(this.client, grant, dataId, blob, crc);
+              pushed.catch(() => {}); // awaited below, after other awaits
+            }
           }
-          // The request goes while the data is still travelling down the
-          // chain: each replica writes once the bytes reach it, and the
-          // reply says every replica did.
-          const replicas = [grant.primary, ...grant.secondaries];
-          // Reused only when every replica of this lease was sent it.
-          const reused = pushedAs !== null && replicas.every((r) => pushedAs!.to.has(r.addr));
-          if (!reused) pushedAs = { dataId: randomBytes(12).toString("base64url"), to: new Set(replicas.map((r) => r.addr)) };
-          const dataId = pushedAs!.dataId;
-          const pushed = reused ? Promise.resolve() : pushAhead(this.client, grant, dataId, blob, crc);
-          pushed.catch(() => {}); // awaited below, after other awaits
           const primary = await this.client.pool.get(grant.primary.addr);
           await turn.wait(`${grant.handle}@${grant.version}`);
-          await pushed;
-          const reply = primary.call("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength });
+          if (pushed) await pushed;
+          const reply = inline
+            ? primary.callData("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength, crc }, blob)
+            : primary.call("append", { handle: grant.handle, version: grant.version, dataId, size: blob.byteLength });
           turn.sent();
           const { offset } = await reply;
           return grant.index * grant.chunkSize + offset;

@@ -1,9 +1,10 @@
 // Record append from many processes at once, with a secondary killed mid-way.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, RecordScanner } from "../../core/client";
+import { connect, RecordScanner, type GfsClient } from "../../core/client";
 import { pushAhead } from "../../core/client/writer";
 import { ErrorCode } from "../../net/errors";
 import type { LeaseGrant } from "../../net/messages";
+import type { Peer } from "../../net/peer";
 import { GFS, TestCluster, stopAll, waitFor } from "../helpers/cluster";
 import { randomBytes } from "../helpers/bytes";
 
@@ -19,6 +20,13 @@ function linesFor(w: number): string[] {
     for (let k = head.length; k < len; k++) body += String.fromCharCode(97 + (noise[i * 1500 + k]! % 26));
     return head + body;
   });
+}
+
+/** A new file `path`, the lease for appending to it, and a connection to its primary. */
+async function appendLeaseOn(c: GfsClient, path: string): Promise<{ grant: LeaseGrant; primary: Peer }> {
+  await c.ensureFile(path);
+  const grant: LeaseGrant = await c.master("appendLease", { path });
+  return { grant, primary: await c.pool.get(grant.primary.addr) };
 }
 
 describe("record append", () => {
@@ -139,9 +147,7 @@ describe("record append", () => {
   test("an append sent before its data waits for the push; one whose data never comes fails and the next goes on", async () => {
     const c = connect({ master: cluster.masterAddr });
     try {
-      await c.ensureFile("/early");
-      const grant: LeaseGrant = await c.master("appendLease", { path: "/early" });
-      const primary = await c.pool.get(grant.primary.addr);
+      const { grant, primary } = await appendLeaseOn(c, "/early");
       const ask = (dataId: string, size: number) => primary.call("append", { handle: grant.handle, version: grant.version, dataId, size });
       // The request first; the data follows on the same connection.
       const late = ask("late-data", 5);
@@ -165,9 +171,7 @@ describe("record append", () => {
   test("a small record rides in its append request: every replica holds it where the primary said; inline bytes that do not match their size or CRC32C land nowhere", async () => {
     const c = connect({ master: cluster.masterAddr });
     try {
-      await c.ensureFile("/inline");
-      const grant: LeaseGrant = await c.master("appendLease", { path: "/inline" });
-      const primary = await c.pool.get(grant.primary.addr);
+      const { grant, primary } = await appendLeaseOn(c, "/inline");
       const ask = async (data: Uint8Array, size: number, crc: number) =>
         primary.callData("append", { handle: grant.handle, version: grant.version, dataId: "", size, crc }, data).then(
           (r) => r.offset,
@@ -205,9 +209,7 @@ describe("record append", () => {
     const c = connect({ master: cluster.masterAddr });
     let busy = true;
     try {
-      await c.ensureFile("/lost");
-      const grant: LeaseGrant = await c.master("appendLease", { path: "/lost" });
-      const primary = await c.pool.get(grant.primary.addr);
+      const { grant, primary } = await appendLeaseOn(c, "/lost");
       const ask = (dataId: string, size: number) => primary.call("append", { handle: grant.handle, version: grant.version, dataId, size });
       // Other pushes reach every replica all the time, as on a busy cluster.
       const others = (async () => {

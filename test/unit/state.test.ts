@@ -78,6 +78,13 @@ describe("master state", () => {
   });
 });
 
+/** An empty state and a way to apply changes to it numbered as the log numbers them. */
+function numberedState(): { s: MasterState; apply: (op: Record<string, unknown>) => void } {
+  const s = new MasterState({ chunkSizeBytes: 1 << 20, replication: 3 });
+  let q = 1;
+  return { s, apply: (op) => void s.apply({ ...op, q: q++ } as Parameters<typeof s.apply>[0]) };
+}
+
 describe("snapshots in the master state", () => {
   test("a snapshot shares chunks; copy-on-write gives one file its own; deleting drops references", () => {
     const s = withFile();
@@ -96,9 +103,7 @@ describe("snapshots in the master state", () => {
   });
 
   test("a snapshot of a tree copies every name (multi-byte ones too, while the name store grows), replication and mtime", () => {
-    const s = new MasterState({ chunkSizeBytes: 1 << 20, replication: 3 });
-    let q = 1;
-    const apply = (op: Record<string, unknown>) => s.apply({ ...op, q: q++ } as Parameters<typeof s.apply>[0]);
+    const { s, apply } = numberedState();
     const paths: string[] = [];
     apply({ o: "mkdir", p: "/src", t: 1 });
     for (let d = 0; d < 3; d++) {
@@ -125,9 +130,7 @@ describe("snapshots in the master state", () => {
   });
 
   test("a snapshot keeps what its directories say of files below them: replication and skipping the trash", () => {
-    const s = new MasterState({ chunkSizeBytes: 1 << 20, replication: 3 });
-    let q = 1;
-    const apply = (op: Record<string, unknown>) => s.apply({ ...op, q: q++ } as Parameters<typeof s.apply>[0]);
+    const { s, apply } = numberedState();
     apply({ o: "mkdir", p: "/src", t: 1 });
     apply({ o: "mkdir", p: "/src/scratch", t: 1 });
     apply({ o: "mkdir", p: "/src/plain", t: 1 });
